@@ -1,0 +1,249 @@
+"""Readings → Junction upload bodies. Pure, and the only place units are converted.
+
+Units (junction-digest.md §8, DESIGN.md §3):
+
+- glucose → mmol/L: kg/L * 100 000 = mg/dL, mg/dL ÷ 18.016 = mmol/L; mol/L * 1000 = mmol/L;
+- blood pressure → mmHg: kPa * 7.50062; pulse in bpm, nested in the BP sample;
+- body mass → kg: lb * 0.45359237; body fat in %.
+
+Instants come from `Reading.instant(zone)` (the one place device wall time becomes UTC) and
+are sent as UTC ISO-8601 with ``start_date == end_date``. The raw device fields and flags go
+in `metadata` (strings), so nothing the device said is lost. Sample ids are the reading's
+stable id (suffixed per component for BP and body), so resends upsert.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from drivers.readings import (
+    BloodPressureReading,
+    BodyReading,
+    GlucoseReading,
+    GlucoseUnit,
+    MassUnit,
+    PressureUnit,
+    Reading,
+    ReadingKind,
+)
+from sync.junction.schemas import instant_text
+from sync.outbox import Stage
+
+MG_DL_PER_KG_L = 100_000.0
+MMOL_L_PER_MOL_L = 1000.0
+MG_DL_PER_MMOL_L = 18.016  # glucose molar mass 180.16 g/mol
+MMHG_PER_KPA = 7.50062
+KG_PER_LB = 0.45359237
+
+# Rounding keeps float noise out of the wire without losing device resolution:
+GLUCOSE_DECIMALS = 3  # meters resolve 0.1 mmol/L or 1 mg/dL (0.055 mmol/L)
+PRESSURE_DECIMALS = 2  # cuffs resolve 1 mmHg or 0.1 kPa (0.75 mmHg)
+MASS_DECIMALS = 3  # scales resolve 5 g or 0.01 lb (4.5 g)
+PERCENT_DECIMALS = 2  # body fat resolves 0.1 %
+
+Json = dict[str, Any]
+
+
+def glucose_mmol_per_l(concentration: float, unit: GlucoseUnit) -> float:
+    """A Glucose Measurement concentration in mmol/L."""
+    if unit is GlucoseUnit.MOL_PER_L:
+        value = concentration * MMOL_L_PER_MOL_L
+    else:
+        value = concentration * MG_DL_PER_KG_L / MG_DL_PER_MMOL_L
+    return round(value, GLUCOSE_DECIMALS)
+
+
+def pressure_mmhg(value: float, unit: PressureUnit) -> float:
+    """A blood pressure in mmHg."""
+    return round(value * MMHG_PER_KPA if unit is PressureUnit.KPA else value, PRESSURE_DECIMALS)
+
+
+def mass_kg(value: float, unit: MassUnit) -> float:
+    """A body mass in kg."""
+    return round(value * KG_PER_LB if unit is MassUnit.LB else value, MASS_DECIMALS)
+
+
+def _fmt(value: object) -> str:
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def metadata(reading: Reading) -> dict[str, str]:
+    """The reading's raw device fields and flags, as Junction's string-to-string metadata."""
+    meta = {"device": reading.device, "received_at": instant_text(reading.received_at)}
+    if reading.device_time is not None:
+        t = reading.device_time
+        meta["device_time"] = (
+            f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+        )
+        if t.offset_minutes:
+            meta["device_time_offset_minutes"] = str(t.offset_minutes)
+    optional: dict[str, object | None] = {
+        "sequence": reading.sequence,
+        "user_index": reading.user_index,
+        "clock_skew_s": reading.clock_skew_s,
+    }
+    if isinstance(reading, GlucoseReading):
+        optional |= {
+            "raw_value": reading.concentration,
+            "raw_unit": reading.unit.value,
+            "sample_type": reading.sample_type,
+            "sample_location": reading.sample_location,
+            "sensor_status": reading.sensor_status,
+            "meal": reading.meal,
+        }
+    elif isinstance(reading, BloodPressureReading):
+        optional |= {
+            "raw_unit": reading.unit.value,
+            "raw_systolic": reading.systolic,
+            "raw_diastolic": reading.diastolic,
+            "raw_mean_arterial": reading.mean_arterial,
+            "measurement_status": reading.measurement_status,
+        }
+    elif isinstance(reading, BodyReading):
+        optional |= {
+            "raw_unit": reading.unit.value,
+            "raw_weight": reading.weight,
+            "bmi": reading.bmi,
+            "raw_height": reading.height,
+        }
+    meta |= {k: _fmt(v) for k, v in optional.items() if v is not None}
+    if reading.flags:
+        meta["flags"] = ",".join(sorted(reading.flags))
+    return meta
+
+
+def _sample(
+    sample_id: str, value: float, unit: str, at: str, source_type: str, meta: dict[str, str]
+) -> Json:
+    return {
+        "id": sample_id,
+        "value": value,
+        "unit": unit,
+        "start_date": at,
+        "end_date": at,
+        "type": source_type,
+        "metadata": meta,
+    }
+
+
+def glucose_sample(reading: GlucoseReading, zone: tzinfo) -> Json:
+    """One glucose sample, in mmol/L, type ``fingerprick``."""
+    at = instant_text(reading.instant(zone))
+    value = glucose_mmol_per_l(reading.concentration, reading.unit)
+    return _sample(reading.id, value, "mmol/L", at, "fingerprick", metadata(reading))
+
+
+def blood_pressure_sample(reading: BloodPressureReading, zone: tzinfo) -> Json:
+    """One ``{systolic, diastolic, pulse?}`` sample, mmHg and bpm, type ``cuff``."""
+    at = instant_text(reading.instant(zone))
+    meta = metadata(reading)
+    sample: Json = {
+        part: _sample(
+            f"{reading.id}-{part}",
+            pressure_mmhg(value, reading.unit),
+            "mmHg",
+            at,
+            "cuff",
+            meta,
+        )
+        for part, value in (("systolic", reading.systolic), ("diastolic", reading.diastolic))
+    }
+    if reading.pulse_bpm is not None:
+        sample["pulse"] = _sample(
+            f"{reading.id}-pulse", round(reading.pulse_bpm, 1), "bpm", at, "cuff", meta
+        )
+    return sample
+
+
+def body_data(readings: Iterable[BodyReading], zone: tzinfo) -> Json:
+    """The body summary's ``{body_mass: [kg], body_fat_percentage: [%]}`` lists."""
+    masses: list[Json] = []
+    fats: list[Json] = []
+    for reading in readings:
+        at = instant_text(reading.instant(zone))
+        meta = metadata(reading)
+        if reading.weight is not None:
+            kg = mass_kg(reading.weight, reading.unit)
+            masses.append(_sample(f"{reading.id}-body_mass", kg, "kg", at, "scale", meta))
+        if reading.fat_percent is not None:
+            fat = round(reading.fat_percent, PERCENT_DECIMALS)
+            fats.append(_sample(f"{reading.id}-body_fat", fat, "%", at, "scale", meta))
+    return {"body_mass": masses, "body_fat_percentage": fats}
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One POST: where to, and the JSON body.
+
+    Attributes:
+        path: Path under the API base, e.g. ``/v2/timeseries/u1/glucose``.
+        body: The JSON-ready envelope.
+        samples: How many readings it carries.
+    """
+
+    path: str
+    body: Json
+    samples: int
+
+
+def upload_path(user_id: str, resource: ReadingKind) -> str:
+    """The ingestion path of a resource (timeseries, or the body summary)."""
+    if resource is ReadingKind.BODY:
+        return f"/v2/summary/body/{user_id}"
+    return f"/v2/timeseries/{user_id}/{resource.value}"
+
+
+def build_upload(
+    readings: Sequence[Reading],
+    *,
+    user_id: str,
+    resource: ReadingKind,
+    provider: str,
+    stage: Stage,
+    zone: tzinfo,
+    time_zone: str,
+    window: tuple[datetime, datetime] | None = None,
+    is_final_chunk: bool = True,
+) -> Upload:
+    """The POST for a batch of readings of one resource.
+
+    Args:
+        readings: The batch; all of kind `resource`.
+        user_id: Junction user id.
+        resource: The batch's resource.
+        provider: Provider slug for the envelope.
+        stage: Daily or historical.
+        zone: The zone device clocks show.
+        time_zone: Its IANA name, sent as the envelope's ``time_zone``.
+        window: The historical window (required for the historical stage).
+        is_final_chunk: For the historical stage, whether this is the backfill's last chunk.
+
+    Returns:
+        The path and body.
+
+    Raises:
+        ValueError: A reading is not of kind `resource`, or a historical batch has no window.
+    """
+    body: Json = {"stage": stage.value, "provider": provider, "time_zone": time_zone}
+    if stage is Stage.HISTORICAL:
+        if window is None:
+            msg = f"historical upload for {user_id}/{resource}: no window; enqueue with one"
+            raise ValueError(msg)
+        body |= {
+            "start_date": instant_text(window[0]),
+            "end_date": instant_text(window[1]),
+            "is_final_chunk": is_final_chunk,
+        }
+    if any(r.kind is not resource for r in readings):
+        msg = f"batch for {user_id}/{resource} holds another kind; claim one stream per batch"
+        raise ValueError(msg)
+    if resource is ReadingKind.GLUCOSE:
+        body["data"] = [glucose_sample(r, zone) for r in readings if isinstance(r, GlucoseReading)]
+    elif resource is ReadingKind.BLOOD_PRESSURE:
+        body["data"] = [
+            blood_pressure_sample(r, zone) for r in readings if isinstance(r, BloodPressureReading)
+        ]
+    else:
+        body["data"] = body_data((r for r in readings if isinstance(r, BodyReading)), zone)
+    return Upload(upload_path(user_id, resource), body, len(readings))

@@ -1,0 +1,100 @@
+"""Which streams the uploader starts next: SDK priority order, fair across users.
+
+Pure: the uploader passes what the outbox reports and what it has in flight, and gets back
+the streams to start now. Rules (mobile-sdk-sync.md §3.4, and "do better" §6.7):
+
+- a stream with a POST in flight, nothing due, or a held user is never started;
+- users take turns (the least recently served user first), so one user's backlog cannot
+  starve another's readings;
+- within a user, resources go in priority order (lower number first; the default is the
+  Android SDK's: body 11, blood pressure 21, glucose 22);
+- historical stage: a resource waits ("deprioritized") while a higher-priority resource of
+  the same user still has historical items that are making progress (due or in flight); a
+  higher-priority resource that is only waiting for a retry does not block it.
+"""
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from drivers.readings import ReadingKind
+from sync.outbox import StreamInfo
+
+StreamKey = tuple[str, ReadingKind]
+
+DEFAULT_PRIORITY: Mapping[ReadingKind, int] = {
+    ReadingKind.BODY: 11,
+    ReadingKind.BLOOD_PRESSURE: 21,
+    ReadingKind.GLUCOSE: 22,
+}
+_UNLISTED = 1 << 30  # resources missing from the priority table go last (SDK: Int.max)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do now.
+
+    Attributes:
+        start: Streams to start, in the order to start them.
+        deprioritized: Streams held back by the historical-stage gate.
+    """
+
+    start: list[StreamKey]
+    deprioritized: list[StreamKey]
+
+
+def plan(
+    streams: Sequence[StreamInfo],
+    *,
+    in_flight: Collection[StreamKey],
+    held_users: Collection[str],
+    last_served: Mapping[str, int],
+    slots: int,
+    priority: Mapping[ReadingKind, int] = DEFAULT_PRIORITY,
+) -> Plan:
+    """Choose the streams to start now.
+
+    Args:
+        streams: What the outbox reports (`Outbox.streams`).
+        in_flight: Streams with a POST in flight.
+        held_users: Users whose uploads are held (paused, parked, revoked).
+        last_served: Per user, a counter value of when it was last started (higher =
+            more recent); absent = never.
+        slots: How many more POSTs may start now.
+        priority: Resource priorities, lower first.
+
+    Returns:
+        The streams to start (at most `slots`) and those deprioritized.
+    """
+
+    def rank(resource: ReadingKind) -> int:
+        return priority.get(resource, _UNLISTED)
+
+    progressing_historical: dict[str, list[int]] = {}
+    for s in streams:
+        key = (s.user_id, s.resource)
+        if s.historical and (s.due or key in in_flight or s.claimed):
+            progressing_historical.setdefault(s.user_id, []).append(rank(s.resource))
+
+    candidates: list[StreamInfo] = []
+    deprioritized: list[StreamKey] = []
+    for s in streams:
+        key = (s.user_id, s.resource)
+        if not s.due or key in in_flight or s.claimed or s.user_id in held_users:
+            continue
+        blockers = progressing_historical.get(s.user_id, [])
+        if s.historical and any(r < rank(s.resource) for r in blockers):
+            deprioritized.append(key)
+            continue
+        candidates.append(s)
+
+    chosen: list[StreamKey] = []
+    served = dict(last_served)
+    tick = max(served.values(), default=0)
+    pool = list(candidates)
+    while pool and len(chosen) < slots:
+        best = min(pool, key=lambda s: (served.get(s.user_id, -1), rank(s.resource), s.user_id))
+        pool.remove(best)
+        chosen.append((best.user_id, best.resource))
+        tick += 1
+        served[best.user_id] = tick
+    return Plan(start=chosen, deprioritized=sorted(deprioritized))

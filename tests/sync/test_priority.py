@@ -1,0 +1,62 @@
+from drivers.readings import ReadingKind
+from sync.outbox import StreamInfo
+from sync.priority import plan
+
+BODY, BP, GLU = ReadingKind.BODY, ReadingKind.BLOOD_PRESSURE, ReadingKind.GLUCOSE
+
+
+def _s(user, resource, due=1, historical=0, claimed=0):
+    return StreamInfo(user, resource, max(due, 1) + claimed, due, claimed, None, historical)
+
+
+def test_priority_order_within_a_user():
+    streams = [_s("a", GLU), _s("a", BP), _s("a", BODY)]
+    result = plan(streams, in_flight=(), held_users=(), last_served={}, slots=3)
+    assert result.start == [("a", BODY), ("a", BP), ("a", GLU)]
+
+
+def test_custom_priority():
+    streams = [_s("a", GLU), _s("a", BP)]
+    result = plan(
+        streams, in_flight=(), held_users=(), last_served={}, slots=1, priority={GLU: 1, BP: 2}
+    )
+    assert result.start == [("a", GLU)]
+
+
+def test_users_take_turns():
+    streams = [_s("a", BODY), _s("a", BP), _s("b", GLU), _s("c", GLU)]
+    result = plan(streams, in_flight=(), held_users=(), last_served={"a": 5, "b": 9}, slots=4)
+    assert result.start == [("c", GLU), ("a", BODY), ("b", GLU), ("a", BP)]
+
+
+def test_in_flight_held_and_not_due_streams_wait():
+    streams = [_s("a", BODY), _s("a", BP, due=0), _s("b", GLU), _s("c", GLU)]
+    result = plan(streams, in_flight={("a", BODY)}, held_users={"b"}, last_served={}, slots=9)
+    assert result.start == [("c", GLU)]
+
+
+def test_slots_limit():
+    streams = [_s(u, GLU) for u in "abcdef"]
+    assert len(plan(streams, in_flight=(), held_users=(), last_served={}, slots=2).start) == 2
+    assert plan(streams, in_flight=(), held_users=(), last_served={}, slots=0).start == []
+
+
+def test_historical_gate_and_forward_progress():
+    body_backfill = _s("a", BODY, historical=5)
+    glucose_backfill = _s("a", GLU, historical=5)
+    glucose_daily = _s("b", GLU)
+    result = plan(
+        [body_backfill, glucose_backfill, glucose_daily],
+        in_flight=(),
+        held_users=(),
+        last_served={},
+        slots=9,
+    )
+    assert result.start == [("a", BODY), ("b", GLU)]
+    assert result.deprioritized == [("a", GLU)]
+    # A higher-priority backfill that is only waiting for a retry no longer blocks.
+    body_waiting = _s("a", BODY, due=0, historical=5)
+    result = plan(
+        [body_waiting, glucose_backfill], in_flight=(), held_users=(), last_served={}, slots=9
+    )
+    assert result.start == [("a", GLU)]
