@@ -1,13 +1,82 @@
 """The `edge-gateway` command line."""
 
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="Edge Gateway: BLE health devices to Junction.")
+from drivers.errors import DriverError
+from drivers.simulator.daemon import PrivateBus
+from drivers.simulator.runner import start_simulator
+from drivers.simulator.scenario import Scenario, builtin_scenario, load_scenario
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Edge Gateway: BLE glucose meters, BP cuffs and scales to Junction.",
+)
+
+_LOGGER = logging.getLogger("edge_gateway")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
 
 
 @app.callback()
-def _root() -> None:
-    """Edge Gateway: BLE health devices to Junction."""
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
+) -> None:
+    """Edge Gateway: BLE glucose meters, BP cuffs and scales to Junction."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="Scenario TOML file; the built-in demo scenario when omitted."),
+    ] = None,
+    advertise_interval_ms: Annotated[
+        float, typer.Option(min=5, help="How often in-range devices re-advertise.")
+    ] = 100,
+) -> None:
+    """Run a simulated BlueZ with the scenario's devices on a private D-Bus.
+
+    The first stdout line is DBUS_SYSTEM_BUS_ADDRESS=<address>; runs until killed.
+    """
+    try:
+        loaded = builtin_scenario() if scenario is None else load_scenario(scenario)
+    except DriverError as exc:
+        raise _fail(str(exc)) from exc
+    with PrivateBus() as bus:
+        sys.stdout.write(f"DBUS_SYSTEM_BUS_ADDRESS={bus.address}\n")
+        sys.stdout.flush()
+        asyncio.run(_run_simulator(loaded, bus.address, advertise_interval_ms / 1000))
+
+
+async def _run_simulator(scenario: Scenario, address: str, interval_s: float) -> None:
+    simulator = await start_simulator(scenario, address, advertise_interval_s=interval_s)
+    _LOGGER.info(
+        "simulated BlueZ running with %d device(s); stop with Ctrl-C", len(simulator.devices)
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await simulator.stop()
 
 
 def main() -> None:

@@ -1,0 +1,191 @@
+"""What every simulated health device shares.
+
+The Profile contract, the device clock, the Device Information, Battery and Current Time
+services, and task and pacing plumbing.
+
+No ``from __future__ import annotations`` here: dbus-fast reads annotations in this package.
+"""
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from drivers.gatt import uuids
+from drivers.gatt.current_time import CurrentTime, parse_current_time
+from drivers.gatt.ieee11073 import DayOfWeek
+from drivers.readings import DeviceTime
+from drivers.simulator import bluez_errors
+from drivers.simulator.encoding import encode_current_time
+from drivers.simulator.gatt import Characteristic, Descriptor, Service
+from drivers.simulator.scenario import BloodPressureDevice, GlucoseDevice, ScaleDevice
+
+if TYPE_CHECKING:
+    from drivers.simulator.device import SimDevice
+
+_LOGGER = logging.getLogger(__name__)
+
+AnySpec = GlucoseDevice | BloodPressureDevice | ScaleDevice
+
+# How long a cuff or scale waits after its last indication before it hangs up.
+HANGUP_DELAY_S = 0.2
+
+
+class DeviceClock:
+    """The device's wall clock: true time in the scenario's zone plus a skew, maybe wrong."""
+
+    def __init__(self, zone: str, skew_s: float) -> None:
+        self.zone = ZoneInfo(zone)
+        self.skew_s = skew_s
+
+    def now(self) -> datetime:
+        """The naive wall-clock time the device shows now."""
+        true_now = datetime.now(self.zone).replace(tzinfo=None)
+        return true_now + timedelta(seconds=self.skew_s)
+
+    def set(self, shown: datetime) -> None:
+        """Set the clock so that it shows `shown` now (a Current Time write)."""
+        true_now = datetime.now(self.zone).replace(tzinfo=None)
+        self.skew_s = (shown - true_now).total_seconds()
+
+
+def cccd() -> Descriptor:
+    """A Client Characteristic Configuration descriptor (BlueZ shows it; it manages it)."""
+    return Descriptor(uuids.CCCD, b"\x00\x00", ["read", "write"])
+
+
+class Profile(ABC):
+    """A simulated device family: its GATT database and what it does when a client talks."""
+
+    def __init__(self, spec: AnySpec, zone: str) -> None:
+        self.spec = spec
+        self.clock = DeviceClock(zone, spec.clock_skew_s)
+        self.records_sent = 0  # on the current connection
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._hangup: asyncio.Task[None] | None = None
+
+    @abstractmethod
+    def health_services(self, device: "SimDevice") -> list[Service]:
+        """The device family's own services."""
+
+    @abstractmethod
+    def advertised_uuids(self) -> list[str]:
+        """Service UUIDs the device puts in its advertisements."""
+
+    def manufacturer_data(self) -> dict[int, bytes]:
+        """Manufacturer-specific advertisement data by company id."""
+        return {}
+
+    def service_data(self) -> dict[str, bytes]:
+        """Service data in advertisements by UUID."""
+        return {}
+
+    def services(self, device: "SimDevice") -> list[Service]:
+        """The whole GATT database: health services first, then the common ones."""
+        return [*self.health_services(device), *self._common_services()]
+
+    def on_connect(self, device: "SimDevice") -> None:
+        """A client connected."""
+        self.records_sent = 0
+
+    def on_disconnect(self, device: "SimDevice") -> None:
+        """The link went down: whatever the device was doing stops."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+
+    # ------------------------------------------------------------------ helpers for profiles
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run device behaviour in the background (after the GATT reply went out)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.error("simulated device task failed", exc_info=task.exception())
+
+    async def pace(self, device: "SimDevice") -> None:
+        """Wait one connection interval between notifications, if the scenario asks to."""
+        interval = device.faults.notify_interval_s
+        if interval:
+            await asyncio.sleep(interval)
+
+    def count_record(self, device: "SimDevice") -> bool:
+        """Count a record sent; True if the link fault fires now (first connection only)."""
+        self.records_sent += 1
+        limit = device.faults.drop_link_after
+        if limit is not None and device.connections == 1 and self.records_sent >= limit:
+            device.drop_link(f"fault: drop_link_after={limit}")
+            return True
+        return False
+
+    def hang_up_later(self, device: "SimDevice") -> None:
+        """Disconnect shortly, as cuffs and scales do after their last indication."""
+
+        async def hang_up() -> None:
+            await asyncio.sleep(HANGUP_DELAY_S)
+            device.drop_link("device finished sending")
+
+        # Not spawned: on_disconnect must not cancel the hang-up it is part of.
+        self._hangup = asyncio.get_running_loop().create_task(hang_up())
+
+    @staticmethod
+    def device_time(value: datetime | None) -> DeviceTime | None:
+        """A scenario time as the device's raw clock fields."""
+        return None if value is None else DeviceTime.from_datetime(value)
+
+    # ------------------------------------------------------------------ common services
+    def _common_services(self) -> list[Service]:
+        spec = self.spec
+        info = [
+            Characteristic(uuids.MANUFACTURER_NAME, ["read"], spec.manufacturer.encode()),
+            Characteristic(uuids.MODEL_NUMBER, ["read"], spec.model.encode()),
+            Characteristic(uuids.FIRMWARE_REVISION, ["read"], spec.firmware.encode()),
+        ]
+        if spec.serial:
+            info.append(Characteristic(uuids.SERIAL_NUMBER, ["read"], spec.serial.encode()))
+        for char in info:
+            char.protected = False
+        battery = Characteristic(
+            uuids.BATTERY_LEVEL,
+            ["read", "notify"],
+            bytes([spec.battery]),
+            protected=False,
+            descriptors=[cccd()],
+        )
+        time_flags = ["read", "notify"] + (["write"] if spec.clock_writable else [])
+        current_time = Characteristic(
+            uuids.CURRENT_TIME,
+            time_flags,
+            on_read=self._read_clock,
+            on_write=self._write_clock,
+            descriptors=[cccd()],
+        )
+        return [
+            Service(uuids.DEVICE_INFORMATION_SERVICE, info),
+            Service(uuids.BATTERY_SERVICE, [battery]),
+            Service(uuids.CURRENT_TIME_SERVICE, [current_time]),
+        ]
+
+    def _read_clock(self) -> bytes:
+        now = self.clock.now()
+        return encode_current_time(
+            CurrentTime(time=DeviceTime.from_datetime(now), day_of_week=DayOfWeek(now.isoweekday()))
+        )
+
+    def _write_clock(self, value: bytes) -> None:
+        if not self.spec.clock_writable:
+            raise bluez_errors.att_error(bluez_errors.ATT_WRITE_NOT_PERMITTED)
+        try:
+            written = parse_current_time(value)
+        except Exception as exc:
+            raise bluez_errors.att_error(0x80) from exc
+        shown = written.time.wall_clock()
+        if shown is None:
+            raise bluez_errors.att_error(0x80)
+        self.clock.set(shown)

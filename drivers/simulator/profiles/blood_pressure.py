@@ -1,0 +1,108 @@
+"""A blood-pressure cuff: Blood Pressure Service 0x1810.
+
+Like Omron and A&D cuffs, it pushes its stored readings as indications as soon as the client
+enables them on Blood Pressure Measurement, may erase what it sent, then hangs up.
+"""
+
+from typing import TYPE_CHECKING
+
+from drivers.gatt import uuids
+from drivers.gatt.blood_pressure import (
+    BloodPressureMeasurement,
+    BloodPressureStatus,
+    IntermediateCuffPressure,
+)
+from drivers.readings import PressureUnit
+from drivers.simulator.encoding import (
+    encode_blood_pressure_measurement,
+    encode_intermediate_cuff_pressure,
+)
+from drivers.simulator.gatt import Characteristic, Service
+from drivers.simulator.profiles.base import Profile, cccd
+from drivers.simulator.scenario import BloodPressureDevice, BloodPressureRecord
+
+if TYPE_CHECKING:
+    from drivers.simulator.device import SimDevice
+
+# Blood Pressure Feature: body movement, cuff fit, irregular pulse, pulse range, position.
+_BP_FEATURES = 0x001F
+
+
+def measurement_for(record: BloodPressureRecord) -> BloodPressureMeasurement:
+    """The Blood Pressure Measurement a cuff sends for a stored record."""
+    mean = record.mean
+    if mean is None:
+        mean = round(record.diastolic + (record.systolic - record.diastolic) / 3, 1)
+    return BloodPressureMeasurement(
+        systolic=record.systolic,
+        diastolic=record.diastolic,
+        mean_arterial_pressure=mean,
+        unit=PressureUnit(record.unit),
+        timestamp=Profile.device_time(record.time),
+        pulse_rate=record.pulse,
+        user_id=record.user,
+        status=None if record.status is None else BloodPressureStatus(record.status),
+    )
+
+
+class BloodPressureProfile(Profile):
+    """A SIG blood-pressure cuff holding the scenario's records."""
+
+    spec: BloodPressureDevice
+
+    def __init__(self, spec: BloodPressureDevice, zone: str) -> None:
+        super().__init__(spec, zone)
+        self.records: list[BloodPressureRecord] = list(spec.records)
+        self._device: SimDevice | None = None
+        self._measurement = Characteristic(
+            uuids.BLOOD_PRESSURE_MEASUREMENT,
+            ["indicate"],
+            on_subscribe=self._on_subscribe,
+            descriptors=[cccd()],
+        )
+        self._cuff = Characteristic(
+            uuids.INTERMEDIATE_CUFF_PRESSURE, ["notify"], descriptors=[cccd()]
+        )
+
+    def health_services(self, device: "SimDevice") -> list[Service]:
+        """Blood Pressure Service."""
+        self._device = device
+        feature = Characteristic(
+            uuids.BLOOD_PRESSURE_FEATURE, ["read"], _BP_FEATURES.to_bytes(2, "little")
+        )
+        return [Service(uuids.BLOOD_PRESSURE_SERVICE, [self._measurement, self._cuff, feature])]
+
+    def advertised_uuids(self) -> list[str]:
+        """Cuffs advertise the Blood Pressure Service."""
+        return [uuids.BLOOD_PRESSURE_SERVICE]
+
+    def _on_subscribe(self) -> None:
+        self.spawn(self._stream())
+
+    async def _stream(self) -> None:
+        device = self._device
+        assert device is not None  # noqa: S101 - set when the GATT database was built
+        while self.records:
+            record = self.records[0]
+            if self._cuff.subscribed:
+                # A live cuff reports inflation as it happens; stored readings skip it.
+                inflating = IntermediateCuffPressure(
+                    cuff_pressure=record.systolic + 20, unit=PressureUnit(record.unit)
+                )
+                await self._cuff.notify(encode_intermediate_cuff_pressure(inflating))
+            delivered = await self._measurement.notify(
+                encode_blood_pressure_measurement(measurement_for(record))
+            )
+            if not delivered:
+                return
+            if self.spec.erase_after_send:
+                self.records.pop(0)  # "data can be downloaded once"
+            else:
+                self.records.append(self.records.pop(0))
+            if self.count_record(device):
+                return
+            await self.pace(device)
+            if not self.spec.erase_after_send and self.records_sent >= len(self.records):
+                break
+        if self.spec.disconnect_after_send:
+            self.hang_up_later(device)

@@ -1,0 +1,204 @@
+"""The scenario file (TOML, DESIGN.md §3): which simulated devices exist and what they hold.
+
+Times in records are the device's own wall clock (no zone). Unknown keys are errors, so a typo
+never silently drops a fault or a record.
+"""
+
+import tomllib
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from drivers.errors import DriverError
+
+
+class ScenarioError(DriverError):
+    """A scenario file that cannot be used."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GlucoseRecord(_Strict):
+    """One stored glucose record."""
+
+    seq: Annotated[int, Field(ge=0, le=0xFFFF)]
+    time: datetime
+    mg_dl: float | None = None
+    mmol_l: float | None = None
+    offset_min: int = 0
+    type: int = 1  # capillary whole blood
+    location: int = 1  # finger
+    meal: int | None = None  # context record: 1 preprandial, 2 postprandial, 3 fasting …
+    control: bool = False  # control-solution test
+    status: int = 0  # sensor status annunciation bits
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> "GlucoseRecord":
+        if (self.mg_dl is None) == (self.mmol_l is None):
+            msg = "give exactly one of mg_dl or mmol_l"
+            raise ValueError(msg)
+        return self
+
+
+class BloodPressureRecord(_Strict):
+    """One stored blood-pressure record."""
+
+    time: datetime | None = None
+    systolic: float
+    diastolic: float
+    mean: float | None = None
+    pulse: float | None = None
+    unit: Literal["mmHg", "kPa"] = "mmHg"
+    user: int | None = None
+    status: int | None = None
+
+
+class ScaleRecord(_Strict):
+    """One stored scale record."""
+
+    time: datetime | None = None
+    weight_kg: float | None = None
+    weight_lb: float | None = None
+    fat_percent: float | None = None
+    user: int | None = None
+    unsuccessful: bool = False  # the scale reports "measurement unsuccessful"
+
+    @model_validator(mode="after")
+    def _one_weight(self) -> "ScaleRecord":
+        if not self.unsuccessful and (self.weight_kg is None) == (self.weight_lb is None):
+            msg = "give exactly one of weight_kg or weight_lb (or unsuccessful = true)"
+            raise ValueError(msg)
+        return self
+
+
+class AttErrorSpec(_Strict):
+    """Answer an operation on a characteristic with an ATT error code."""
+
+    uuid: str
+    op: Literal["read", "write", "notify"]
+    code: Annotated[int, Field(ge=0, le=0xFF)]
+    times: Annotated[int, Field(ge=0)] = 1
+
+
+class FaultSpec(_Strict):
+    """Misbehaviour to simulate."""
+
+    drop_link_after: Annotated[int, Field(ge=0)] | None = None
+    connect_failures: Annotated[int, Field(ge=0)] = 0
+    connect_latency_ms: Annotated[float, Field(ge=0)] = 0
+    notify_interval_ms: Annotated[float, Field(ge=0)] = 0
+    out_of_range: bool = False
+    att_errors: list[AttErrorSpec] = []
+
+
+class UserSlot(_Strict):
+    """A scale's user slot and its UDS consent code."""
+
+    index: Annotated[int, Field(ge=0, le=0xFE)]
+    consent: Annotated[int, Field(ge=0, le=9999)]
+
+
+class _DeviceBase(_Strict):
+    address: Annotated[str, Field(pattern=r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")]
+    name: str | None = None
+    manufacturer: str = "Generic"
+    model: str = "SIM-1"
+    serial: str | None = None
+    firmware: str = "1.0.0"
+    passkey: Annotated[int, Field(ge=0, le=999999)] | None = None
+    pairing: Literal["passkey", "pin", "confirm", "just_works"] | None = None
+    rssi: Annotated[int, Field(ge=-127, le=20)] = -60
+    battery: Annotated[int, Field(ge=0, le=100)] = 87
+    clock_skew_s: float = 0.0  # device clock minus true time
+    clock_writable: bool = False
+    faults: FaultSpec = FaultSpec()
+
+
+class GlucoseDevice(_DeviceBase):
+    """A glucose meter (Glucose Service with RACP)."""
+
+    kind: Literal["glucose"]
+    records: list[GlucoseRecord] = []
+
+
+class BloodPressureDevice(_DeviceBase):
+    """A blood-pressure cuff: stored records stream as indications once subscribed."""
+
+    kind: Literal["blood_pressure"]
+    records: list[BloodPressureRecord] = []
+    erase_after_send: bool = True
+    disconnect_after_send: bool = True
+
+
+class ScaleDevice(_DeviceBase):
+    """A scale (Weight Scale, Body Composition, User Data services)."""
+
+    kind: Literal["scale"]
+    records: list[ScaleRecord] = []
+    users: list[UserSlot] = []
+    erase_after_send: bool = True
+    disconnect_after_send: bool = True
+
+
+DeviceSpec = Annotated[
+    GlucoseDevice | BloodPressureDevice | ScaleDevice, Field(discriminator="kind")
+]
+
+
+class Scenario(_Strict):
+    """A whole scenario file."""
+
+    timezone: str = "UTC"  # the zone the device clocks show
+    devices: list[DeviceSpec]
+
+    @model_validator(mode="after")
+    def _unique_addresses(self) -> "Scenario":
+        seen: set[str] = set()
+        for device in self.devices:
+            if device.address.upper() in seen:
+                msg = f"address {device.address} is used by two devices"
+                raise ValueError(msg)
+            seen.add(device.address.upper())
+        return self
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Parse and validate scenario TOML text.
+
+    Raises:
+        ScenarioError: Naming the source, the key and what is expected.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{source}: not valid TOML ({exc}); fix the syntax and try again"
+        raise ScenarioError(msg) from exc
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        msg = f"{source}: {problems}; see the scenario format in README"
+        raise ScenarioError(msg) from exc
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"{path}: cannot read the scenario file ({exc.strerror}); check the path"
+        raise ScenarioError(msg) from exc
+    return parse_scenario(text, str(path))
+
+
+def builtin_scenario() -> Scenario:
+    """The demo scenario shipped with the package: a meter, a cuff and a scale."""
+    text = resources.files("drivers.simulator").joinpath("demo_scenario.toml").read_text()
+    return parse_scenario(text, "built-in demo scenario")
