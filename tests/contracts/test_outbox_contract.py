@@ -15,6 +15,7 @@ import pytest
 from drivers.readings import ReadingKind
 from sync.memory_outbox import MemoryOutbox
 from sync.outbox import Outbox, Stage, SyncStatus, UploadProgress, UserHold
+from tests.gateway.store.factories import sqlite_outbox
 from tests.sync.factories import T0, blood_pressure, glucose, item
 
 OutboxFactory = Callable[[Path], Awaitable[Outbox]]
@@ -28,7 +29,7 @@ async def _memory(path: Path) -> Outbox:
 
 IMPLEMENTATIONS: dict[str, OutboxFactory] = {
     "memory": _memory,
-    # "sqlite": gateway_store_outbox_factory,   <- one line per new implementation
+    "sqlite": sqlite_outbox,
 }
 
 LEASE = T0 + timedelta(minutes=5)

@@ -1,0 +1,112 @@
+"""Reading ↔ row: every field the driver produced is kept, so a load equals the save."""
+
+import dataclasses
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from drivers.readings import (
+    BloodPressureReading,
+    BodyReading,
+    DeviceTime,
+    GlucoseReading,
+    GlucoseUnit,
+    MassUnit,
+    PressureUnit,
+    Reading,
+    ReadingFlag,
+    ReadingKind,
+)
+from gateway.store.models import ReadingRow
+from gateway.store.types import utc_text
+
+# Per kind: the dataclass and the enum type of each enum-valued field it adds to `Reading`.
+_KINDS: dict[ReadingKind, tuple[type[Reading], dict[str, type[StrEnum]]]] = {
+    ReadingKind.GLUCOSE: (GlucoseReading, {"unit": GlucoseUnit}),
+    ReadingKind.BLOOD_PRESSURE: (BloodPressureReading, {"unit": PressureUnit}),
+    ReadingKind.BODY: (BodyReading, {"unit": MassUnit}),
+}
+_BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(Reading))
+
+
+def _value_fields(cls: type[Reading]) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS]
+
+
+def reading_columns(reading: Reading, zone: ZoneInfo) -> dict[str, Any]:
+    """The row columns describing `reading` itself (attribution and state excluded).
+
+    Raises:
+        ValueError: The reading's kind is unknown or `received_at` is naive.
+    """
+    if reading.kind not in _KINDS:
+        msg = f"reading {reading.id}: kind {reading.kind!r} has no storage mapping"
+        raise ValueError(msg)
+    utc_text(reading.received_at)  # refuses naive times before anything is written
+    t = reading.device_time
+    values = {name: getattr(reading, name) for name in _value_fields(type(reading))}
+    return {
+        "id": reading.id,
+        "kind": reading.kind.value,
+        "device": reading.device,
+        "provider": reading.provider,
+        "received_at": reading.received_at,
+        "dt_year": t.year if t else None,
+        "dt_month": t.month if t else None,
+        "dt_day": t.day if t else None,
+        "dt_hour": t.hour if t else None,
+        "dt_minute": t.minute if t else None,
+        "dt_second": t.second if t else None,
+        "dt_offset_minutes": t.offset_minutes if t else None,
+        "start_date": reading.instant(zone),
+        "time_zone": zone.key,
+        "clock_skew_s": reading.clock_skew_s,
+        "sequence": reading.sequence,
+        "user_index": reading.user_index,
+        "flags_json": json.dumps(sorted(flag.value for flag in reading.flags)),
+        # json writes floats with repr(), which round-trips every double exactly.
+        "values_json": json.dumps(values, sort_keys=True),
+    }
+
+
+def reading_from_row(row: ReadingRow) -> Reading:
+    """Rebuild the reading exactly as it was saved."""
+    cls, enums = _KINDS[ReadingKind(row.kind)]
+    values: dict[str, Any] = json.loads(row.values_json)
+    for name, enum in enums.items():
+        if values.get(name) is not None:
+            values[name] = enum(values[name])
+    device_time = None
+    if row.dt_year is not None:
+        device_time = DeviceTime(
+            row.dt_year,
+            _int(row.dt_month),
+            _int(row.dt_day),
+            _int(row.dt_hour),
+            _int(row.dt_minute),
+            _int(row.dt_second),
+            _int(row.dt_offset_minutes),
+        )
+    return cls(
+        id=row.id,
+        device=row.device,
+        provider=row.provider,
+        received_at=row.received_at,
+        device_time=device_time,
+        clock_skew_s=row.clock_skew_s,
+        sequence=row.sequence,
+        user_index=row.user_index,
+        flags=frozenset(ReadingFlag(v) for v in json.loads(row.flags_json)),
+        **values,
+    )
+
+
+def _int(value: int | None) -> int:
+    return 0 if value is None else value
+
+
+def as_instant(value: datetime) -> str:
+    """Text for comparing against an instant column (validates awareness)."""
+    return utc_text(value)

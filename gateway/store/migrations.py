@@ -1,0 +1,217 @@
+"""Versioned schema migrations, applied in order when the store opens.
+
+The schema version is `PRAGMA user_version`. Each step runs in its own transaction together
+with the version bump, so a crash mid-upgrade leaves the previous version intact and the
+next start resumes. Steps are append-only: never edit a released step, add a new one.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from gateway.store.db import Database
+from gateway.store.errors import SchemaTooNewError
+
+_LOGGER = logging.getLogger(__name__)
+
+# Marks the file as an Edge Gateway store ("EGW1"), visible to `file(1)` and sqlite3.
+APPLICATION_ID = 0x45475731
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: the SQL that takes version `version - 1` to `version`."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+_V1 = Migration(
+    1,
+    "devices, readings, users, bindings, kiosk sessions, API tokens",
+    (
+        f"PRAGMA application_id = {APPLICATION_ID}",
+        """CREATE TABLE device (
+            address TEXT PRIMARY KEY NOT NULL,
+            name TEXT, brand TEXT, model TEXT, kind TEXT, provider TEXT,
+            bond_state TEXT NOT NULL DEFAULT 'none',
+            last_sequence INTEGER,
+            cursor_json TEXT,
+            consent_json TEXT NOT NULL DEFAULT '{}',
+            battery_percent INTEGER,
+            clock_skew_s REAL,
+            last_seen_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE reading (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            device TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            dt_year INTEGER, dt_month INTEGER, dt_day INTEGER,
+            dt_hour INTEGER, dt_minute INTEGER, dt_second INTEGER, dt_offset_minutes INTEGER,
+            start_date TEXT NOT NULL,
+            time_zone TEXT NOT NULL,
+            clock_skew_s REAL,
+            sequence INTEGER,
+            user_index INTEGER,
+            flags_json TEXT NOT NULL DEFAULT '[]',
+            values_json TEXT NOT NULL DEFAULT '{}',
+            user_id TEXT,
+            attributed_by TEXT,
+            upload_provider TEXT NOT NULL,
+            state TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            change_seq INTEGER NOT NULL UNIQUE
+        )""",
+        "CREATE INDEX ix_reading_kind ON reading (kind)",
+        "CREATE INDEX ix_reading_device ON reading (device)",
+        "CREATE INDEX ix_reading_start_date ON reading (start_date)",
+        "CREATE INDEX ix_reading_user_id ON reading (user_id)",
+        """CREATE TABLE app_user (
+            user_id TEXT PRIMARY KEY NOT NULL,
+            name TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE binding (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            device TEXT NOT NULL,
+            device_user INTEGER,
+            user_id TEXT NOT NULL REFERENCES app_user (user_id),
+            provider TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        # One binding per (device, slot); NULL (every slot) counts as a slot of its own.
+        "CREATE UNIQUE INDEX ux_binding_slot ON binding (device, coalesce(device_user, -1))",
+        "CREATE INDEX ix_binding_device ON binding (device)",
+        """CREATE TABLE kiosk_session (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL REFERENCES app_user (user_id),
+            device TEXT,
+            started_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            ended_at TEXT
+        )""",
+        "CREATE INDEX ix_kiosk_session_expires_at ON kiosk_session (expires_at)",
+        """CREATE TABLE api_token (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            token_hash TEXT NOT NULL UNIQUE,
+            scope TEXT NOT NULL,
+            label TEXT,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+    ),
+)
+
+_V2 = Migration(
+    2,
+    "upload outbox, attempts, user holds, sync progress; queue readings already assigned",
+    (
+        """CREATE TABLE outbox_item (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            reading_id TEXT NOT NULL UNIQUE REFERENCES reading (id),
+            user_id TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            window_start TEXT,
+            window_end TEXT,
+            enqueued_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'queued',
+            not_before TEXT,
+            claim_id TEXT,
+            lease_until TEXT,
+            last_error TEXT,
+            delivered_at TEXT,
+            dead_status INTEGER,
+            dead_body TEXT,
+            dead_reason TEXT,
+            dead_at TEXT
+        )""",
+        "CREATE INDEX ix_outbox_stream ON outbox_item (user_id, resource, state, enqueued_at)",
+        "CREATE INDEX ix_outbox_claim ON outbox_item (claim_id)",
+        "CREATE INDEX ix_outbox_dead ON outbox_item (state, dead_at)",
+        """CREATE TABLE upload_attempt (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            claim_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            status_code INTEGER,
+            error TEXT,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX ix_upload_attempt_claim_id ON upload_attempt (claim_id)",
+        """CREATE TABLE user_hold (
+            user_id TEXT NOT NULL,
+            hold TEXT NOT NULL,
+            PRIMARY KEY (user_id, hold)
+        )""",
+        """CREATE TABLE sync_progress (
+            user_id TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            status TEXT NOT NULL,
+            at TEXT NOT NULL,
+            stage TEXT,
+            count INTEGER NOT NULL DEFAULT 0,
+            delivered_total INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            PRIMARY KEY (user_id, resource)
+        )""",
+        # Version 1 marked assigned readings 'queued' with nowhere to queue them: queue them
+        # now as daily uploads, in the order they arrived.
+        """INSERT INTO outbox_item (reading_id, user_id, resource, provider, stage, enqueued_at)
+           SELECT id, user_id, kind, upload_provider, 'daily', updated_at
+           FROM reading WHERE user_id IS NOT NULL AND state = 'queued' ORDER BY pk""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(conn: Connection) -> int:
+    """The schema version recorded in the file (0 for a new, empty file)."""
+    return int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+
+
+def migrate(
+    db: Database, *, target: int = LATEST_VERSION, steps: Sequence[Migration] = MIGRATIONS
+) -> tuple[int, int]:
+    """Bring the database up to `target`, one transaction per step.
+
+    Returns:
+        The versions before and after.
+
+    Raises:
+        SchemaTooNewError: The file has a newer schema than `steps` know.
+    """
+    with db.read() as session:
+        start = schema_version(session.connection())
+    if start > steps[-1].version:
+        raise SchemaTooNewError(db.path, start, steps[-1].version)
+    current = start
+    for step in steps:
+        if step.version <= current or step.version > target:
+            continue
+        with db.write_connection() as conn:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            current = schema_version(conn)
+            if step.version <= current:
+                continue
+            for statement in step.statements:
+                conn.exec_driver_sql(statement)
+            conn.exec_driver_sql(f"PRAGMA user_version = {step.version}")
+        current = step.version
+        _LOGGER.info("%s: schema migrated to version %d (%s)", db.path, current, step.description)
+    return start, current

@@ -1,0 +1,184 @@
+"""SQLModel tables (mirrors the schema that `migrations` builds; a test keeps them in step).
+
+No `from __future__ import annotations` here: SQLModel reads the annotations at runtime.
+Instants are aware UTC (`UtcDateTime`); JSON columns are text written by the store.
+Rows never leave `gateway.store`: callers get `drivers.readings` values or store dataclasses.
+"""
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from gateway.store.types import UtcDateTime
+
+
+class DeviceRow(SQLModel, table=True):
+    """A device the gateway has seen, with its bond state and read cursors."""
+
+    __tablename__ = "device"
+
+    address: str = Field(primary_key=True)
+    name: str | None = None
+    brand: str | None = None
+    model: str | None = None
+    kind: str | None = None
+    provider: str | None = None
+    bond_state: str = "none"
+    last_sequence: int | None = None
+    cursor_json: str | None = None
+    consent_json: str = "{}"
+    battery_percent: int | None = None
+    clock_skew_s: float | None = None
+    last_seen_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class ReadingRow(SQLModel, table=True):
+    """One reading exactly as the device gave it, plus attribution and upload state."""
+
+    __tablename__ = "reading"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(unique=True)
+    kind: str = Field(index=True)
+    device: str = Field(index=True)
+    provider: str
+    received_at: datetime = Field(sa_type=UtcDateTime)
+    dt_year: int | None = None
+    dt_month: int | None = None
+    dt_day: int | None = None
+    dt_hour: int | None = None
+    dt_minute: int | None = None
+    dt_second: int | None = None
+    dt_offset_minutes: int | None = None
+    start_date: datetime = Field(sa_type=UtcDateTime, index=True)
+    time_zone: str
+    clock_skew_s: float | None = None
+    sequence: int | None = None
+    user_index: int | None = None
+    flags_json: str = "[]"
+    values_json: str = "{}"
+    user_id: str | None = Field(default=None, index=True)
+    attributed_by: str | None = None
+    upload_provider: str
+    state: str
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+    change_seq: int = Field(unique=True)
+
+
+class UserRow(SQLModel, table=True):
+    """A Junction user the gateway uploads for."""
+
+    __tablename__ = "app_user"
+
+    user_id: str = Field(primary_key=True)
+    name: str | None = None
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class BindingRow(SQLModel, table=True):
+    """Device (and optionally one of its user slots) → Junction user."""
+
+    __tablename__ = "binding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    device: str = Field(index=True)
+    device_user: int | None = None
+    user_id: str = Field(foreign_key="app_user.user_id")
+    provider: str | None = None
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class KioskSessionRow(SQLModel, table=True):
+    """A person at the kiosk: readings received meanwhile are theirs."""
+
+    __tablename__ = "kiosk_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="app_user.user_id")
+    device: str | None = None
+    started_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """A local-API token, kept only as its SHA-256."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    scope: str
+    label: str | None = None
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class OutboxRow(SQLModel, table=True):
+    """One reading queued for upload for one user (schema version 2)."""
+
+    __tablename__ = "outbox_item"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    reading_id: str = Field(unique=True, foreign_key="reading.id")
+    user_id: str
+    resource: str
+    provider: str
+    stage: str
+    window_start: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    window_end: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    enqueued_at: datetime = Field(sa_type=UtcDateTime)
+    attempts: int = 0
+    state: str = "queued"
+    not_before: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    claim_id: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    last_error: str | None = None
+    delivered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    dead_status: int | None = None
+    dead_body: str | None = None
+    dead_reason: str | None = None
+    dead_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class UploadAttemptRow(SQLModel, table=True):
+    """One settled claim: what was tried for which items and how it ended (schema version 2)."""
+
+    __tablename__ = "upload_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: str = Field(index=True)
+    user_id: str
+    resource: str
+    outcome: str
+    count: int
+    status_code: int | None = None
+    error: str | None = None
+    at: datetime = Field(sa_type=UtcDateTime)
+
+
+class UserHoldRow(SQLModel, table=True):
+    """One reason not to upload a user's items (schema version 2)."""
+
+    __tablename__ = "user_hold"
+
+    user_id: str = Field(primary_key=True)
+    hold: str = Field(primary_key=True)
+
+
+class SyncProgressRow(SQLModel, table=True):
+    """The latest upload status of one (user, resource) stream (schema version 2)."""
+
+    __tablename__ = "sync_progress"
+
+    user_id: str = Field(primary_key=True)
+    resource: str = Field(primary_key=True)
+    status: str
+    at: datetime = Field(sa_type=UtcDateTime)
+    stage: str | None = None
+    count: int = 0
+    delivered_total: int = 0
+    error: str | None = None

@@ -1,0 +1,354 @@
+"""Saving and querying readings.
+
+`save_transfer` is the gateway's first promise (DESIGN.md §4 "Nothing lost", "Nothing
+doubled"): everything one device handed over in one transfer is committed in one
+transaction, with the device's cursor, before the caller acknowledges or disconnects; a
+record saved before (same stable id) changes nothing.
+"""
+
+import base64
+import binascii
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.dialects.sqlite import insert
+from sqlmodel import Session, col, select
+
+from drivers.readings import Reading, ReadingKind
+from gateway.store import devices, outbox
+from gateway.store.attribution import (
+    Attribution,
+    AttributionSource,
+    load_rules,
+    resolve_attribution,
+)
+from gateway.store.changes import ReadingState, mark_changed, next_change_seq
+from gateway.store.codec import reading_columns, reading_from_row
+from gateway.store.db import Database
+from gateway.store.errors import InvalidCursorError
+from gateway.store.models import ReadingRow
+
+_LOGGER = logging.getLogger(__name__)
+
+# SQLite allows 32766 bound parameters per statement; stay well under it.
+_IN_CHUNK = 500
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """A reading as stored: the driver's value plus what the gateway added.
+
+    Attributes:
+        reading: The reading exactly as saved.
+        start_date: The measurement instant (UTC), from `reading.instant(zone)` at save.
+        time_zone: The IANA zone the device clock was read in.
+        user_id: The Junction user, or None while unassigned.
+        provider: The provider slug uploads use (a binding may override the driver's).
+        state: Upload state.
+        updated_at: Last change of this row (UTC).
+    """
+
+    reading: Reading
+    start_date: datetime
+    time_zone: str
+    user_id: str | None
+    provider: str
+    state: ReadingState
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CursorUpdate:
+    """Where the next read of a device starts, moved in the transfer's own transaction.
+
+    Attributes:
+        device: Device address.
+        last_sequence: The last record sequence number now stored (RACP), if any.
+        cursor: Anything else the driver wants back next time (JSON-serialisable).
+    """
+
+    device: str
+    last_sequence: int | None = None
+    cursor: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """What `save_transfer` did.
+
+    Attributes:
+        new: Readings stored for the first time.
+        known: Readings already stored (re-reads), left unchanged.
+        queued: New readings put in the outbox (attributed to a user).
+        unassigned_ids: New readings with no user (kept until assigned).
+    """
+
+    new: int
+    known: int
+    queued: int
+    unassigned_ids: tuple[str, ...] = field(default=())
+
+
+def save_transfer(
+    db: Database,
+    readings: Sequence[Reading],
+    *,
+    zone: ZoneInfo,
+    now: datetime | None = None,
+    advance: CursorUpdate | None = None,
+) -> SaveResult:
+    """Store one transfer's readings in one transaction (durable when this returns).
+
+    Each new reading is attributed (`resolve_attribution` at its receive time) and, if it
+    has a user, queued for upload; readings whose id is already stored are left exactly as
+    they are. Devices get `last_seen_at` and clock skew; `advance` moves one device's cursor
+    in the same transaction, so a cursor never points past what is stored.
+
+    Args:
+        db: The database.
+        readings: What the device handed over (any order; duplicates allowed).
+        zone: The zone device clocks show (config `timezone`).
+        now: The current time (aware); defaults to the clock.
+        advance: A device cursor to move with the transfer.
+
+    Returns:
+        Counts of new and known readings.
+
+    Raises:
+        ValueError: A reading has a naive receive time or an unknown kind (nothing saved).
+        StoreError: The database cannot be written (nothing saved).
+    """
+    now = now or datetime.now(UTC)
+    unique = list({r.id: r for r in reversed(readings)}.values())[::-1]
+    with db.write() as session:
+        existing = _existing_ids(session, [r.id for r in unique])
+        fresh = [r for r in unique if r.id not in existing]
+        attributions = _attribute(session, fresh)
+        seq = next_change_seq(session)
+        rows = []
+        for offset, reading in enumerate(fresh):
+            who = attributions[reading.id]
+            rows.append(
+                {
+                    **reading_columns(reading, zone),
+                    "user_id": who.user_id if who else None,
+                    "attributed_by": who.source.value if who else None,
+                    "upload_provider": (who.provider if who else None) or reading.provider,
+                    "state": (ReadingState.QUEUED if who else ReadingState.UNASSIGNED).value,
+                    "created_at": now,
+                    "updated_at": now,
+                    "change_seq": seq + offset,
+                }
+            )
+        if rows:
+            session.exec(insert(ReadingRow), params=rows)
+        queued = outbox.enqueue_attributed(
+            session,
+            [(r, attributions[r.id]) for r in fresh if attributions[r.id] is not None],
+            zone=zone,
+            now=now,
+        )
+        devices.touch_from_readings(session, readings, now=now)
+        if advance is not None:
+            devices.advance_cursor(
+                session, advance.device, advance.last_sequence, advance.cursor, now
+            )
+    unassigned = tuple(r.id for r in fresh if attributions[r.id] is None)
+    _LOGGER.info(
+        "saved transfer: %d new, %d known, %d queued, %d unassigned",
+        len(fresh),
+        len(unique) - len(fresh),
+        queued,
+        len(unassigned),
+    )
+    return SaveResult(len(fresh), len(unique) - len(fresh), queued, unassigned)
+
+
+def _existing_ids(session: Session, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        found.update(session.exec(select(ReadingRow.id).where(col(ReadingRow.id).in_(chunk))))
+    return found
+
+
+def _attribute(session: Session, readings: Sequence[Reading]) -> dict[str, Attribution | None]:
+    if not readings:
+        return {}
+    times = [r.received_at for r in readings]
+    bindings, sessions = load_rules(session, [r.device for r in readings], min(times), max(times))
+    return {
+        r.id: resolve_attribution(
+            bindings, sessions, device=r.device, user_index=r.user_index, at=r.received_at
+        )
+        for r in readings
+    }
+
+
+def get_reading(db: Database, reading_id: str) -> StoredReading | None:
+    """One stored reading by stable id, or None."""
+    with db.read() as session:
+        row = session.exec(select(ReadingRow).where(ReadingRow.id == reading_id)).first()
+        return None if row is None else stored_from_row(row)
+
+
+def stored_from_row(row: ReadingRow) -> StoredReading:
+    """Row → value."""
+    return StoredReading(
+        reading=reading_from_row(row),
+        start_date=row.start_date,
+        time_zone=row.time_zone,
+        user_id=row.user_id,
+        provider=row.upload_provider,
+        state=ReadingState(row.state),
+        updated_at=row.updated_at,
+    )
+
+
+def list_readings(
+    db: Database,
+    *,
+    kind: ReadingKind | None = None,
+    user_id: str | None = None,
+    unassigned: bool = False,
+    device: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    updated_since: datetime | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> tuple[list[StoredReading], str | None]:
+    """One page of readings in change order, with keyset paging.
+
+    Rows come in the order they were stored or last changed, so paging is stable while
+    readings are inserted: a page never skips or repeats a row that did not change. A
+    reading that changes (assigned, delivered) moves to the end and shows up again later,
+    which is what an `updated_since` consumer wants.
+
+    Args:
+        db: The database.
+        kind: Only this kind.
+        user_id: Only this user's readings.
+        unassigned: Only readings with no user (ignored when `user_id` is given).
+        device: Only this device's readings.
+        start: Only readings measured at or after this instant.
+        end: Only readings measured before this instant.
+        updated_since: Only readings stored or changed at or after this instant.
+        limit: Page size, 1 to `MAX_PAGE`.
+        cursor: `next_cursor` of the previous page, or None for the first page.
+
+    Returns:
+        The page and the cursor of the next page (None when this page is the last).
+
+    Raises:
+        InvalidCursorError: `cursor` was not issued by this function.
+        ValueError: `limit` is out of range.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        msg = f"limit {limit} is out of range; use 1 to {MAX_PAGE}"
+        raise ValueError(msg)
+    query = select(ReadingRow).order_by(col(ReadingRow.change_seq)).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(col(ReadingRow.change_seq) > decode_cursor(cursor))
+    if kind is not None:
+        query = query.where(col(ReadingRow.kind) == kind.value)
+    if user_id is not None:
+        query = query.where(col(ReadingRow.user_id) == user_id)
+    elif unassigned:
+        query = query.where(col(ReadingRow.user_id).is_(None))
+    if device is not None:
+        query = query.where(col(ReadingRow.device) == device.upper())
+    if start is not None:
+        query = query.where(col(ReadingRow.start_date) >= start)
+    if end is not None:
+        query = query.where(col(ReadingRow.start_date) < end)
+    if updated_since is not None:
+        query = query.where(col(ReadingRow.updated_at) >= updated_since)
+    with db.read() as session:
+        rows = list(session.exec(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].change_seq) if more and rows else None
+    return [stored_from_row(row) for row in rows], next_cursor
+
+
+def encode_cursor(change_seq: int) -> str:
+    """Opaque paging cursor for the row with `change_seq`."""
+    return base64.urlsafe_b64encode(f"r1:{change_seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The change sequence a cursor stands for.
+
+    Raises:
+        InvalidCursorError: Not a cursor from `encode_cursor`.
+    """
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "r1" or not number.isdigit():
+            raise InvalidCursorError(cursor)
+        return int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursorError(cursor) from exc
+
+
+def assign_readings(
+    db: Database,
+    ids: Sequence[str],
+    user_id: str,
+    *,
+    zone: ZoneInfo,
+    provider: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Give unassigned readings to a user and queue them for upload, in one transaction.
+
+    Readings that already have a user are left alone (re-attribution of uploaded data is
+    not this function's job).
+
+    Returns:
+        How many readings were assigned.
+    """
+    now = now or datetime.now(UTC)
+    with db.write() as session:
+        rows: list[ReadingRow] = []
+        for chunk in _chunks(ids):
+            rows.extend(
+                session.exec(
+                    select(ReadingRow)
+                    .where(col(ReadingRow.id).in_(chunk), col(ReadingRow.user_id).is_(None))
+                    .order_by(col(ReadingRow.change_seq))
+                )
+            )
+        if not rows:
+            return 0
+        by_provider: dict[str, list[str]] = {}
+        for row in rows:
+            by_provider.setdefault(provider or row.upload_provider, []).append(row.id)
+        for slug, slug_ids in by_provider.items():
+            mark_changed(
+                session,
+                slug_ids,
+                now,
+                user_id=user_id,
+                attributed_by="manual",
+                upload_provider=slug,
+                state=ReadingState.QUEUED.value,
+            )
+        attribution = Attribution(user_id, provider, AttributionSource.MANUAL)
+        outbox.enqueue_attributed(
+            session, [(reading_from_row(row), attribution) for row in rows], zone=zone, now=now
+        )
+    _LOGGER.info("assigned %d readings to user %s", len(rows), user_id)
+    return len(rows)
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]

@@ -1,0 +1,113 @@
+"""Local API tokens: only their SHA-256 is stored; the plain token is shown once."""
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlmodel import col, select
+
+from gateway.store.db import Database
+from gateway.store.models import ApiTokenRow
+
+_LOGGER = logging.getLogger(__name__)
+
+# Prefix makes leaked tokens recognisable by secret scanners; 32 random bytes = 256 bits.
+TOKEN_PREFIX = "egw_"  # noqa: S105 - a public prefix, not a secret
+_TOKEN_BYTES = 32
+
+
+class Scope(StrEnum):
+    """What a token may do: `read` the data, or `admin` everything."""
+
+    READ = "read"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A stored token (never the token itself).
+
+    Attributes:
+        id: Row id, to revoke it.
+        scope: Its scope.
+        label: Operator's note.
+        created_at: Creation time (UTC).
+        revoked_at: Revocation time, if revoked.
+    """
+
+    id: int
+    scope: Scope
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: hex SHA-256 (tokens are random, so no salt is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(db: Database, scope: Scope, label: str | None = None) -> tuple[str, TokenInfo]:
+    """Create a token; the plain token is returned here and nowhere else, ever.
+
+    Returns:
+        The plain token (show it once) and what is stored about it.
+    """
+    token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
+    with db.write() as session:
+        row = ApiTokenRow(
+            token_hash=hash_token(token),
+            scope=scope.value,
+            label=label,
+            created_at=datetime.now(UTC),
+        )
+        session.add(row)
+        session.flush()
+        info = _info(row)
+    _LOGGER.info("created API token %d with scope %s", info.id, scope.value)
+    return token, info
+
+
+def verify_token(db: Database, token: str) -> Scope | None:
+    """The scope of a valid, unrevoked token, or None."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    with db.read() as session:
+        row = session.exec(
+            select(ApiTokenRow).where(
+                col(ApiTokenRow.token_hash) == hash_token(token),
+                col(ApiTokenRow.revoked_at).is_(None),
+            )
+        ).first()
+    return None if row is None else Scope(row.scope)
+
+
+def revoke_token(db: Database, token_id: int) -> bool:
+    """Revoke a token by id.
+
+    Returns:
+        Whether a live token was revoked.
+    """
+    with db.write() as session:
+        row = session.get(ApiTokenRow, token_id)
+        if row is None or row.revoked_at is not None:
+            return False
+        row.revoked_at = datetime.now(UTC)
+        session.add(row)
+        return True
+
+
+def list_tokens(db: Database) -> list[TokenInfo]:
+    """Every token ever created (hashes not included), oldest first."""
+    with db.read() as session:
+        return [
+            _info(row) for row in session.exec(select(ApiTokenRow).order_by(col(ApiTokenRow.id)))
+        ]
+
+
+def _info(row: ApiTokenRow) -> TokenInfo:
+    assert row.id is not None  # noqa: S101 - flushed rows have ids
+    return TokenInfo(row.id, Scope(row.scope), row.label, row.created_at, row.revoked_at)
