@@ -129,14 +129,15 @@ def save_transfer(
     with db.write() as session:
         existing = _existing_ids(session, [r.id for r in unique])
         fresh = [r for r in unique if r.id not in existing]
+        columns = [reading_columns(r, zone) for r in fresh]  # validates before any write
         attributions = _attribute(session, fresh)
         seq = next_change_seq(session)
         rows = []
-        for offset, reading in enumerate(fresh):
+        for offset, (reading, values) in enumerate(zip(fresh, columns, strict=True)):
             who = attributions[reading.id]
             rows.append(
                 {
-                    **reading_columns(reading, zone),
+                    **values,
                     "user_id": who.user_id if who else None,
                     "attributed_by": who.source.value if who else None,
                     "upload_provider": (who.provider if who else None) or reading.provider,
