@@ -67,9 +67,9 @@ class Reader:
         return DeviceTime(year, month, day, hour, minute, second)
 
     def rest(self) -> bytes:
-        """Whatever is left, consumed."""
+        """Whatever is left, consumed; always `bytes`, even from Bleak's `bytearray`."""
         start, self.offset = self.offset, len(self._data)
-        return self._data[start:]
+        return bytes(self._data[start:])
 
     @property
     def remaining(self) -> int:

@@ -298,3 +298,9 @@ def test_feature_truncated():
 def test_random_bytes_give_features_or_parse_error(data):
     with contextlib.suppress(ParseError):
         parse_glucose_feature(data)
+
+
+def test_bleak_bytearray_parses_like_bytes():
+    m = parse_glucose_measurement(bytearray(NORDIC_FULL))
+    assert m == parse_glucose_measurement(NORDIC_FULL)
+    assert hash(m)

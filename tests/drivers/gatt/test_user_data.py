@@ -129,3 +129,10 @@ def test_random_bytes_give_a_value_or_parse_error(data):
     for parse in (parse_user_control_request, parse_user_control_response):
         with contextlib.suppress(ParseError):
             parse(data)
+
+
+def test_bleak_bytearray_gives_hashable_bytes():
+    # Bleak hands notification values over as bytearray; the record must stay immutable
+    response = parse_user_control_response(bytearray([0x20, 0x04, 0x01, 0x02, 0x01, 0x03]))
+    assert type(response.parameter) is bytes
+    assert hash(response)
