@@ -1,0 +1,266 @@
+"""The uploader against the Junction stub served by uvicorn over loopback."""
+
+import asyncio
+import itertools
+import random
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from drivers.readings import GlucoseUnit, MassUnit, PressureUnit, ReadingFlag, ReadingKind
+from sync.junction.stub import Faults
+from sync.outbox import SyncStatus, items_for_read
+from sync.uploader import SyncEvent
+from tests.sync.factories import T0, blood_pressure, body, glucose, item
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _readings(n_users=3, per_kind=20):
+    items = []
+    for u in range(n_users):
+        user = f"user-{u}"
+        dev = f"C0:FF:EE:00:0{u}:0"
+        reads = (
+            [
+                glucose(device=dev + "1", unit=random.choice(list(GlucoseUnit)))
+                for _ in range(per_kind)
+            ]
+            + [
+                blood_pressure(device=dev + "2", unit=random.choice(list(PressureUnit)))
+                for _ in range(per_kind)
+            ]
+            + [body(device=dev + "3", unit=random.choice(list(MassUnit))) for _ in range(per_kind)]
+        )
+        items += items_for_read(reads, user_id=user, zone=BERLIN, enqueued_at=T0)
+    return items
+
+
+def _expected_keys(items):
+    """(user, stub resource, timestamp) for every sample the items must produce."""
+    keys = set()
+    for it in items:
+        ts = it.reading.instant(BERLIN).isoformat().replace("+00:00", "Z")
+        if it.resource is ReadingKind.BODY:
+            keys.add((it.user_id, "weight", ts))
+            keys.add((it.user_id, "fat", ts))
+        else:
+            keys.add((it.user_id, it.resource.value, ts))
+    return keys
+
+
+def _stored_keys(stub):
+    keys = [(d["user_id"], d["resource"], d["timestamp"]) for d in stub.samples.values()]
+    assert len(keys) == len(set(keys))
+    return set(keys)
+
+
+async def _drain(uploader, timeout=30):
+    await asyncio.wait_for(uploader.run(until_idle=True), timeout)
+
+
+async def test_every_reading_arrives_once_with_units_and_instants(
+    stub_server, outbox, make_uploader
+):
+    items = _readings()
+    await outbox.enqueue(items)
+    uploader = make_uploader()
+    await _drain(uploader)
+    stub = stub_server.stub
+    assert _stored_keys(stub) == _expected_keys(items)
+    assert stub.writes == len(stub.samples), "no resends without faults"
+    assert outbox.delivered_ids() == {i.id for i in items}
+    for doc in stub.samples.values():
+        if doc["resource"] == "glucose":
+            assert doc["unit"] == "mmol/L"
+            assert doc["type"] == "fingerprick"
+            assert doc["value"] == pytest.approx(5.773) or doc["value"] == pytest.approx(1.04)
+        elif doc["resource"] == "blood_pressure":
+            assert doc["systolic"]["unit"] == "mmHg"
+            assert doc["pulse"]["unit"] == "bpm"
+        elif doc["resource"] == "weight":
+            assert doc["unit"] == "kg"
+    assert all(r.gzip for r in stub.requests if r.resource != "link")
+    links = [r for r in stub.requests if r.resource == "link"]
+    assert len(links) == 3 * 2, "one manual-provider link per (user, slug), then cached"
+    progress = await outbox.progress()
+    assert {p.status for p in progress} == {SyncStatus.COMPLETED}
+    assert sum(p.delivered_total for p in progress) == len(items)
+
+
+async def test_random_faults_lose_nothing_and_double_nothing(stub_server, outbox, make_uploader):
+    items = _readings(n_users=4, per_kind=30)
+    await outbox.enqueue(items)
+    stub = stub_server.stub
+    stub.set_faults(
+        Faults(
+            rate_limit=0.1,
+            retry_after_s=0.05,
+            server_error=0.1,
+            unavailable=0.05,
+            drop=0.1,
+            drop_after_accept=0.1,
+            slow=0.05,
+            slow_s=2.5,
+            unauthorized_once=True,
+            seed=3,
+        )
+    )
+    await _drain(make_uploader(batch_size=20), timeout=45)
+    assert _stored_keys(stub) == _expected_keys(items)
+    assert outbox.delivered_ids() == {i.id for i in items}
+    assert await outbox.dead_letters() == []
+    faults = {r.fault for r in stub.requests}
+    assert {"rate_limit", "drop_after_accept", "drop"} <= faults
+    assert stub.writes > len(stub.samples), "some resends happened and were absorbed"
+
+
+async def test_priority_order_and_one_post_per_stream(stub_server, outbox, make_uploader):
+    reads = [glucose() for _ in range(3)] + [blood_pressure() for _ in range(3)] + [body()]
+    await outbox.enqueue(items_for_read(reads, user_id="solo", zone=BERLIN, enqueued_at=T0))
+    await _drain(make_uploader(max_in_flight=1, batch_size=1))
+    data = [r for r in stub_server.stub.requests if r.resource != "link"]
+    assert [r.resource for r in data] == ["body"] + ["blood_pressure"] * 3 + ["glucose"] * 3
+
+
+async def test_streams_are_serialised_but_run_concurrently(stub_server, outbox, make_uploader):
+    await outbox.enqueue(_readings(n_users=5, per_kind=40))
+    stub_server.stub.set_faults(Faults(slow=0.5, slow_s=0.05, seed=1))
+    await _drain(make_uploader(max_in_flight=8, batch_size=10))
+    data = [r for r in stub_server.stub.requests if r.resource != "link"]
+    assert all(r.concurrent == 0 for r in data), "two POSTs of one stream overlapped"
+    spans = sorted((r.started, r.ended) for r in data)
+    overlaps = sum(b[0] < a[1] for a, b in itertools.pairwise(spans))
+    assert overlaps > 0, "different streams should overlap"
+
+
+async def test_fair_across_users(stub_server, outbox, make_uploader):
+    big = [glucose(device="AA:00:00:00:00:01") for _ in range(50)]
+    small = [glucose(device="AA:00:00:00:00:02")]
+    await outbox.enqueue(items_for_read(big, user_id="big", zone=BERLIN, enqueued_at=T0))
+    await outbox.enqueue(items_for_read(small, user_id="small", zone=BERLIN, enqueued_at=T0))
+    await _drain(make_uploader(max_in_flight=1, batch_size=5))
+    data = [r.user_id for r in stub_server.stub.requests if r.resource != "link"]
+    assert data.index("small") <= 1
+
+
+async def test_historical_first_read_chunks_with_fixed_window(stub_server, outbox, make_uploader):
+    reads = [glucose(flags=frozenset({ReadingFlag.HISTORICAL})) for _ in range(7)]
+    items = items_for_read(reads, user_id="u", zone=BERLIN, enqueued_at=T0)
+    await outbox.enqueue(items)
+    later = glucose()
+    await outbox.enqueue(
+        items_for_read([later], user_id="u", zone=BERLIN, enqueued_at=T0 + timedelta(seconds=1))
+    )
+    await _drain(make_uploader(batch_size=3))
+    data = [r for r in stub_server.stub.requests if r.resource == "glucose"]
+    assert [(r.stage, r.samples) for r in data] == [
+        ("historical", 3),
+        ("historical", 3),
+        ("historical", 1),
+        ("daily", 1),
+    ]
+    docs = stub_server.stub.samples.values()
+    assert {d["stage"] for d in docs if d["id"] == later.id} == {"daily"}
+
+
+async def test_cancel_mid_post_then_restart_loses_nothing(stub_server, outbox, make_uploader):
+    items = _readings(n_users=2, per_kind=10)
+    await outbox.enqueue(items)
+    stub = stub_server.stub
+    stub.set_faults(Faults(script=["slow", "slow", "slow"], slow_s=1.0))
+    first = asyncio.create_task(make_uploader().run())
+    while not any(r.fault == "slow" and r.ended is None for r in stub.requests):
+        await asyncio.sleep(0.01)
+    first.cancel()  # the uploader dies with POSTs in flight and claims held
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert outbox.delivered_ids() != {i.id for i in items}
+    await _drain(make_uploader())  # a fresh uploader on the same outbox
+    await asyncio.sleep(1.1)  # let the cancelled slow requests finish on the stub side
+    assert _stored_keys(stub) == _expected_keys(items)
+    assert outbox.delivered_ids() == {i.id for i in items}
+
+
+async def test_dropped_after_accept_then_restart_is_absorbed(stub_server, outbox, make_uploader):
+    items = _readings(n_users=1, per_kind=5)
+    await outbox.enqueue(items)
+    stub = stub_server.stub
+    stub.set_faults(Faults(script=["drop_after_accept"], scope="data"))
+    slow_retry = make_uploader(backoff=lambda *a: 600.0)
+    first = asyncio.create_task(slow_retry.run())
+    while not any(r.fault == "drop_after_accept" and r.ended for r in stub.requests):
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    accepted = {k for k, d in stub.samples.items()}
+    assert accepted, "the stub stored the body before dropping the connection"
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    await _drain(make_uploader(clock=lambda: later))
+    assert _stored_keys(stub) == _expected_keys(items)
+    assert max(d["writes"] for d in stub.samples.values()) == 2, "resend upserted"
+
+
+async def test_bad_reading_is_isolated_and_dead_lettered(stub_server, outbox, make_uploader):
+    good = [glucose() for _ in range(6)]
+    bad = glucose(concentration=-0.001)
+    reads = [*good[:3], bad, *good[3:]]
+    await outbox.enqueue(items_for_read(reads, user_id="u", zone=BERLIN, enqueued_at=T0))
+    events: list[SyncEvent] = []
+    await _drain(make_uploader(on_event=events.append))
+    [dead] = await outbox.dead_letters()
+    assert dead.item.id == bad.id
+    assert dead.status_code == 422
+    assert "value" in dead.body
+    assert outbox.delivered_ids() == {r.id for r in good}
+    assert [e.kind for e in events] == ["dead_letter"]
+
+
+async def test_permanent_4xx_dead_letters_the_batch(stub_server, outbox, make_uploader):
+    await outbox.enqueue([item(glucose()), item(glucose())])
+    stub_server.stub.set_faults(Faults(script=["reject", "reject", "reject"]))
+    await _drain(make_uploader())
+    dead = await outbox.dead_letters()
+    assert len(dead) == 2
+    assert {d.status_code for d in dead} == {400}
+
+
+async def test_pause_and_resume(stub_server, outbox, make_uploader):
+    await outbox.enqueue([item(glucose(), user_id="p"), item(glucose(), user_id="q")])
+    uploader = make_uploader()
+    await uploader.pause("p")
+    await _drain(uploader)
+    assert {d["user_id"] for d in stub_server.stub.samples.values()} == {"q"}
+    await uploader.resume("p")
+    await _drain(uploader)
+    assert {d["user_id"] for d in stub_server.stub.samples.values()} == {"p", "q"}
+
+
+async def test_offline_does_not_burn_attempts(outbox, make_uploader, unused_tcp_port):
+    from pydantic import SecretStr
+
+    from sync.junction.client import JunctionClient
+
+    dead_end = JunctionClient(
+        base_url=f"http://127.0.0.1:{unused_tcp_port}",
+        api_key=SecretStr("k"),
+        connect_timeout_s=0.5,
+    )
+    await outbox.enqueue([item(glucose())])
+    events: list[SyncEvent] = []
+    uploader = make_uploader(client=dead_end, on_event=events.append)
+    task = asyncio.create_task(uploader.run())
+    await asyncio.sleep(0.5)
+    uploader.stop()
+    await task
+    await dead_end.aclose()
+    assert [e.kind for e in events][:1] == ["offline"]
+    assert uploader.stats.batches >= 2, "it kept probing"
+    batch = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=1, now=T0, lease_until=T0)
+    assert batch is not None
+    assert batch.items[0].attempts == 0
+    [progress] = await outbox.progress()
+    assert progress.status is SyncStatus.EXPECTED_ERROR
