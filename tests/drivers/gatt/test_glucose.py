@@ -239,6 +239,48 @@ def test_context_with_every_field():
     )
 
 
+def test_context_in_nordics_layout():
+    # Nordic GlucoseMeasurementContextDataCallbackTest "full", with SFLOATs that fit 12 bits
+    data = bytes(
+        [
+            0xFF,  # flags: everything, medication in liters
+            0x00, 0x00,  # sequence 0
+            0xB3,  # extended flags (reserved bits, kept raw)
+            0x03,  # carbohydrate id 3 dinner
+            0x64, 0x00,  # carbohydrate 100 (exponent 0)
+            0x04,  # meal 4 casual
+            0x12,  # tester 2 health care professional, health 1 minor health issues
+            0x3C, 0x00,  # exercise 60 s
+            0x32,  # intensity 50 %
+            0x04,  # medication 4 long acting insulin
+            0xD2, 0xF4,  # medication mantissa 1234, exponent -1: 123.4
+            0x59, 0xF1,  # HbA1c mantissa 345, exponent -1: 34.5 %
+        ]
+    )  # fmt: skip
+    assert parse_glucose_context(data) == GlucoseContext(
+        sequence=0,
+        extended_flags=0xB3,
+        carbohydrate_id=CarbohydrateId.DINNER,
+        carbohydrate_kg=100.0,
+        meal=Meal.CASUAL,
+        tester=GlucoseTester.HEALTH_CARE_PROFESSIONAL,
+        health=Health.MINOR_HEALTH_ISSUES,
+        exercise_duration_s=60,
+        exercise_intensity_percent=50,
+        medication_id=MedicationId.LONG_ACTING_INSULIN,
+        medication=123.4,
+        medication_unit=MedicationUnit.LITERS,
+        hba1c_percent=34.5,
+    )
+
+
+def test_context_ignores_trailing_bytes():
+    # Nordic "empty": flags 0 and sequence 1 in a 17-byte buffer
+    assert parse_glucose_context(bytes([0x00, 0x01, 0x00]) + bytes(14)) == GlucoseContext(
+        sequence=1
+    )
+
+
 def test_context_medication_in_kilograms():
     data = bytes([0x10, 0x01, 0x00, 0x04, 0x02, 0xA0])  # long acting insulin, 2 x 10^-6 kg
     assert parse_glucose_context(data) == GlucoseContext(
