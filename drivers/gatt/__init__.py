@@ -6,16 +6,20 @@ Malformed input raises `drivers.errors.ParseError(field, offset, reason)` and no
 """
 
 from drivers.gatt.blood_pressure import (
+    BloodPressureFeature,
     BloodPressureMeasurement,
     BloodPressureStatus,
     IntermediateCuffPressure,
     PulseRateRange,
+    parse_blood_pressure_feature,
     parse_blood_pressure_measurement,
     parse_intermediate_cuff_pressure,
 )
 from drivers.gatt.body_composition import (
+    BodyCompositionFeature,
     BodyCompositionMeasurement,
     merge_body_composition,
+    parse_body_composition_feature,
     parse_body_composition_measurement,
 )
 from drivers.gatt.current_time import AdjustReason, CurrentTime, parse_current_time
@@ -55,12 +59,21 @@ from drivers.gatt.user_data import (
     parse_user_control_request,
     parse_user_control_response,
 )
-from drivers.gatt.weight_scale import WeightMeasurement, parse_weight_measurement
+from drivers.gatt.weight_scale import (
+    HeightResolution,
+    MassResolution,
+    WeightMeasurement,
+    WeightScaleFeature,
+    parse_weight_measurement,
+    parse_weight_scale_feature,
+)
 
 __all__ = [
     "AdjustReason",
+    "BloodPressureFeature",
     "BloodPressureMeasurement",
     "BloodPressureStatus",
+    "BodyCompositionFeature",
     "BodyCompositionMeasurement",
     "CarbohydrateId",
     "CurrentTime",
@@ -70,7 +83,9 @@ __all__ = [
     "GlucoseMeasurement",
     "GlucoseSampleType",
     "Health",
+    "HeightResolution",
     "IntermediateCuffPressure",
+    "MassResolution",
     "Meal",
     "MedicationId",
     "MedicationUnit",
@@ -89,10 +104,13 @@ __all__ = [
     "UserControlResponse",
     "UserControlResult",
     "WeightMeasurement",
+    "WeightScaleFeature",
     "decode_float",
     "decode_sfloat",
     "merge_body_composition",
+    "parse_blood_pressure_feature",
     "parse_blood_pressure_measurement",
+    "parse_body_composition_feature",
     "parse_body_composition_measurement",
     "parse_current_time",
     "parse_glucose_context",
@@ -104,4 +122,5 @@ __all__ = [
     "parse_user_control_request",
     "parse_user_control_response",
     "parse_weight_measurement",
+    "parse_weight_scale_feature",
 ]

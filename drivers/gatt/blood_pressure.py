@@ -135,3 +135,29 @@ def parse_intermediate_cuff_pressure(data: bytes) -> IntermediateCuffPressure:
         user_id=m.user_id,
         status=m.status,
     )
+
+
+class BloodPressureFeature(IntFlag):
+    """Blood Pressure Feature (0x2A49) bits; unknown (reserved) bits are kept."""
+
+    BODY_MOVEMENT_DETECTION = 1 << 0
+    CUFF_FIT_DETECTION = 1 << 1
+    IRREGULAR_PULSE_DETECTION = 1 << 2
+    PULSE_RATE_RANGE_DETECTION = 1 << 3
+    MEASUREMENT_POSITION_DETECTION = 1 << 4
+    MULTIPLE_BOND = 1 << 5
+
+
+def parse_blood_pressure_feature(data: bytes) -> BloodPressureFeature:
+    """Parse the Blood Pressure Feature (0x2A49) value.
+
+    Args:
+        data: The characteristic value (uint16).
+
+    Returns:
+        The supported features.
+
+    Raises:
+        ParseError: The value is shorter than two bytes.
+    """
+    return BloodPressureFeature(Reader(data).u16("features"))

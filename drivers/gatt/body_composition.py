@@ -10,11 +10,18 @@ ignored.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntFlag
 from typing import Any
 
 from drivers.errors import ParseError
 from drivers.gatt._reader import Reader
-from drivers.gatt.weight_scale import HEIGHT_SCALE, MASS_SCALE, MEASUREMENT_UNSUCCESSFUL
+from drivers.gatt.weight_scale import (
+    HEIGHT_SCALE,
+    MASS_SCALE,
+    MEASUREMENT_UNSUCCESSFUL,
+    HeightResolution,
+    MassResolution,
+)
 from drivers.readings import DeviceTime, MassUnit
 
 _IMPERIAL = 1 << 0
@@ -160,3 +167,44 @@ def merge_body_composition(
         weight=pick("weight"),
         height=pick("height"),
     )
+
+
+class BodyCompositionFeature(IntFlag):
+    """Body Composition Feature (0x2A9B) bits; bits 11-14 and 15-17 are resolution codes."""
+
+    TIME_STAMP = 1 << 0
+    MULTIPLE_USERS = 1 << 1
+    BASAL_METABOLISM = 1 << 2
+    MUSCLE_PERCENTAGE = 1 << 3
+    MUSCLE_MASS = 1 << 4
+    FAT_FREE_MASS = 1 << 5
+    SOFT_LEAN_MASS = 1 << 6
+    BODY_WATER_MASS = 1 << 7
+    IMPEDANCE = 1 << 8
+    WEIGHT = 1 << 9
+    HEIGHT = 1 << 10
+
+    @property
+    def mass_resolution(self) -> MassResolution:
+        """Bits 11-14."""
+        return MassResolution((self.value >> 11) & 0xF)
+
+    @property
+    def height_resolution(self) -> HeightResolution:
+        """Bits 15-17."""
+        return HeightResolution((self.value >> 15) & 0x7)
+
+
+def parse_body_composition_feature(data: bytes) -> BodyCompositionFeature:
+    """Parse the Body Composition Feature (0x2A9B) value.
+
+    Args:
+        data: The characteristic value (uint32).
+
+    Returns:
+        The supported fields and resolutions.
+
+    Raises:
+        ParseError: The value is shorter than four bytes.
+    """
+    return BodyCompositionFeature(Reader(data).u32("features"))

@@ -6,7 +6,9 @@ unsuccessful" and is carried as ``weight=None``, not raised. Reserved flag bits 
 """
 
 from dataclasses import dataclass
+from enum import IntFlag
 
+from drivers.gatt._codes import CodeTable
 from drivers.gatt._reader import Reader
 from drivers.readings import DeviceTime, MassUnit
 
@@ -79,3 +81,58 @@ def parse_weight_measurement(data: bytes) -> WeightMeasurement:
         bmi=bmi,
         height=height,
     )
+
+
+class MassResolution(CodeTable):
+    """Weight resolution code of the Weight Scale and Body Composition Feature values."""
+
+    NOT_SPECIFIED = 0
+    KG_0_5_OR_LB_1 = 1
+    KG_0_2_OR_LB_0_5 = 2
+    KG_0_1_OR_LB_0_2 = 3
+    KG_0_05_OR_LB_0_1 = 4
+    KG_0_02_OR_LB_0_05 = 5
+    KG_0_01_OR_LB_0_02 = 6
+    KG_0_005_OR_LB_0_01 = 7
+
+
+class HeightResolution(CodeTable):
+    """Height resolution code of the Weight Scale and Body Composition Feature values."""
+
+    NOT_SPECIFIED = 0
+    M_0_01_OR_IN_1 = 1
+    M_0_005_OR_IN_0_5 = 2
+    M_0_001_OR_IN_0_1 = 3
+
+
+class WeightScaleFeature(IntFlag):
+    """Weight Scale Feature (0x2A9E) bits; bits 3-6 and 7-9 are resolution codes."""
+
+    TIME_STAMP = 1 << 0
+    MULTIPLE_USERS = 1 << 1
+    BMI = 1 << 2
+
+    @property
+    def mass_resolution(self) -> MassResolution:
+        """Bits 3-6."""
+        return MassResolution((self.value >> 3) & 0xF)
+
+    @property
+    def height_resolution(self) -> HeightResolution:
+        """Bits 7-9."""
+        return HeightResolution((self.value >> 7) & 0x7)
+
+
+def parse_weight_scale_feature(data: bytes) -> WeightScaleFeature:
+    """Parse the Weight Scale Feature (0x2A9E) value.
+
+    Args:
+        data: The characteristic value (uint32).
+
+    Returns:
+        The supported features and resolutions.
+
+    Raises:
+        ParseError: The value is shorter than four bytes.
+    """
+    return WeightScaleFeature(Reader(data).u32("features"))

@@ -7,10 +7,12 @@ from hypothesis import strategies as st
 
 from drivers.errors import ParseError
 from drivers.gatt import (
+    BloodPressureFeature,
     BloodPressureMeasurement,
     BloodPressureStatus,
     IntermediateCuffPressure,
     PulseRateRange,
+    parse_blood_pressure_feature,
     parse_blood_pressure_measurement,
     parse_intermediate_cuff_pressure,
 )
@@ -184,3 +186,18 @@ def test_random_bytes_give_a_measurement_or_parse_error(data):
     for parse in (parse_blood_pressure_measurement, parse_intermediate_cuff_pressure):
         with contextlib.suppress(ParseError):
             parse(data)
+
+
+def test_feature():
+    # 0x0021: body movement detection, multiple bond; bit 8 (BLS 1.1, unknown here) kept
+    features = parse_blood_pressure_feature(bytes([0x21, 0x01]))
+    assert BloodPressureFeature.BODY_MOVEMENT_DETECTION in features
+    assert BloodPressureFeature.MULTIPLE_BOND in features
+    assert BloodPressureFeature.CUFF_FIT_DETECTION not in features
+    assert features == 0x0121
+
+
+@given(st.binary(max_size=4))
+def test_random_bytes_give_features_or_parse_error(data):
+    with contextlib.suppress(ParseError):
+        parse_blood_pressure_feature(data)

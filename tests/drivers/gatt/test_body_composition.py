@@ -6,8 +6,12 @@ from hypothesis import strategies as st
 
 from drivers.errors import ParseError
 from drivers.gatt import (
+    BodyCompositionFeature,
     BodyCompositionMeasurement,
+    HeightResolution,
+    MassResolution,
     merge_body_composition,
+    parse_body_composition_feature,
     parse_body_composition_measurement,
 )
 from drivers.readings import DeviceTime, MassUnit
@@ -134,3 +138,25 @@ def test_every_truncation_is_a_parse_error(length):
 def test_random_bytes_give_a_measurement_or_parse_error(data):
     with contextlib.suppress(ParseError):
         parse_body_composition_measurement(data)
+
+
+def test_feature():
+    # 0x0001BFFF: every field (bits 0-10); mass resolution 7 (bits 11-14: 0.005 kg);
+    # height resolution 3 (bits 15-17: 0.001 m)
+    features = parse_body_composition_feature(bytes([0xFF, 0xBF, 0x01, 0x00]))
+    assert BodyCompositionFeature.IMPEDANCE in features
+    assert BodyCompositionFeature.HEIGHT in features
+    assert features.mass_resolution is MassResolution.KG_0_005_OR_LB_0_01
+    assert features.height_resolution is HeightResolution.M_0_001_OR_IN_0_1
+
+
+def test_feature_truncated():
+    with pytest.raises(ParseError) as info:
+        parse_body_composition_feature(bytes([0xFF, 0xBF, 0x01]))
+    assert (info.value.field, info.value.offset) == ("features", 0)
+
+
+@given(st.binary(max_size=6))
+def test_random_bytes_give_features_or_parse_error(data):
+    with contextlib.suppress(ParseError):
+        parse_body_composition_feature(data)

@@ -5,7 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.errors import ParseError
-from drivers.gatt import WeightMeasurement, parse_weight_measurement
+from drivers.gatt import (
+    HeightResolution,
+    MassResolution,
+    WeightMeasurement,
+    WeightScaleFeature,
+    parse_weight_measurement,
+    parse_weight_scale_feature,
+)
 from drivers.readings import DeviceTime, MassUnit
 
 CHRISTMAS = DeviceTime(2023, 12, 25, 14, 30, 45)
@@ -102,3 +109,25 @@ def test_truncated(data, field, offset):
 def test_random_bytes_give_a_measurement_or_parse_error(data):
     with contextlib.suppress(ParseError):
         parse_weight_measurement(data)
+
+
+def test_feature():
+    # 0x000001BF: time stamp, multiple users, BMI (bits 0-2); mass resolution 7 (bits 3-6:
+    # 0.005 kg); height resolution 3 (bits 7-9: 0.001 m)
+    features = parse_weight_scale_feature(bytes([0xBF, 0x01, 0x00, 0x00]))
+    assert WeightScaleFeature.MULTIPLE_USERS in features
+    assert WeightScaleFeature.BMI in features
+    assert features.mass_resolution is MassResolution.KG_0_005_OR_LB_0_01
+    assert features.height_resolution is HeightResolution.M_0_001_OR_IN_0_1
+
+
+def test_feature_without_resolution():
+    features = parse_weight_scale_feature(bytes([0x01, 0x00, 0x00, 0x00]))
+    assert features == WeightScaleFeature.TIME_STAMP
+    assert features.mass_resolution is MassResolution.NOT_SPECIFIED
+
+
+@given(st.binary(max_size=6))
+def test_random_bytes_give_features_or_parse_error(data):
+    with contextlib.suppress(ParseError):
+        parse_weight_scale_feature(data)
