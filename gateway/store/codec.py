@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -105,8 +104,3 @@ def reading_from_row(row: ReadingRow) -> Reading:
 
 def _int(value: int | None) -> int:
     return 0 if value is None else value
-
-
-def as_instant(value: datetime) -> str:
-    """Text for comparing against an instant column (validates awareness)."""
-    return utc_text(value)

@@ -27,6 +27,7 @@ from gateway.store.errors import (
     DatabaseCorruptError,
     DatabaseLockedError,
     DatabaseReadOnlyError,
+    DatabaseStorageError,
     DatabaseUnavailableError,
     StoreError,
 )
@@ -44,7 +45,9 @@ _SQLITE_PERM = 3
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 _SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
 _SQLITE_CORRUPT = 11
+_SQLITE_FULL = 13
 _SQLITE_CANTOPEN = 14
 _SQLITE_NOTADB = 26
 
@@ -62,6 +65,8 @@ def translate_error(exc: BaseException, path: Path) -> StoreError | None:
         return DatabaseLockedError(path, detail)
     if code == _SQLITE_READONLY:
         return DatabaseReadOnlyError(path, detail)
+    if code in (_SQLITE_FULL, _SQLITE_IOERR):
+        return DatabaseStorageError(path, detail)
     if code in (_SQLITE_CANTOPEN, _SQLITE_PERM):
         return DatabaseUnavailableError(path, detail)
     return None

@@ -9,6 +9,7 @@ StoreError                      anything the store cannot do
 ├── DatabaseLockedError         another process holds the database lock past the busy timeout
 ├── DatabaseReadOnlyError       the file, its directory or the file system is read-only
 ├── DatabaseUnavailableError    the file cannot be opened at all (missing directory, permissions)
+├── DatabaseStorageError        the disk is full or failed an I/O operation
 ├── SchemaTooNewError           the file was written by a newer gateway (downgrade refused)
 └── InvalidCursorError          a paging cursor that this store did not issue
 ```
@@ -70,6 +71,17 @@ class DatabaseUnavailableError(StoreError):
         super().__init__(
             f"{path}: cannot open database ({detail}); check that `data_dir` exists and is "
             "writable by the gateway user",
+            path,
+        )
+
+
+class DatabaseStorageError(StoreError):
+    """The storage under the database failed (disk full, I/O error)."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"{path}: storage failed ({detail}); the last transfer was not saved and the device "
+            "keeps its records: free disk space or check the storage device, then restart",
             path,
         )
 

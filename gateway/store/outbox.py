@@ -8,7 +8,6 @@ reading's state, which the local API shows.
 Every method is one write (or read) transaction, durable when it returns.
 """
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, delete, select
 
 from drivers.readings import Reading, ReadingKind
+from gateway.store.aio import call
 from gateway.store.attribution import Attribution
 from gateway.store.changes import ReadingState, mark_changed, next_change_seq
 from gateway.store.codec import reading_columns, reading_from_row
@@ -194,8 +194,7 @@ class SqliteOutbox:
         self._zone = zone
 
     async def _run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        # SQLite calls block: keep them off the event loop.
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await call(fn, *args, **kwargs)
 
     # ---------------------------------------------------------------- enqueue / streams
 

@@ -353,3 +353,37 @@ def assign_readings(
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start : start + _IN_CHUNK]
+
+
+def assign_device_readings(
+    db: Database,
+    device: str,
+    user_id: str,
+    *,
+    zone: ZoneInfo,
+    device_user: int | None = None,
+    provider: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Give a device's unassigned readings to a user and queue them (e.g. after `bind`).
+
+    Args:
+        db: The database.
+        device: Device address.
+        user_id: The Junction user.
+        zone: The zone device clocks show (for the historical window of queued items).
+        device_user: Only readings from this user slot of the device; None for all.
+        provider: Provider slug overriding the driver's.
+        now: The current time (aware); defaults to the clock.
+
+    Returns:
+        How many readings were assigned.
+    """
+    query = select(ReadingRow.id).where(
+        col(ReadingRow.device) == device.upper(), col(ReadingRow.user_id).is_(None)
+    )
+    if device_user is not None:
+        query = query.where(col(ReadingRow.user_index) == device_user)
+    with db.read() as session:
+        ids = list(session.exec(query.order_by(col(ReadingRow.change_seq))))
+    return assign_readings(db, ids, user_id, zone=zone, provider=provider, now=now)

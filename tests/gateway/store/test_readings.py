@@ -16,6 +16,7 @@ from drivers.readings import (
     ReadingKind,
 )
 from gateway.store import InvalidCursorError, devices, readings, users
+from gateway.store.aio import call
 from gateway.store.readings import CursorUpdate, ReadingState, list_readings, save_transfer
 from tests.gateway.store.conftest import ZONE
 from tests.sync.factories import T0, blood_pressure, body, glucose
@@ -291,3 +292,23 @@ def test_no_measured_value_is_logged_above_debug(db, caplog):
     for record in caplog.records:
         if record.levelname != "DEBUG":
             assert "987654" not in record.getMessage()
+
+
+def test_binding_later_and_assigning_a_devices_backlog(db):
+    cuff = "C0:FF:EE:00:00:02"
+    one, two = blood_pressure(user_index=1), blood_pressure(user_index=2)
+    save_transfer(db, [one, two, glucose(1)], zone=ZONE)
+    users.bind(db, cuff, "user-a", device_user=1)
+    assigned = readings.assign_device_readings(db, cuff, "user-a", zone=ZONE, device_user=1)
+    assert assigned == 1
+    assert readings.get_reading(db, one.id).user_id == "user-a"
+    assert readings.get_reading(db, two.id).state is ReadingState.UNASSIGNED
+    assert _count(db, "outbox_item") == 1
+    assert readings.assign_device_readings(db, cuff, "user-b", zone=ZONE) == 1
+    assert readings.assign_device_readings(db, cuff, "user-b", zone=ZONE) == 0
+
+
+async def test_the_async_wrapper_runs_store_calls_off_the_loop(db):
+    result = await call(save_transfer, db, [glucose(1)], zone=ZONE)
+    assert result.new == 1
+    assert (await call(readings.get_reading, db, glucose(1).id)) is not None
