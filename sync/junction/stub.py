@@ -286,7 +286,7 @@ class _FaultMiddleware:
         self, entry: LoggedRequest, scope: Scope, receive: Receive, send: Send
     ) -> None:
         fault, stub = entry.fault, self.stub
-        retry_after = str(round(stub.faults.retry_after_s, 3))
+        retry_after = f"{stub.faults.retry_after_s:g}"  # fractions: a stub extension for tests
         canned: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {
             "rate_limit": (429, {"detail": "Too Many Requests"}, {"retry-after": retry_after}),
             "unavailable": (503, {"detail": "Service Unavailable"}, {"retry-after": retry_after}),
