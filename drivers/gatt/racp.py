@@ -218,6 +218,8 @@ def parse_racp_request(data: bytes) -> RacpRequest:
     if op_code is RacpOpCode.ABORT_OPERATION:
         if operator is not RacpOperator.NULL:
             raise ParseError(field="operator", offset=1, reason="abort takes the Null operator")
+        if r.remaining:
+            raise ParseError(field="operand", offset=2, reason="abort takes no operand")
         return RacpRequest(op_code=op_code, operator=operator)
     if op_code not in _RECORD_OPS:
         raise ParseError(field="op_code", offset=0, reason=f"{op_code!r} is not a request op code")

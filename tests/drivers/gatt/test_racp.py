@@ -176,6 +176,7 @@ def test_every_builder_parses_back(built):
         (bytes([0x09, 0x01]), RacpResponseCode.OP_CODE_NOT_SUPPORTED),
         (bytes([0x01, 0x07]), RacpResponseCode.INVALID_OPERATOR),
         (bytes([0x03, 0x01]), RacpResponseCode.INVALID_OPERATOR),
+        (bytes([0x03, 0x00, 0x01]), RacpResponseCode.INVALID_OPERAND),
         (bytes([0x01, 0x01, 0x00]), RacpResponseCode.INVALID_OPERAND),
         (bytes([0x01, 0x03, 0x01, 0x01]), RacpResponseCode.INVALID_OPERAND),
         (bytes([0x01, 0x03]), RacpResponseCode.INVALID_OPERAND),
@@ -193,6 +194,30 @@ def test_malformed_requests_map_to_response_codes(data, code):
 def test_random_bytes_give_a_request_or_parse_error(data):
     with contextlib.suppress(ParseError):
         parse_racp_request(data)
+
+
+@given(st.binary(max_size=10))
+def test_every_request_that_parses_encodes_back_to_the_same_bytes(data):
+    try:
+        request = parse_racp_request(data)
+    except ParseError:
+        return
+    assert encode_racp_request(request) == data
+
+
+@given(
+    st.sampled_from([RacpOpCode.REPORT_STORED_RECORDS, RacpOpCode.DELETE_STORED_RECORDS]),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 0xFFFF),
+)
+def test_range_requests_round_trip(op_code, a, b):
+    request = RacpRequest(
+        op_code=op_code,
+        operator=RacpOperator.WITHIN_RANGE,
+        filter_type=RacpFilterType.SEQUENCE_NUMBER,
+        operand=(min(a, b), max(a, b)),
+    )
+    assert parse_racp_request(encode_racp_request(request)) == request
 
 
 def _request(operator, *operand):
