@@ -1,5 +1,7 @@
 import os
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from gateway.store import (
     DatabaseReadOnlyError,
     DatabaseUnavailableError,
     SchemaTooNewError,
+    StoreError,
     open_database,
 )
 from gateway.store.db import translate_error
@@ -125,23 +128,56 @@ def test_sqlite_read_only_errors_translate(tmp_path):
     _assert_clear(error, path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-def test_a_read_only_file_is_refused_and_kept(tmp_path):
-    directory = tmp_path / "ro"
-    directory.mkdir()
-    path = directory / "gateway.sqlite3"
-    open_database(path).close()
-    before = path.read_bytes()
-    path.chmod(0o444)
-    directory.chmod(0o555)
+def _open_as_nobody(path: Path) -> tuple[str, str]:
+    """Open `path` in a forked child that dropped root (root ignores file permissions)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report the outcome through the pipe, then leave at once
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            open_database(path).close()
+            outcome = "opened\n"
+        except StoreError as exc:
+            outcome = f"{type(exc).__name__}\n{exc}"
+        except BaseException as exc:  # noqa: BLE001 - anything else is reported, not raised
+            outcome = f"unexpected {type(exc).__name__}\n{exc}"
+        os.write(write_end, outcome.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read().decode()
+    os.waitpid(pid, 0)
+    name, _, message = data.partition("\n")
+    return name, message
+
+
+def test_a_read_only_file_is_refused_and_kept():
+    # Not under tmp_path: pytest's base directory is private to root.
+    directory = Path(tempfile.mkdtemp(prefix="gateway-ro-"))
     try:
-        with pytest.raises((DatabaseReadOnlyError, DatabaseUnavailableError)) as caught:
-            open_database(path)
+        path = directory / "gateway.sqlite3"
+        db = open_database(path)
+        save_transfer(db, [glucose(1)], zone=ZONE)
+        db.close()
+        before = path.read_bytes()
+        path.chmod(0o444)
+        directory.chmod(0o555)
+        if os.geteuid() == 0:
+            name, message = _open_as_nobody(path)
+        else:
+            try:
+                open_database(path).close()
+                name, message = "opened", ""
+            except StoreError as exc:
+                name, message = type(exc).__name__, str(exc)
+        assert name in {"DatabaseReadOnlyError", "DatabaseUnavailableError"}, message
+        assert message.startswith(str(path))
+        assert "writable" in message.split(";")[-1]
+        assert path.read_bytes() == before
     finally:
         directory.chmod(0o755)
-        path.chmod(0o644)
-    _assert_clear(caught.value, path)
-    assert path.read_bytes() == before
+        shutil.rmtree(directory)
 
 
 def test_a_directory_in_place_of_the_file(tmp_path):

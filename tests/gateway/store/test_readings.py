@@ -1,3 +1,4 @@
+import asyncio
 import math
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -312,3 +313,14 @@ async def test_the_async_wrapper_runs_store_calls_off_the_loop(db):
     result = await call(save_transfer, db, [glucose(1)], zone=ZONE)
     assert result.new == 1
     assert (await call(readings.get_reading, db, glucose(1).id)) is not None
+
+
+async def test_concurrent_transfers_and_queries_from_worker_threads(db):
+    users.bind(db, METER, "user-a")
+    batches = [[glucose(i * 10 + j) for j in range(10)] for i in range(8)]
+    saves = [call(save_transfer, db, batch, zone=ZONE) for batch in batches]
+    queries = [call(list_readings, db, limit=5) for _ in range(8)]
+    results = await asyncio.gather(*saves, *queries)
+    assert sum(r.new for r in results[:8]) == 80
+    assert _count(db, "reading") == 80
+    assert _count(db, "outbox_item") == 80
