@@ -11,6 +11,7 @@ StoreError                      anything the store cannot do
 ├── DatabaseUnavailableError    the file cannot be opened at all (missing directory, permissions)
 ├── DatabaseStorageError        the disk is full or failed an I/O operation
 ├── SchemaTooNewError           the file was written by a newer gateway (downgrade refused)
+├── ForeignDatabaseError        the file is another application's SQLite database
 └── InvalidCursorError          a paging cursor that this store did not issue
 ```
 """
@@ -93,6 +94,18 @@ class SchemaTooNewError(StoreError):
         super().__init__(
             f"{path}: database schema version {found} is newer than this gateway supports "
             f"({supported}); upgrade the gateway, or restore a backup made by this version",
+            path,
+        )
+
+
+class ForeignDatabaseError(StoreError):
+    """The file is a SQLite database, but not an Edge Gateway store."""
+
+    def __init__(self, path: Path, application_id: int) -> None:
+        super().__init__(
+            f"{path}: not an Edge Gateway database (application_id {application_id:#x}, "
+            "tables the gateway did not create); point `data_dir` at the gateway's own "
+            "directory, or move this file aside",
             path,
         )
 

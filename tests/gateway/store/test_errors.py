@@ -11,6 +11,7 @@ from gateway.store import (
     DatabaseLockedError,
     DatabaseReadOnlyError,
     DatabaseUnavailableError,
+    ForeignDatabaseError,
     SchemaTooNewError,
     StoreError,
     open_database,
@@ -20,7 +21,7 @@ from gateway.store.readings import save_transfer
 from tests.gateway.store.conftest import ZONE
 from tests.sync.factories import glucose
 
-REMEDY_WORDS = ("stop", "make", "check", "upgrade", "move")
+REMEDY_WORDS = ("stop", "make", "check", "upgrade", "move", "point")
 
 
 def _assert_clear(error: Exception, path: Path) -> None:
@@ -186,3 +187,18 @@ def test_a_directory_in_place_of_the_file(tmp_path):
     with pytest.raises(DatabaseUnavailableError) as caught:
         open_database(path)
     _assert_clear(caught.value, path)
+
+
+@pytest.mark.parametrize(
+    "setup",
+    ["CREATE TABLE notes (text)", "PRAGMA application_id = 1234"],
+)
+def test_another_applications_database_is_not_taken_over(tmp_path, setup):
+    path = tmp_path / "gateway.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(setup)
+    before = path.read_bytes()
+    with pytest.raises(ForeignDatabaseError) as caught:
+        open_database(path)
+    _assert_clear(caught.value, path)
+    assert path.read_bytes() == before
