@@ -107,10 +107,15 @@ def main() -> None:
                 break
         walk_s = time.perf_counter() - start
         size_mib = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 2**20
+        db.close()
+        start = time.perf_counter()
+        db = open_database(Path(tmp) / "gateway.sqlite3")  # quick_check + migrations
+        open_s = time.perf_counter() - start
         print(f"stored readings:              {stored:10d}")
         print(f"RSS after storing and paging: {rss_mib():10.1f} MiB")
         print(f"database files on disk:       {size_mib:10.1f} MiB")
         print(f"full paged walk:              {walk_s:10.2f} s ({pages} pages of 1000)")
+        print(f"reopen (quick_check):         {open_s:10.2f} s")
         db.close()
 
 

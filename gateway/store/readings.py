@@ -161,8 +161,10 @@ def save_transfer(
                 session, advance.device, advance.last_sequence, advance.cursor, now
             )
     unassigned = tuple(r.id for r in fresh if attributions[r.id] is None)
+    # Counts and addresses only: measured values never reach logs above DEBUG.
     _LOGGER.info(
-        "saved transfer: %d new, %d known, %d queued, %d unassigned",
+        "saved transfer from %s: %d new, %d known, %d queued, %d unassigned",
+        ", ".join(sorted({r.device for r in unique})) or "no device",
         len(fresh),
         len(unique) - len(fresh),
         queued,
