@@ -6,8 +6,9 @@ It keeps everything in dicts, so a "restart" is modelled by keeping the object a
 
 import dataclasses
 import itertools
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
@@ -16,6 +17,7 @@ from sync.outbox import (
     Batch,
     DeadLetter,
     OutboxItem,
+    Stage,
     StreamInfo,
     UploadProgress,
     UserHold,
@@ -28,26 +30,70 @@ class _State(Enum):
     DEAD = "dead"
 
 
-@dataclass(slots=True)
+_Group = tuple[str, Stage, datetime | None, datetime | None]
+
+
+@dataclass(slots=True, eq=False)
 class _Entry:
     item: OutboxItem
     order: int
     state: _State = _State.QUEUED
     claim_id: str | None = None
-    lease_until: datetime | None = None
     not_before: datetime | None = None
     last_error: str | None = None
     dead: DeadLetter | None = None
 
-    def claimed(self, now: datetime) -> bool:
-        return self.claim_id is not None and self.lease_until is not None and self.lease_until > now
+    def sort_key(self) -> tuple[datetime, str]:
+        return (self.item.enqueued_at, self.item.id)
 
-    def due(self, now: datetime) -> bool:
-        return (
-            self.state is _State.QUEUED
-            and not self.claimed(now)
-            and (self.not_before is None or self.not_before <= now)
-        )
+
+@dataclass(slots=True)
+class _Stream:
+    """The queued items of one (user, resource), indexed so nothing scans the whole outbox."""
+
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    ordered: list[_Entry] = field(default_factory=list)  # claim order; may hold stale entries
+    dirty: bool = False
+    groups: Counter[_Group] = field(default_factory=Counter)
+    historical: int = 0
+    claims: dict[str, tuple[datetime, set[str]]] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)
+
+    def add(self, entry: _Entry) -> None:
+        self.entries[entry.item.id] = entry
+        self.dirty = True
+        self.groups[entry.item.group] += 1
+        self.historical += entry.item.stage is Stage.HISTORICAL
+
+    def remove(self, entry: _Entry) -> None:
+        del self.entries[entry.item.id]
+        self.groups[entry.item.group] -= 1
+        self.historical -= entry.item.stage is Stage.HISTORICAL
+        self.waiting.discard(entry.item.id)
+        self.unclaim(entry)
+        if len(self.ordered) > 2 * len(self.entries) + 64:
+            self.dirty = True
+
+    def unclaim(self, entry: _Entry) -> None:
+        if entry.claim_id is not None and entry.claim_id in self.claims:
+            ids = self.claims[entry.claim_id][1]
+            ids.discard(entry.item.id)
+            if not ids:
+                del self.claims[entry.claim_id]
+        entry.claim_id = None
+
+    def expire_claims(self, now: datetime) -> None:
+        for claim_id, (lease_until, ids) in list(self.claims.items()):
+            if lease_until <= now:
+                for item_id in ids:
+                    self.entries[item_id].claim_id = None
+                del self.claims[claim_id]
+
+    def in_order(self) -> list[_Entry]:
+        if self.dirty:
+            self.ordered = sorted(self.entries.values(), key=_Entry.sort_key)
+            self.dirty = False
+        return self.ordered
 
 
 class MemoryOutbox:
@@ -55,10 +101,14 @@ class MemoryOutbox:
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
+        self._streams: dict[tuple[str, ReadingKind], _Stream] = {}
         self._order = itertools.count()
         self._claims = itertools.count(1)
         self._holds: dict[str, set[UserHold]] = {}
         self._progress: dict[tuple[str, ReadingKind], UploadProgress] = {}
+
+    def _stream_of(self, entry: _Entry) -> _Stream:
+        return self._streams.setdefault((entry.item.user_id, entry.item.resource), _Stream())
 
     async def enqueue(self, items: Sequence[OutboxItem]) -> int:
         """Add items whose ids are new; see `Outbox.enqueue`."""
@@ -66,35 +116,36 @@ class MemoryOutbox:
         for item in items:
             if item.id in self._entries:
                 continue
-            self._entries[item.id] = _Entry(
-                dataclasses.replace(item, attempts=0), next(self._order)
-            )
+            entry = _Entry(dataclasses.replace(item, attempts=0), next(self._order))
+            self._entries[item.id] = entry
+            self._stream_of(entry).add(entry)
             added += 1
         return added
 
     async def streams(self, now: datetime) -> list[StreamInfo]:
         """Every stream with queued items; see `Outbox.streams`."""
-        grouped: dict[tuple[str, ReadingKind], list[_Entry]] = {}
-        for entry in self._entries.values():
-            if entry.state is _State.QUEUED:
-                key = (entry.item.user_id, entry.item.resource)
-                grouped.setdefault(key, []).append(entry)
         infos = []
-        for (user_id, resource), entries in grouped.items():
-            waiting = [
-                e.not_before
-                for e in entries
-                if not e.claimed(now) and e.not_before is not None and e.not_before > now
-            ]
+        for (user_id, resource), stream in self._streams.items():
+            if not stream.entries:
+                continue
+            stream.expire_claims(now)
+            claimed = sum(len(ids) for _, ids in stream.claims.values())
+            waiting: list[datetime] = []
+            for item_id in list(stream.waiting):
+                entry = stream.entries[item_id]
+                if entry.not_before is None or entry.not_before <= now:
+                    stream.waiting.discard(item_id)
+                elif entry.claim_id is None:
+                    waiting.append(entry.not_before)
             infos.append(
                 StreamInfo(
                     user_id=user_id,
                     resource=resource,
-                    queued=len(entries),
-                    due=sum(e.due(now) for e in entries),
-                    claimed=sum(e.claimed(now) for e in entries),
+                    queued=len(stream.entries),
+                    due=len(stream.entries) - claimed - len(waiting),
+                    claimed=claimed,
                     next_due_at=min(waiting, default=None),
-                    historical=sum(e.item.stage == "historical" for e in entries),
+                    historical=stream.historical,
                 )
             )
         return infos
@@ -109,34 +160,38 @@ class MemoryOutbox:
         lease_until: datetime,
     ) -> Batch | None:
         """Claim due items of one group; see `Outbox.claim`."""
-        stream = sorted(
-            (
-                e
-                for e in self._entries.values()
-                if e.state is _State.QUEUED
-                and e.item.user_id == user_id
-                and e.item.resource == resource
-            ),
-            key=lambda e: (e.item.enqueued_at, e.item.id),
-        )
-        if any(e.claimed(now) for e in stream):
+        stream = self._streams.get((user_id, resource))
+        if stream is None or not stream.entries:
             return None
-        due = [e for e in stream if e.due(now)]
-        if not due:
+        stream.expire_claims(now)
+        if stream.claims:
             return None
-        group = due[0].item.group
-        chosen = [e for e in due if e.item.group == group][: max(1, limit)]
+        chosen: list[_Entry] = []
+        group: _Group | None = None
+        for entry in stream.in_order():
+            if entry.state is not _State.QUEUED:
+                continue
+            if entry.not_before is not None and entry.not_before > now:
+                continue
+            if group is None:
+                group = entry.item.group
+            if entry.item.group == group:
+                chosen.append(entry)
+                if len(chosen) >= max(1, limit):
+                    break
+        if group is None:
+            return None
         claim_id = f"c{next(self._claims)}"
         for entry in chosen:
-            entry.claim_id, entry.lease_until = claim_id, lease_until
-        chosen_ids = {e.item.id for e in chosen}
-        remaining = sum(e.item.group == group and e.item.id not in chosen_ids for e in stream)
+            entry.claim_id = claim_id
+            stream.waiting.discard(entry.item.id)
+        stream.claims[claim_id] = (lease_until, {e.item.id for e in chosen})
         return Batch(
             claim_id=claim_id,
             user_id=user_id,
             resource=resource,
             items=tuple(e.item for e in chosen),
-            remaining=remaining,
+            remaining=stream.groups[group] - len(chosen),
         )
 
     def _held(self, claim_id: str, ids: Sequence[str]) -> list[_Entry]:
@@ -157,21 +212,24 @@ class MemoryOutbox:
         for item_id in ids:
             entry = self._entries.get(item_id)
             if entry is not None and entry.state is _State.QUEUED:
-                entry.state, entry.claim_id, entry.lease_until = _State.DELIVERED, None, None
+                entry.state = _State.DELIVERED
+                self._stream_of(entry).remove(entry)
 
     async def retry_later(
         self, claim_id: str, ids: Sequence[str], *, not_before: datetime, error: str
     ) -> None:
         """Give items back after a retryable failure; see `Outbox.retry_later`."""
         for entry in self._held(claim_id, ids):
-            entry.claim_id, entry.lease_until = None, None
+            stream = self._stream_of(entry)
+            stream.unclaim(entry)
             entry.not_before, entry.last_error = not_before, error
             entry.item = dataclasses.replace(entry.item, attempts=entry.item.attempts + 1)
+            stream.waiting.add(entry.item.id)
 
     async def release(self, claim_id: str, ids: Sequence[str]) -> None:
         """Give items back unchanged; see `Outbox.release`."""
         for entry in self._held(claim_id, ids):
-            entry.claim_id, entry.lease_until = None, None
+            self._stream_of(entry).unclaim(entry)
 
     async def dead_letter(
         self,
@@ -185,16 +243,19 @@ class MemoryOutbox:
     ) -> None:
         """Move items to the dead-letter state; see `Outbox.dead_letter`."""
         for entry in self._held(claim_id, ids):
-            entry.state, entry.claim_id, entry.lease_until = _State.DEAD, None, None
+            entry.state = _State.DEAD
             entry.dead = DeadLetter(entry.item, status_code, body, reason, now)
+            self._stream_of(entry).remove(entry)
 
     async def release_all(self) -> int:
         """End every claim; see `Outbox.release_all`."""
         released = 0
-        for entry in self._entries.values():
-            if entry.state is _State.QUEUED and entry.claim_id is not None:
-                entry.claim_id, entry.lease_until = None, None
-                released += 1
+        for stream in self._streams.values():
+            for _, ids in stream.claims.values():
+                for item_id in ids:
+                    stream.entries[item_id].claim_id = None
+                released += len(ids)
+            stream.claims.clear()
         return released
 
     async def dead_letters(self, user_id: str | None = None) -> list[DeadLetter]:
@@ -216,6 +277,7 @@ class MemoryOutbox:
             if entry is not None and entry.state is _State.DEAD:
                 entry.state, entry.dead, entry.not_before = _State.QUEUED, None, None
                 entry.item = dataclasses.replace(entry.item, attempts=0)
+                self._stream_of(entry).add(entry)
                 requeued += 1
         return requeued
 
