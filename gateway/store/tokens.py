@@ -109,5 +109,6 @@ def list_tokens(db: Database) -> list[TokenInfo]:
 
 
 def _info(row: ApiTokenRow) -> TokenInfo:
-    assert row.id is not None  # noqa: S101 - flushed rows have ids
-    return TokenInfo(row.id, Scope(row.scope), row.label, row.created_at, row.revoked_at)
+    # Rows reach here flushed, so the id is set; -1 would only mark a programming error.
+    token_id = -1 if row.id is None else row.id
+    return TokenInfo(token_id, Scope(row.scope), row.label, row.created_at, row.revoked_at)
