@@ -1,6 +1,7 @@
 """Opening a database file: checks, pragmas, migrations, one clear error if it cannot be used."""
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def open_database(
             opened.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _create_private(path)
     except OSError as exc:
         raise DatabaseUnavailableError(path, exc.strerror or str(exc)) from exc
     if path.exists():
@@ -56,6 +58,18 @@ def open_database(
     if before != after:
         _LOGGER.info("%s: opened, schema %d → %d", path, before, after)
     return db
+
+
+def _create_private(path: Path) -> None:
+    """Create a new, empty database file readable by its owner only (health data).
+
+    SQLite gives the -wal and -shm files the database file's permissions, so they follow.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _inspect(path: Path, *, busy_timeout_s: float, check_integrity: bool) -> None:

@@ -202,3 +202,13 @@ def test_another_applications_database_is_not_taken_over(tmp_path, setup):
         open_database(path)
     _assert_clear(caught.value, path)
     assert path.read_bytes() == before
+
+
+def test_a_new_database_is_private_to_its_owner(tmp_path):
+    path = tmp_path / "data" / "gateway.sqlite3"
+    db = open_database(path)
+    save_transfer(db, [glucose(1)], zone=ZONE)
+    for file in path.parent.iterdir():
+        assert file.stat().st_mode & 0o077 == 0, file.name
+    assert path.parent.stat().st_mode & 0o077 == 0
+    db.close()
