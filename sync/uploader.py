@@ -309,6 +309,9 @@ class Uploader:
             user_id, resource, limit=self._batch_size, now=now, lease_until=now + self._lease
         )
         if batch is None:
+            # The outbox said "due" but had nothing to give (a race, or a store that counts
+            # differently): hold the stream's slot briefly rather than spin.
+            await asyncio.sleep(min(self._idle_poll_s, 1.0))
             return
         self.stats.batches += 1
         stage = batch.items[0].stage

@@ -150,3 +150,24 @@ def test_no_device_time_uses_receive_time():
 def test_any_glucose_value_maps_to_a_valid_payload(concentration, unit):
     upload = _upload([glucose(1, concentration=concentration, unit=unit)], ReadingKind.GLUCOSE)
     GlucosePayload.model_validate(upload.body)
+
+
+@given(
+    st.floats(min_value=0, max_value=40, allow_nan=False),
+    st.floats(min_value=0, max_value=300, allow_nan=False),
+    st.sampled_from(list(PressureUnit)),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=250)),
+)
+def test_any_blood_pressure_maps_to_a_valid_payload(diastolic, systolic, unit, pulse):
+    reading = blood_pressure(1, systolic=systolic, diastolic=diastolic, unit=unit, pulse=pulse)
+    BloodPressurePayload.model_validate(_upload([reading], ReadingKind.BLOOD_PRESSURE).body)
+
+
+@given(
+    st.one_of(st.none(), st.floats(min_value=0, max_value=700)),
+    st.sampled_from(list(MassUnit)),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=100)),
+)
+def test_any_body_reading_maps_to_a_valid_payload(weight, unit, fat):
+    reading = body(1, weight=weight, unit=unit, fat_percent=fat)
+    BodyPayload.model_validate(_upload([reading], ReadingKind.BODY).body)
