@@ -8,7 +8,8 @@ What it mirrors from the SDKs (mobile-sdk-sync.md §3) and what it does better (
   ``is_final_chunk``; later readings as ``daily`` (decided at enqueue: `items_for_read`);
 - a reading leaves the outbox only after a 2xx. Retryable failures (408/429/5xx, timeouts,
   dropped connections) back off with full jitter, honour ``Retry-After`` and cap at a few
-  minutes (`sync.backoff`); losing the network releases the batch without counting an
+  minutes (`sync.backoff`); a 429/503 with ``Retry-After`` holds every stream, not just
+  the one that hit it; losing the network releases the batch without counting an
   attempt and probes until it is back; 401 refreshes once (in the client); a 400/422
   batch is split until the refused readings are isolated, and those (or the whole batch
   for other 4xx) are dead-lettered with the response body and a `SyncEvent`;
@@ -34,16 +35,18 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from drivers.readings import ReadingKind
-from sync.backoff import backoff_for
+from sync.backoff import MAX_DELAY_S, backoff_for
 from sync.errors import (
     AuthError,
     InvalidTokenError,
     OfflineError,
     RejectedError,
     RetryableSyncError,
+    ServerBusyError,
     UnauthorizedError,
     UploadTimeoutError,
 )
+from sync.junction.auth import TokenStore
 from sync.junction.client import JunctionClient
 from sync.junction.mapping import Upload, build_upload
 from sync.junction.regions import Environment, Region
@@ -66,6 +69,7 @@ MAX_IN_FLIGHT = 4  # POSTs at once over all streams (a Pi's uplink, Junction's g
 LEASE_S = 300.0  # a claim outlives any request (timeouts are 5 + 30 s) and a few retries
 IDLE_POLL_S = 5.0  # look at the outbox at least this often even if nobody calls `wake`
 SPLIT_STATUSES = frozenset({400, 422})  # refusals about the body: isolate the bad readings
+THROTTLE_STATUSES = frozenset({429, 503})  # with Retry-After: every stream waits, not just one
 
 
 class UploadClient(Protocol):
@@ -183,6 +187,7 @@ class Uploader:
         self._wake = asyncio.Event()
         self._stopping = False
         self._offline = _Offline()
+        self._gate_until = 0.0  # monotonic: Junction asked everyone to wait (429/503)
         self._last_served: dict[str, int] = {}
         self._tick = 0
         self._last_status: dict[StreamKey, SyncStatus] = {}
@@ -253,6 +258,8 @@ class Uploader:
                 slots = self._max_in_flight - len(tasks)
                 if self._offline.since is not None:
                     slots = min(slots, 0 if time.monotonic() < self._offline.until else 1)
+                if time.monotonic() < self._gate_until:
+                    slots = 0
                 chosen = plan(
                     streams,
                     in_flight=tasks.keys(),
@@ -290,6 +297,8 @@ class Uploader:
                 timeout = min(timeout, max(0.0, (s.next_due_at - now).total_seconds()))
         if self._offline.since is not None:
             timeout = min(timeout, max(0.0, self._offline.until - time.monotonic()))
+        if self._gate_until > time.monotonic():
+            timeout = min(timeout, self._gate_until - time.monotonic())
         waiter = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait(
@@ -397,6 +406,14 @@ class Uploader:
         delay = self._backoff(exc, attempt, self._rng)
         not_before = self._clock() + timedelta(seconds=delay)
         await self._outbox.retry_later(batch.claim_id, ids, not_before=not_before, error=str(exc))
+        if (
+            isinstance(exc, ServerBusyError)
+            and exc.status_code in THROTTLE_STATUSES
+            and exc.retry_after
+        ):
+            # Junction is shedding load: every stream waits, not only this one.
+            gate = time.monotonic() + min(exc.retry_after, MAX_DELAY_S)
+            self._gate_until = max(self._gate_until, gate)
         self.stats.retried += len(ids)
         self._back_online()
         status = SyncStatus.TIMED_OUT if isinstance(exc, UploadTimeoutError) else SyncStatus.ERROR
@@ -522,26 +539,48 @@ def build_uploader(
     region: str,
     environment: str,
     time_zone: str,
-    **options: object,
+    token_store: TokenStore | None = None,
+    priority: Mapping[ReadingKind, int] = DEFAULT_PRIORITY,
+    batch_size: int = BATCH_SIZE,
+    max_in_flight: int = MAX_IN_FLIGHT,
+    on_event: Callable[[SyncEvent], None] | None = None,
 ) -> tuple[Uploader, JunctionClient]:
     """An uploader and its client from plain settings (the gateway's composition root).
 
     Args:
         outbox: The store's outbox.
-        base_url: Junction API base (None: the region/environment host).
+        base_url: Junction API base (None: the region/environment host; a stub's URL also
+            serves the token endpoint).
         api_key: Team API key, or None for per-user Sign-In Tokens.
         region: ``us`` or ``eu``.
         environment: ``production``, ``sandbox`` or ``dev``.
         time_zone: IANA zone the device clocks show.
-        **options: Passed to `Uploader` (batch_size, max_in_flight, priority, on_event, …).
+        token_store: Where Sign-In Token sessions live (the store's); in memory if None.
+        priority: Resource priorities, lower first.
+        batch_size: Most readings per POST.
+        max_in_flight: Most POSTs at once.
+        on_event: Called for dead letters, holds, network lost/back.
 
     Returns:
         The uploader and the client (close it with ``await client.aclose()``).
+
+    Raises:
+        ValueError: Unknown region, environment or time zone.
     """
     client = JunctionClient(
         base_url=base_url,
         api_key=api_key,
         region=Region(region),
         environment=Environment(environment),
+        token_store=token_store,
     )
-    return Uploader(outbox, client, time_zone=time_zone, **options), client  # type: ignore[arg-type]
+    uploader = Uploader(
+        outbox,
+        client,
+        time_zone=time_zone,
+        priority=priority,
+        batch_size=batch_size,
+        max_in_flight=max_in_flight,
+        on_event=on_event,
+    )
+    return uploader, client

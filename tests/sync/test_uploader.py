@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from drivers.readings import GlucoseUnit, MassUnit, PressureUnit, ReadingFlag, ReadingKind
+from sync.backoff import backoff_for
 from sync.junction.stub import Faults
 from sync.outbox import SyncStatus, items_for_read
 from sync.uploader import SyncEvent
@@ -264,3 +266,31 @@ async def test_offline_does_not_burn_attempts(outbox, make_uploader, unused_tcp_
     assert batch.items[0].attempts == 0
     [progress] = await outbox.progress()
     assert progress.status is SyncStatus.EXPECTED_ERROR
+
+
+async def test_retry_after_holds_every_stream(stub_server, outbox, make_uploader):
+    await outbox.enqueue(_readings(n_users=3, per_kind=10))
+    stub = stub_server.stub
+    stub.set_faults(Faults(script=["rate_limit"], retry_after_s=0.4, scope="data"))
+    await _drain(make_uploader(max_in_flight=2, batch_size=5, backoff=backoff_for))
+    data = [r for r in stub.requests if r.resource != "link"]
+    [limited] = [r for r in data if r.fault == "rate_limit"]
+    # A request already on its way when the 429 went out may land just after it.
+    quiet = [r for r in data if limited.ended + 0.05 < r.started < limited.ended + 0.39]
+    assert quiet == []
+    assert any(r.started >= limited.ended + 0.39 for r in data), "uploads resumed"
+
+
+async def test_no_measured_values_in_logs_above_debug(stub_server, outbox, make_uploader, caplog):
+    caplog.set_level("DEBUG")
+    reads = [glucose(concentration=0.00139967), blood_pressure(systolic=137.25)]
+    reads.append(glucose(concentration=-0.00139967))  # refused: dead letter + warning
+    await outbox.enqueue(items_for_read(reads, user_id="u", zone=BERLIN, enqueued_at=T0))
+    stub_server.stub.set_faults(Faults(script=["server_error", "drop"], scope="data"))
+    await _drain(make_uploader())
+    loud = [r for r in caplog.records if r.levelno > logging.DEBUG]
+    assert any(r.levelno == logging.WARNING for r in loud)
+    for record in loud:
+        text = record.getMessage() + (record.exc_text or "")
+        for value in ("0.00139967", "7.769", "137.25", "1.39967e-03"):
+            assert value not in text, record.getMessage()
