@@ -59,20 +59,21 @@ def simulate(
     except DriverError as exc:
         raise _fail(str(exc)) from exc
     with PrivateBus() as bus:
-        sys.stdout.write(f"DBUS_SYSTEM_BUS_ADDRESS={bus.address}\n")
-        sys.stdout.flush()
         asyncio.run(_run_simulator(loaded, bus.address, advertise_interval_ms / 1000))
 
 
 async def _run_simulator(scenario: Scenario, address: str, interval_s: float) -> None:
-    simulator = await start_simulator(scenario, address, advertise_interval_s=interval_s)
-    _LOGGER.info(
-        "simulated BlueZ running with %d device(s); stop with Ctrl-C", len(simulator.devices)
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    simulator = await start_simulator(scenario, address, advertise_interval_s=interval_s)
+    # Only now: a script that reads this line may connect at once.
+    sys.stdout.write(f"DBUS_SYSTEM_BUS_ADDRESS={address}\n")
+    sys.stdout.flush()
+    _LOGGER.info(
+        "simulated BlueZ running with %d device(s); stop with Ctrl-C", len(simulator.devices)
+    )
     try:
         await stop.wait()
     finally:

@@ -1,5 +1,7 @@
 """Suite-wide fixtures: the private D-Bus and the simulated BlueZ (DESIGN.md §5 tier 2)."""
 
+import asyncio
+import contextlib
 import os
 import stat
 from collections.abc import AsyncIterator, Iterator
@@ -60,7 +62,25 @@ async def simulator(bus_guard: str, scenario: Scenario) -> AsyncIterator[Simulat
     try:
         yield sim
     finally:
+        await _close_bleak_manager()
         await sim.stop()
+
+
+async def _close_bleak_manager() -> None:
+    """Close Bleak's per-loop BlueZ manager connection while its loop still runs.
+
+    Bleak only finalises managers of closed loops lazily, when the next loop asks for one; by
+    then the socket may have been garbage-collected, which `filterwarnings=error` turns into
+    a failure of whichever test happens to be running.
+    """
+    from bleak.backends.bluezdbus import manager as bluez_manager
+
+    instance = bluez_manager._global_instances.pop(asyncio.get_running_loop(), None)
+    bus = getattr(instance, "_bus", None)
+    if bus is not None and bus.connected:
+        bus.disconnect()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(bus.wait_for_disconnect(), 2)
 
 
 @pytest.fixture
