@@ -18,11 +18,10 @@ Endpoints (mobile-sdk-sync.md §1-2):
 Every data and link request needs ``X-Vital-API-Key`` (if the stub has a key) or a bearer
 token from its own ``/v1/token`` for the same user.
 
-Faults (`Faults`) apply to data and link POSTs, scripted (``script``: the next requests'
-faults, in order) or random (probabilities, seeded): 429 with Retry-After, 500, 503, slow
+Faults (`sync.junction.stub_faults.Faults`): 429 with Retry-After, 500, 503, slow
 responses, dropped connections (before or after the body was accepted), 401 once, a
-permanent 400. Set them with `create_app(faults=…)`, `Faults.from_flags` (CLI flags) or
-``PUT /_stub/faults`` at run time.
+permanent 400; scripted or random. Set them with `create_app(faults=…)`,
+`Faults.from_flags` (CLI flags) or ``PUT /_stub/faults`` at run time.
 """
 
 import asyncio
@@ -31,20 +30,18 @@ import contextlib
 import dataclasses
 import json
 import logging
-import random
 import secrets
 import socket
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync.junction.schemas import (
@@ -54,179 +51,16 @@ from sync.junction.schemas import (
     GlucosePayload,
     ManualProviderRequest,
     Sample,
-    instant_text,
 )
+from sync.junction.stub_faults import Faults
+from sync.junction.stub_state import JunctionStub, LoggedRequest
 
 _LOGGER = logging.getLogger(__name__)
 
+__all__ = ["Faults", "JunctionStub", "LoggedRequest", "StubServer", "create_app", "run", "serve"]
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 MAX_BODY_BYTES = 64 * 1024 * 1024  # decompressed; a hostile gzip bomb stops here
-
-FaultName = Literal[
-    "rate_limit", "server_error", "unavailable", "slow", "drop", "drop_after_accept",
-    "unauthorized", "reject",
-]  # fmt: skip
-
-
-class Faults(BaseModel):
-    """What the stub does wrong, and how often (probabilities per data/link request)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rate_limit: float = Field(0.0, ge=0, le=1, description="429 with Retry-After")
-    retry_after_s: float = Field(1.0, ge=0, description="Retry-After sent with 429 and 503")
-    server_error: float = Field(0.0, ge=0, le=1, description="500")
-    unavailable: float = Field(0.0, ge=0, le=1, description="503 with Retry-After")
-    slow: float = Field(0.0, ge=0, le=1, description="answer after slow_s")
-    slow_s: float = Field(2.0, ge=0)
-    drop: float = Field(0.0, ge=0, le=1, description="close the connection, body not stored")
-    drop_after_accept: float = Field(0.0, ge=0, le=1, description="store, then close")
-    reject: float = Field(0.0, ge=0, le=1, description="permanent 400")
-    unauthorized_once: bool = Field(False, description="the next request gets a 401")
-    script: list[FaultName | Literal["none"]] = Field(
-        default=[], description="faults for the next requests, in order ('none': no fault)"
-    )
-    scope: Literal["all", "data"] = Field("all", description="'data': spare link requests")
-    seed: int | None = None
-
-    @classmethod
-    def from_flags(cls, flags: Iterable[str]) -> "Faults":
-        """Build from ``name=value`` strings (CLI ``--fault rate_limit=0.1``).
-
-        Raises:
-            ValueError: A flag is not ``name=value`` or names no fault.
-        """
-        values: dict[str, Any] = {}
-        for flag in flags:
-            name, sep, value = flag.partition("=")
-            if not sep:
-                msg = f"fault flag {flag!r}: expected name=value, e.g. rate_limit=0.1"
-                raise ValueError(msg)
-            values[name.strip()] = value.split(",") if name.strip() == "script" else value.strip()
-        return cls.model_validate(values)
-
-
-@dataclass(slots=True)
-class LoggedRequest:
-    """One data or link request as the stub saw it."""
-
-    seq: int
-    method: str
-    path: str
-    user_id: str | None
-    resource: str | None
-    started: float  # time.monotonic()
-    ended: float | None = None
-    status: int | None = None
-    fault: str | None = None
-    samples: int = 0
-    gzip: bool = False
-    concurrent: int = 0  # requests in flight for the same (user, resource) when it began
-    stage: str | None = None
-
-
-@dataclass(slots=True)
-class _Session:
-    user_id: str
-    expires_at: float
-
-
-@dataclass
-class JunctionStub:
-    """The stub's state, shared by its routes and its fault middleware."""
-
-    api_key: str | None = None
-    faults: Faults = field(default_factory=Faults)
-    token_ttl_s: float = 3600.0
-    samples: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
-    writes: int = 0
-    requests: list[LoggedRequest] = field(default_factory=list)
-    connections: set[tuple[str, str]] = field(default_factory=set)
-    auth_errors: dict[str, str] = field(default_factory=dict)
-    sign_in_tokens: dict[str, str] = field(default_factory=dict)  # user_token -> user
-    access_tokens: dict[str, _Session] = field(default_factory=dict)
-    refresh_tokens: dict[str, str] = field(default_factory=dict)  # refresh token -> user
-    in_flight: dict[tuple[str | None, str | None], int] = field(default_factory=dict)
-    rng: random.Random = field(default_factory=random.Random)
-
-    def set_faults(self, faults: Faults) -> None:
-        """Replace the fault plan (and reseed if it carries a seed)."""
-        self.faults = faults
-        if faults.seed is not None:
-            self.rng.seed(faults.seed)
-
-    def reset(self) -> None:
-        """Forget samples, requests, connections and faults (tokens are kept)."""
-        self.samples.clear()
-        self.requests.clear()
-        self.connections.clear()
-        self.writes = 0
-        self.set_faults(Faults())
-
-    def next_fault(self) -> FaultName | None:
-        """The fault for the next data or link request, if any."""
-        f = self.faults
-        if f.script:
-            scripted = f.script.pop(0)
-            return None if scripted == "none" else scripted
-        if f.unauthorized_once:
-            f.unauthorized_once = False
-            return "unauthorized"
-        draw = self.rng.random()
-        for name in (
-            "rate_limit", "unavailable", "server_error", "drop", "drop_after_accept",
-            "reject", "slow",
-        ):  # fmt: skip
-            draw -= getattr(f, name)
-            if draw < 0:
-                return name
-        return None
-
-    def issue_tokens(self, user_id: str) -> dict[str, Any]:
-        """A fresh access/refresh token pair for `user_id`."""
-        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        self.access_tokens[access] = _Session(user_id, time.monotonic() + self.token_ttl_s)
-        self.refresh_tokens[refresh] = user_id
-        return {
-            "access_token": access,
-            "refresh_token": refresh,
-            "expires_in": self.token_ttl_s,
-            "token_type": "bearer",
-        }
-
-    def authorized(self, request: Request, user_id: str) -> bool:
-        """Whether the request carries the team key or a live token for `user_id`."""
-        key = request.headers.get("x-vital-api-key")
-        if key is not None:
-            return self.api_key is not None and secrets.compare_digest(key, self.api_key)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        session = self.access_tokens.get(token) if scheme.lower() == "bearer" else None
-        return (
-            session is not None
-            and session.user_id == user_id
-            and session.expires_at > time.monotonic()
-        )
-
-    def upsert(self, user_id: str, resource: str, envelope: Envelope, sample: Any) -> None:
-        """Store one sample under Junction's key; the last write wins."""
-        dumped = sample.model_dump(mode="json", exclude_none=True)
-        first = sample.systolic if resource == "blood_pressure" else sample
-        timestamp = instant_text(first.start_date)
-        key = (user_id, resource, envelope.provider, first.type or "unknown", timestamp)
-        previous = self.samples.get(key)
-        self.samples[key] = {
-            "user_id": user_id,
-            "resource": resource,
-            "provider": envelope.provider,
-            "source_type": first.type or "unknown",
-            "timestamp": timestamp,
-            "stage": envelope.stage,
-            "time_zone": envelope.time_zone,
-            "writes": 1 + (previous["writes"] if previous else 0),
-            **dumped,
-        }
-        self.writes += 1
-
 
 _DATA_PREFIXES = ("/v2/timeseries/", "/v2/summary/", "/v2/link/provider/manual/")
 
