@@ -1,0 +1,1 @@
+"""`edge-gateway` subcommands, one module per concern; each exposes `register(app)`."""
