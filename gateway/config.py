@@ -112,8 +112,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        del settings_cls, dotenv_settings, file_secret_settings  # no .env, no secret dirs
         """Keyword arguments (the TOML file's values come in here too) lose to env vars."""
+        del settings_cls, dotenv_settings, file_secret_settings  # no .env, no secret dirs
         return (env_settings, init_settings)
 
 
