@@ -209,6 +209,10 @@ class Uploader:
     async def pause(self, user_id: str) -> None:
         """Stop starting uploads for a user; the queue and progress are kept."""
         await self._outbox.set_hold(user_id, UserHold.PAUSED, held=True)
+        for stream in await self._outbox.streams(self._clock()):
+            if stream.user_id == user_id:
+                key = (user_id, stream.resource)
+                await self._progress(key, SyncStatus.CONNECTION_PAUSED, None)
 
     async def resume(self, user_id: str) -> None:
         """Undo `pause`."""
@@ -320,10 +324,13 @@ class Uploader:
         if batch is None:
             # The outbox said "due" but had nothing to give (a race, or a store that counts
             # differently): hold the stream's slot briefly rather than spin.
+            await self._progress(key, SyncStatus.NO_DATA, None)
             await asyncio.sleep(min(self._idle_poll_s, 1.0))
             return
         self.stats.batches += 1
         stage = batch.items[0].stage
+        if self._last_status.get(key) not in {SyncStatus.STARTED, SyncStatus.UPLOADED_CHUNK}:
+            await self._progress(key, SyncStatus.STARTED, stage, count=len(batch.items))
         pending = {item.id: item for item in batch.items}
         try:
             await self._client.ensure_connected(user_id, batch.items[0].provider)
@@ -336,6 +343,10 @@ class Uploader:
             return
         except RejectedError as exc:  # a link refusal: nothing can go up for this provider
             await self._dead(batch, list(pending.values()), exc.status_code, exc.body, str(exc))
+            return
+        except Exception as exc:  # a bug: keep the items, retry later, never spin
+            _LOGGER.exception("%s/%s: upload failed unexpectedly", *key)
+            await self._retry(batch, list(pending.values()), _UnexpectedError(repr(exc)))
             return
         self._recovered(key)
         remaining = batch.remaining + len(pending)
@@ -525,6 +536,10 @@ class Uploader:
                 error=error,
             )
         )
+
+
+class _UnexpectedError(RetryableSyncError):
+    """An exception nobody classified (a bug): retried with backoff, logged with its trace."""
 
 
 class _KeyRefusedError(RetryableSyncError):

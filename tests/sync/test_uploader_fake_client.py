@@ -1,0 +1,97 @@
+"""Uploader behaviour with a scripted in-process client (no HTTP)."""
+
+import asyncio
+import random
+
+from sync.errors import ServerBusyError
+from sync.junction.mapping import Upload
+from sync.memory_outbox import MemoryOutbox
+from sync.outbox import Stage, SyncStatus
+from sync.uploader import Uploader
+from tests.sync.conftest import fast_backoff
+from tests.sync.factories import body, glucose, item
+
+
+class ScriptedClient:
+    """Answers POSTs from a script of exceptions (None = success); records uploads."""
+
+    def __init__(self, *script):
+        self.script = list(script)
+        self.uploads: list[tuple[str, Upload]] = []
+
+    async def post(self, user_id, upload):
+        await asyncio.sleep(0)
+        answer = self.script.pop(0) if self.script else None
+        if answer is not None:
+            raise answer
+        self.uploads.append((user_id, upload))
+
+    async def ensure_connected(self, user_id, provider):
+        return None
+
+    async def sign_in(self, user_id, sign_in_token):
+        return None
+
+
+class RecordingOutbox(MemoryOutbox):
+    """Keeps every progress record, not only the latest."""
+
+    def __init__(self):
+        super().__init__()
+        self.history = []
+
+    async def record_progress(self, progress):
+        self.history.append(progress)
+        await super().record_progress(progress)
+
+
+def _uploader(outbox, client, **kw):
+    options = {"time_zone": "UTC", "backoff": fast_backoff, "rng": random.Random(1),
+               "idle_poll_s": 0.02} | kw  # fmt: skip
+    return Uploader(outbox, client, **options)
+
+
+async def test_an_unexpected_exception_is_retried_not_lost():
+    outbox = MemoryOutbox()
+    await outbox.enqueue([item(glucose())])
+    client = ScriptedClient(RuntimeError("bug"))
+    await asyncio.wait_for(_uploader(outbox, client).run(until_idle=True), 10)
+    assert len(client.uploads) == 1
+
+
+async def test_progress_statuses_over_a_stream_life():
+    outbox = RecordingOutbox()
+    await outbox.enqueue([item(glucose()) for _ in range(3)])
+    busy = ServerBusyError("x", status_code=503, body="", retry_after=None)
+    await asyncio.wait_for(
+        _uploader(outbox, ScriptedClient(busy), batch_size=2).run(until_idle=True), 10
+    )
+    seen = [p.status for p in outbox.history]
+    assert seen[0] is SyncStatus.STARTED
+    assert SyncStatus.ERROR in seen
+    assert seen[-1] is SyncStatus.COMPLETED
+    [final] = await outbox.progress()
+    assert final.delivered_total == 3
+
+
+async def test_pause_records_connection_paused():
+    outbox = MemoryOutbox()
+    await outbox.enqueue([item(glucose(), user_id="p"), item(body(), user_id="p")])
+    uploader = _uploader(outbox, ScriptedClient())
+    await uploader.pause("p")
+    statuses = {p.resource: p.status for p in await outbox.progress("p")}
+    assert set(statuses.values()) == {SyncStatus.CONNECTION_PAUSED}
+
+
+async def test_historical_gate_records_deprioritized():
+    outbox = RecordingOutbox()
+    await outbox.enqueue(
+        [item(body(), stage=Stage.HISTORICAL)]
+        + [item(glucose(), stage=Stage.HISTORICAL) for _ in range(2)]
+    )
+    client = ScriptedClient()
+    await asyncio.wait_for(_uploader(outbox, client, max_in_flight=4).run(until_idle=True), 10)
+    assert [u.path.split("/")[2] for _, u in client.uploads] == ["summary", "timeseries"]
+    glucose_statuses = [p.status for p in outbox.history if p.resource == "glucose"]
+    assert glucose_statuses[0] is SyncStatus.DEPRIORITIZED
+    assert glucose_statuses[-1] is SyncStatus.COMPLETED
