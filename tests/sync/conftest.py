@@ -24,9 +24,14 @@ async def stub_server():
         yield server
 
 
-@pytest.fixture
-def outbox():
-    return MemoryOutbox()
+@pytest.fixture(params=["memory", "sqlite"])
+async def outbox(request, tmp_path):
+    """Every uploader test runs over the in-memory and the store's SQLite outbox."""
+    if request.param == "memory":
+        return MemoryOutbox()
+    from tests.gateway.store.factories import sqlite_outbox
+
+    return await sqlite_outbox(tmp_path)
 
 
 @pytest.fixture
