@@ -260,8 +260,9 @@ class Uploader:
                 if until_idle and not streams and not tasks:
                     return
                 slots = self._max_in_flight - len(tasks)
-                if self._offline.since is not None:
-                    slots = min(slots, 0 if time.monotonic() < self._offline.until else 1)
+                if self._offline.since is not None:  # one probe at a time, when it is due
+                    probing = time.monotonic() >= self._offline.until
+                    slots = min(slots, 1 - len(tasks) if probing else 0)
                 if time.monotonic() < self._gate_until:
                     slots = 0
                 chosen = plan(

@@ -299,3 +299,30 @@ async def test_no_measured_values_in_logs_above_debug(stub_server, outbox, make_
         text = record.getMessage() + (record.exc_text or "")
         for value in ("0.00139967", "7.769", "137.25", "1.39967e-03"):
             assert value not in text, record.getMessage()
+
+
+async def test_offline_then_back_online_delivers(outbox, make_uploader, unused_tcp_port):
+    from pydantic import SecretStr
+
+    from sync.junction.client import JunctionClient
+    from sync.junction.stub import JunctionStub, StubServer, create_app
+    from tests.sync.conftest import API_KEY
+
+    client = JunctionClient(
+        base_url=f"http://127.0.0.1:{unused_tcp_port}",
+        api_key=SecretStr(API_KEY),
+        connect_timeout_s=0.5,
+    )
+    items = [item(glucose()), item(blood_pressure())]
+    await outbox.enqueue(items)
+    events: list[SyncEvent] = []
+    uploader = make_uploader(client=client, on_event=events.append)
+    task = asyncio.create_task(uploader.run(until_idle=True))
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    stub = JunctionStub(api_key=API_KEY)
+    async with StubServer(create_app(stub=stub), port=unused_tcp_port):
+        await asyncio.wait_for(task, 10)
+    await client.aclose()
+    assert len(stub.samples) == 2
+    assert [e.kind for e in events] == ["offline", "online"]
