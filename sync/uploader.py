@@ -48,7 +48,7 @@ from sync.errors import (
 )
 from sync.junction.auth import TokenStore
 from sync.junction.client import JunctionClient
-from sync.junction.mapping import Upload, build_upload
+from sync.junction.mapping import UnmappableReadingError, Upload, build_upload
 from sync.junction.regions import Environment, Region
 from sync.outbox import (
     Batch,
@@ -365,29 +365,39 @@ class Uploader:
         final: bool,
     ) -> None:
         """POST `items`; on a body refusal split them until the bad ones are isolated."""
-        first = items[0]
-        window = (
-            (first.window_start, first.window_end)
-            if first.window_start is not None and first.window_end is not None
-            else None
-        )
-        try:
-            upload = build_upload(
-                [item.reading for item in items],
-                user_id=batch.user_id,
-                resource=batch.resource,
-                provider=first.provider,
-                stage=first.stage,
-                zone=self._zone,
-                time_zone=self._time_zone,
-                window=window,
-                is_final_chunk=final and batch.remaining == 0,
+        while True:
+            first = items[0]
+            window = (
+                (first.window_start, first.window_end)
+                if first.window_start is not None and first.window_end is not None
+                else None
             )
-        except ValueError as exc:
-            await self._dead(batch, items, None, "", f"not mappable: {exc}")
-            for item in items:
-                pending.pop(item.id, None)
-            return
+            try:
+                upload = build_upload(
+                    [item.reading for item in items],
+                    user_id=batch.user_id,
+                    resource=batch.resource,
+                    provider=first.provider,
+                    stage=first.stage,
+                    zone=self._zone,
+                    time_zone=self._time_zone,
+                    window=window,
+                    is_final_chunk=final and batch.remaining == 0,
+                )
+                break
+            except UnmappableReadingError as exc:  # dead-letter that one, send the rest
+                bad = [item for item in items if item.id == exc.reading_id] or items
+                await self._dead(batch, bad, None, "", str(exc))
+                for item in bad:
+                    pending.pop(item.id, None)
+                items = [item for item in items if item not in bad]
+                if not items:
+                    return
+            except ValueError as exc:
+                await self._dead(batch, items, None, "", f"not mappable: {exc}")
+                for item in items:
+                    pending.pop(item.id, None)
+                return
         try:
             self.stats.posts += 1
             await self._client.post(batch.user_id, upload)

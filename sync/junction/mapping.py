@@ -12,6 +12,7 @@ in `metadata` (strings), so nothing the device said is lost. Sample ids are the 
 stable id (suffixed per component for BP and body), so resends upsert.
 """
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -113,11 +114,31 @@ def metadata(reading: Reading) -> dict[str, str]:
     return meta
 
 
+class UnmappableReadingError(ValueError):
+    """One reading cannot be expressed in Junction's format (e.g. a NaN value).
+
+    Attributes:
+        reading_id: The reading concerned.
+    """
+
+    def __init__(self, reading_id: str, reason: str) -> None:
+        super().__init__(f"reading {reading_id}: {reason}; it is kept as a dead letter")
+        self.reading_id = reading_id
+
+
 def _sample(
-    sample_id: str, value: float, unit: str, at: str, source_type: str, meta: dict[str, str]
+    reading: Reading,
+    part: str | None,
+    value: float,
+    unit: str,
+    at: str,
+    source_type: str,
+    meta: dict[str, str],
 ) -> Json:
+    if not math.isfinite(value):
+        raise UnmappableReadingError(reading.id, f"{part or unit} value is not a finite number")
     return {
-        "id": sample_id,
+        "id": reading.id if part is None else f"{reading.id}-{part}",
         "value": value,
         "unit": unit,
         "start_date": at,
@@ -131,7 +152,7 @@ def glucose_sample(reading: GlucoseReading, zone: tzinfo) -> Json:
     """One glucose sample, in mmol/L, type ``fingerprick``."""
     at = instant_text(reading.instant(zone))
     value = glucose_mmol_per_l(reading.concentration, reading.unit)
-    return _sample(reading.id, value, "mmol/L", at, "fingerprick", metadata(reading))
+    return _sample(reading, None, value, "mmol/L", at, "fingerprick", metadata(reading))
 
 
 def blood_pressure_sample(reading: BloodPressureReading, zone: tzinfo) -> Json:
@@ -140,7 +161,8 @@ def blood_pressure_sample(reading: BloodPressureReading, zone: tzinfo) -> Json:
     meta = metadata(reading)
     sample: Json = {
         part: _sample(
-            f"{reading.id}-{part}",
+            reading,
+            part,
             pressure_mmhg(value, reading.unit),
             "mmHg",
             at,
@@ -151,7 +173,7 @@ def blood_pressure_sample(reading: BloodPressureReading, zone: tzinfo) -> Json:
     }
     if reading.pulse_bpm is not None:
         sample["pulse"] = _sample(
-            f"{reading.id}-pulse", round(reading.pulse_bpm, 1), "bpm", at, "cuff", meta
+            reading, "pulse", round(reading.pulse_bpm, 1), "bpm", at, "cuff", meta
         )
     return sample
 
@@ -165,10 +187,10 @@ def body_data(readings: Iterable[BodyReading], zone: tzinfo) -> Json:
         meta = metadata(reading)
         if reading.weight is not None:
             kg = mass_kg(reading.weight, reading.unit)
-            masses.append(_sample(f"{reading.id}-body_mass", kg, "kg", at, "scale", meta))
+            masses.append(_sample(reading, "body_mass", kg, "kg", at, "scale", meta))
         if reading.fat_percent is not None:
             fat = round(reading.fat_percent, PERCENT_DECIMALS)
-            fats.append(_sample(f"{reading.id}-body_fat", fat, "%", at, "scale", meta))
+            fats.append(_sample(reading, "body_fat", fat, "%", at, "scale", meta))
     return {"body_mass": masses, "body_fat_percentage": fats}
 
 
@@ -223,6 +245,7 @@ def build_upload(
         The path and body.
 
     Raises:
+        UnmappableReadingError: One reading cannot be mapped (its id is on the error).
         ValueError: A reading is not of kind `resource`, or a historical batch has no window.
     """
     body: Json = {"stage": stage.value, "provider": provider, "time_zone": time_zone}

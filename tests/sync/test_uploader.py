@@ -326,3 +326,13 @@ async def test_offline_then_back_online_delivers(outbox, make_uploader, unused_t
     await client.aclose()
     assert len(stub.samples) == 2
     assert [e.kind for e in events] == ["offline", "online"]
+
+
+async def test_unmappable_reading_is_dead_lettered_alone(stub_server, outbox, make_uploader):
+    reads = [glucose(), glucose(concentration=float("nan")), glucose()]
+    await outbox.enqueue(items_for_read(reads, user_id="u", zone=BERLIN, enqueued_at=T0))
+    await _drain(make_uploader())
+    [dead] = await outbox.dead_letters()
+    assert (dead.item.id, dead.status_code) == (reads[1].id, None)
+    assert "finite" in dead.reason
+    assert len(stub_server.stub.samples) == 2

@@ -171,3 +171,17 @@ def test_any_blood_pressure_maps_to_a_valid_payload(diastolic, systolic, unit, p
 def test_any_body_reading_maps_to_a_valid_payload(weight, unit, fat):
     reading = body(1, weight=weight, unit=unit, fat_percent=fat)
     BodyPayload.model_validate(_upload([reading], ReadingKind.BODY).body)
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [
+        glucose(concentration=float("nan")),
+        blood_pressure(pulse=float("inf")),
+        body(weight=float("nan")),
+    ],
+)
+def test_non_finite_values_name_the_reading(reading):
+    with pytest.raises(mapping.UnmappableReadingError) as caught:
+        _upload([glucose(), reading][1:], reading.kind)
+    assert caught.value.reading_id == reading.id
