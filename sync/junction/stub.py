@@ -34,7 +34,7 @@ import secrets
 import socket
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -414,6 +414,7 @@ async def serve(
     api_key: str | None = None,
     faults: Faults | None = None,
     token_ttl_s: float = 3600.0,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the stub on `host`:`port` until cancelled (`edge-gateway junction-stub`).
 
@@ -423,23 +424,52 @@ async def serve(
         api_key: Team key to accept in ``X-Vital-API-Key`` (None: bearer tokens only).
         faults: Initial fault plan.
         token_ttl_s: Lifetime of issued access tokens.
+        on_ready: Called with the base URL once it accepts connections.
 
     Raises:
         ValueError: `host` is not a loopback address.
     """
     app = create_app(api_key=api_key, faults=faults, token_ttl_s=token_ttl_s)
     async with StubServer(app, host=host, port=port) as server:
-        _LOGGER.warning("Junction stub listening on %s", server.base_url)
+        _LOGGER.info("Junction stub listening on %s", server.base_url)
+        if on_ready is not None:
+            on_ready(server.base_url)
         await asyncio.Event().wait()
 
 
-def run(port: int, **kwargs: Any) -> None:
-    """Blocking `serve` (for a synchronous CLI command); stops on Ctrl-C."""
+def run(
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    api_key: str | None = None,
+    faults: Faults | None = None,
+    token_ttl_s: float = 3600.0,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Blocking `serve` for a synchronous CLI command; returns on Ctrl-C.
+
+    Raises:
+        ValueError: `host` is not a loopback address.
+    """
+    _check_loopback(host)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(port, **kwargs))
+        asyncio.run(
+            serve(
+                port,
+                host=host,
+                api_key=api_key,
+                faults=faults,
+                token_ttl_s=token_ttl_s,
+                on_ready=on_ready,
+            )
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m sync.junction.stub PORT [KEY]`
     import sys
 
-    run(int(sys.argv[1]), api_key=sys.argv[2] if len(sys.argv) > 2 else None)
+    run(
+        int(sys.argv[1]),
+        api_key=sys.argv[2] if len(sys.argv) > 2 else None,
+        on_ready=lambda url: print(url, flush=True),  # noqa: T201 - the URL is the output
+    )

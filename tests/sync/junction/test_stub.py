@@ -1,3 +1,4 @@
+import asyncio
 import base64
 import gzip
 import json
@@ -186,3 +187,15 @@ async def test_dropped_connection_over_a_real_socket():
 async def test_binds_loopback_only():
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
         await serve(0, host="0.0.0.0")  # noqa: S104 - must be refused
+
+
+async def test_serve_reports_its_url_and_stops_when_cancelled():
+    ready: asyncio.Queue[str] = asyncio.Queue()
+    task = asyncio.create_task(serve(0, api_key="k", on_ready=ready.put_nowait))
+    url = await asyncio.wait_for(ready.get(), 5)
+    assert url.startswith("http://127.0.0.1:")
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{url}/_stub/faults")).json()["rate_limit"] == 0
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
