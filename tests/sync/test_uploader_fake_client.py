@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+from datetime import timedelta
 
 from sync.errors import ServerBusyError
 from sync.junction.mapping import Upload
@@ -9,7 +10,7 @@ from sync.memory_outbox import MemoryOutbox
 from sync.outbox import Stage, SyncStatus
 from sync.uploader import Uploader
 from tests.sync.conftest import fast_backoff
-from tests.sync.factories import body, glucose, item
+from tests.sync.factories import T0, body, glucose, item
 
 
 class ScriptedClient:
@@ -95,3 +96,45 @@ async def test_historical_gate_records_deprioritized():
     glucose_statuses = [p.status for p in outbox.history if p.resource == "glucose"]
     assert glucose_statuses[0] is SyncStatus.DEPRIORITIZED
     assert glucose_statuses[-1] is SyncStatus.COMPLETED
+
+
+class FailingStreamClient(ScriptedClient):
+    """Every POST for one path fails with a 503; everything else succeeds."""
+
+    def __init__(self, failing_path):
+        super().__init__()
+        self.failing_path = failing_path
+        self.failures = 0
+
+    async def post(self, user_id, upload):
+        await asyncio.sleep(0)
+        if upload.path == self.failing_path:
+            self.failures += 1
+            msg = "down"
+            raise ServerBusyError(msg, status_code=503, body="", retry_after=None)
+        self.uploads.append((user_id, upload))
+
+
+async def test_a_failing_stream_never_blocks_the_others():
+    outbox = MemoryOutbox()
+    await outbox.enqueue(
+        [item(glucose(), user_id="a") for _ in range(5)]
+        + [item(body(), user_id="a") for _ in range(5)]
+        + [item(glucose(), user_id="b") for _ in range(5)]
+    )
+    client = FailingStreamClient("/v2/timeseries/a/glucose")
+    uploader = _uploader(outbox, client, batch_size=2, max_in_flight=1)
+    task = asyncio.create_task(uploader.run())
+    for _ in range(200):
+        if len(client.uploads) == 6:
+            break
+        await asyncio.sleep(0.01)
+    uploader.stop()
+    await task
+    assert sorted({u.path for _, u in client.uploads}) == [
+        "/v2/summary/body/a",
+        "/v2/timeseries/b/glucose",
+    ]
+    assert client.failures >= 2, "the failing stream kept being retried"
+    [stream] = await outbox.streams(T0 + timedelta(days=1))
+    assert (stream.user_id, stream.queued) == ("a", 5)
