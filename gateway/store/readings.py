@@ -87,12 +87,14 @@ class SaveResult:
         known: Readings already stored (re-reads), left unchanged.
         queued: New readings put in the outbox (attributed to a user).
         unassigned_ids: New readings with no user (kept until assigned).
+        new_ids: Ids of the readings stored for the first time, in transfer order.
     """
 
     new: int
     known: int
     queued: int
     unassigned_ids: tuple[str, ...] = field(default=())
+    new_ids: tuple[str, ...] = field(default=())
 
 
 def save_transfer(
@@ -170,7 +172,9 @@ def save_transfer(
         queued,
         len(unassigned),
     )
-    return SaveResult(len(fresh), len(unique) - len(fresh), queued, unassigned)
+    return SaveResult(
+        len(fresh), len(unique) - len(fresh), queued, unassigned, tuple(r.id for r in fresh)
+    )
 
 
 def _existing_ids(session: Session, ids: Sequence[str]) -> set[str]:

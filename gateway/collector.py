@@ -1,0 +1,309 @@
+"""The collector: advertisement → driver → connect → collect → commit → disconnect.
+
+The gateway's first promise lives here: a transfer is committed to SQLite (one transaction,
+cursor included) *before* the link is closed, so a device that erases on disconnect (cuffs,
+scales) or a crash right after never costs a reading. Reads are debounced per device, run
+concurrently up to the adapter's connection slots, and a failing device is logged once at
+WARNING until it recovers.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from drivers.clock import ClockPolicy
+from drivers.devices.base import (
+    Advertisement,
+    CollectContext,
+    Cursor,
+    DeviceMatch,
+    Driver,
+    Transfer,
+)
+from drivers.devices.registry import Claim, DriverRegistry
+from drivers.errors import DriverError
+from drivers.link import GattLink
+from drivers.readings import ReadingKind
+from gateway.api.schemas import reading_out
+from gateway.events import EventBus, reading_event_type
+from gateway.store import Database, aio
+from gateway.store import devices as device_store
+from gateway.store.readings import (
+    CursorUpdate,
+    SaveResult,
+    StoredReading,
+    get_reading,
+    save_transfer,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+# Cuffs and scales advertise right after a measurement; re-read them soon after a previous
+# read, but not in a tight loop while a simulated or chatty device keeps advertising.
+STREAMING_MIN_INTERVAL_S = 10.0
+# After a failure, wait this long (doubling per failure, capped) before trying that device again.
+FAILURE_BACKOFF_S = 5.0
+FAILURE_BACKOFF_MAX_S = 300.0
+# How long `stop()` lets transfers in progress finish before cancelling them.
+STOP_GRACE_S = 30.0
+
+
+class Radio(Protocol):
+    """What the collector needs from the Bluetooth side (`drivers.bleak_link` provides it)."""
+
+    def advertisements(self) -> AbstractAsyncContextManager[AsyncIterator[Advertisement]]:
+        """Scan continuously; yield every advertisement heard."""
+        ...
+
+    def connect(self, advertisement: Advertisement) -> AbstractAsyncContextManager[GattLink]:
+        """A connected link, disconnected when the context exits (also after a drop)."""
+        ...
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """What the collector remembers about one device between advertisements."""
+
+    claim: Claim
+    advertisement: Advertisement
+    seen_at: datetime
+    last_read: float | None = None  # monotonic
+    failures: int = 0
+    warned: bool = False
+    busy: bool = False
+    connected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TransferDone:
+    """One completed transfer, for listeners (radar, metrics, the kiosk page)."""
+
+    address: str
+    match: DeviceMatch
+    saved: SaveResult
+    new_readings: tuple[StoredReading, ...]
+    complete: bool
+
+
+@dataclass
+class CollectorHooks:
+    """Callbacks the composition root wires in; all optional and non-blocking."""
+
+    on_state: Callable[[str, DeviceState], None] = lambda _a, _s: None
+    on_transfer: Callable[[TransferDone], None] = lambda _t: None
+    on_error: Callable[[str, Exception], None] = lambda _a, _e: None
+    on_saved: Callable[[], None] = lambda: None  # e.g. wake the uploader
+
+
+@dataclass
+class Collector:
+    """Reads every claimable device in range, persisting before it disconnects."""
+
+    db: Database
+    registry: DriverRegistry
+    radio: Radio
+    zone: ZoneInfo
+    events: EventBus | None = None
+    max_connections: int = 2
+    poll_interval_s: float = 60.0
+    clock_policy: ClockPolicy = field(default_factory=ClockPolicy)
+    hooks: CollectorHooks = field(default_factory=CollectorHooks)
+    devices: dict[str, DeviceState] = field(default_factory=dict)
+    _slots: asyncio.Semaphore = field(init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _stopping: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.max_connections)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self) -> None:
+        """Scan and read until cancelled or `stop()`."""
+        async with self.radio.advertisements() as adverts:
+            async for advertisement in adverts:
+                if self._stopping:
+                    break
+                self.on_advertisement(advertisement)
+
+    async def stop(self) -> None:
+        """Stop starting reads; let transfers in progress finish (bounded), then return."""
+        self._stopping = True
+        if not self._tasks:
+            return
+        _LOGGER.info("waiting for %d transfer(s) in progress to finish", len(self._tasks))
+        _, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_S)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    async def idle(self) -> None:
+        """Wait until no read is in progress (tests, the demo)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    # ------------------------------------------------------------------ scheduling
+    def on_advertisement(self, advertisement: Advertisement) -> None:
+        """Note an advertisement; start a read if the device's driver is due one."""
+        address = advertisement.address.upper()
+        state = self.devices.get(address)
+        if state is None:
+            claim = self.registry.match(advertisement)
+            if claim is None:
+                return
+            state = DeviceState(claim, advertisement, datetime.now(UTC))
+            self.devices[address] = state
+            _LOGGER.info(
+                "%s (%s): claimed by %s as %s",
+                address,
+                advertisement.name or "no name",
+                claim.driver.name,
+                claim.match.brand,
+            )
+        state.advertisement = advertisement
+        state.seen_at = datetime.now(UTC)
+        self.hooks.on_state(address, state)
+        if self._stopping or state.busy or not self._due(state, time.monotonic()):
+            return
+        state.busy = True
+        task = asyncio.get_running_loop().create_task(self._read(address, state))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _due(self, state: DeviceState, now: float) -> bool:
+        if state.failures:
+            backoff = min(FAILURE_BACKOFF_S * 2 ** (state.failures - 1), FAILURE_BACKOFF_MAX_S)
+            return state.last_read is None or now - state.last_read >= backoff
+        if state.last_read is None:
+            return True
+        interval = (
+            self.poll_interval_s
+            if state.claim.driver.kind is ReadingKind.GLUCOSE
+            else min(self.poll_interval_s, STREAMING_MIN_INTERVAL_S)
+        )
+        return now - state.last_read >= interval
+
+    # ------------------------------------------------------------------ one transfer
+    async def _read(self, address: str, state: DeviceState) -> None:
+        try:
+            async with self._slots:
+                done = await self.read_once(state.claim.driver, state.claim.match, state)
+            state.failures = 0
+            if state.warned:
+                _LOGGER.warning("%s: reading again after earlier failures", address)
+                state.warned = False
+            self.hooks.on_transfer(done)
+        except (DriverError, OSError) as exc:
+            state.failures += 1
+            if not state.warned:
+                _LOGGER.warning("%s: %s", address, exc)  # once, until it recovers
+                state.warned = True
+            else:
+                _LOGGER.debug("%s: still failing: %s", address, exc)
+            self.hooks.on_error(address, exc)
+        except Exception:
+            state.failures += 1
+            _LOGGER.exception("%s: unexpected failure while reading", address)
+        finally:
+            state.last_read = time.monotonic()
+            state.busy = False
+            state.connected = False
+            self.hooks.on_state(address, state)
+
+    async def read_once(
+        self, driver: Driver, match: DeviceMatch, state: DeviceState
+    ) -> TransferDone:
+        """Connect, collect, commit, then disconnect (the order is the promise)."""
+        address = state.advertisement.address.upper()
+        known = await aio.call(device_store.get_device, self.db, address)
+        cursor = Cursor.from_json(known.cursor if known else None)
+        context = CollectContext(
+            match=match,
+            consent_codes=dict(known.consent_codes) if known else {},
+            historical=known is None or (known.last_sequence is None and known.cursor is None),
+            clock_policy=self.clock_policy,
+            zone=self.zone.key,
+        )
+        async with self.radio.connect(state.advertisement) as link:
+            state.connected = True
+            self.hooks.on_state(address, state)
+            transfer = await driver.collect(link, cursor, context)
+            # Committed (fsync'd) before the context manager hangs up on the device.
+            saved, new = await self._commit(address, transfer)
+        self._publish(new)
+        if saved.queued:
+            self.hooks.on_saved()
+        refined = transfer.match or match
+        _LOGGER.info(
+            "%s: transfer %s: %d new, %d known",
+            address,
+            "complete" if transfer.complete else "incomplete (link dropped)",
+            saved.new,
+            saved.known,
+        )
+        return TransferDone(address, refined, saved, new, transfer.complete)
+
+    async def _commit(
+        self, address: str, transfer: Transfer
+    ) -> tuple[SaveResult, tuple[StoredReading, ...]]:
+        match = transfer.match
+        info = transfer.device_info
+
+        def commit() -> tuple[SaveResult, tuple[StoredReading, ...]]:
+            saved = save_transfer(
+                self.db,
+                transfer.readings,
+                zone=self.zone,
+                advance=CursorUpdate(
+                    address, transfer.cursor.last_sequence, transfer.cursor.to_json()
+                ),
+            )
+            fields: dict[str, Any] = {}
+            if match is not None:
+                fields.update(kind=match.kind.value, provider=match.provider, brand=match.brand)
+                if match.model:
+                    fields["model"] = match.model
+            if info is not None and info.manufacturer:
+                fields["brand"] = info.manufacturer
+            if info is not None and info.model:
+                fields["model"] = info.model
+            if transfer.clock_skew_s is not None:
+                fields["clock_skew_s"] = transfer.clock_skew_s
+            if fields:
+                device_store.upsert_device(self.db, address, **fields)
+            new = tuple(
+                stored for i in saved.new_ids if (stored := get_reading(self.db, i)) is not None
+            )
+            return saved, new
+
+        return await aio.call(commit)
+
+    def _publish(self, readings: tuple[StoredReading, ...]) -> None:
+        if self.events is None:
+            return
+        for stored in readings:
+            self.events.publish(
+                reading_event_type(stored.reading.kind),
+                stored.user_id,
+                reading_out(stored).model_dump(mode="json"),
+            )
+
+
+@contextlib.asynccontextmanager
+async def running(collector: Collector) -> AsyncIterator[asyncio.Task[None]]:
+    """Run the collector in a task for the duration of the block, then stop it cleanly."""
+    task = asyncio.get_running_loop().create_task(collector.run())
+    try:
+        yield task
+    finally:
+        await collector.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
