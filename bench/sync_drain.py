@@ -1,14 +1,15 @@
 """Sync throughput: drain buffered readings to the Junction stub, against two baselines.
 
-Run: `.venv/bin/python bench/sync_drain.py [--readings 100000] [--sdk-readings 5000]`.
+Run: `.venv/bin/python bench/sync_drain.py [--readings N] [--sdk-readings N] [--outbox KIND]`.
 
 Three figures from one run, against one stub process (its own core, loopback HTTP):
 
 1. **raw accept rate**: the stub's ceiling. Pre-mapped, pre-serialised, pre-gzipped bodies
    of the uploader's batch size, posted with the uploader's concurrency; no mapping, no
    outbox, no JSON/gzip cost on the sender.
-2. **uploader**: `sync.uploader.Uploader` draining an in-memory outbox holding every
-   reading (claim → map → JSON → gzip → POST → complete, progress recorded per batch).
+2. **uploader**: `sync.uploader.Uploader` draining an outbox that holds every reading
+   (claim → map → JSON → gzip → POST → complete, progress recorded per batch): the
+   in-memory outbox, and the store's SQLite outbox (WAL, synchronous=FULL).
 3. **SDK-style**: what the mobile Devices SDK does per device read (mobile-sdk-sync.md §2.4):
    `POST /v2/link/provider/manual/{slug}` then one un-gzipped POST with that read's
    samples, one read = one new reading, reads running with the same concurrency.
@@ -25,6 +26,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,7 +50,7 @@ from drivers.readings import (
 from sync.junction.client import GZIP_LEVEL, JunctionClient
 from sync.junction.mapping import build_upload
 from sync.memory_outbox import MemoryOutbox
-from sync.outbox import OutboxItem, Stage, items_for_read
+from sync.outbox import Outbox, OutboxItem, Stage, items_for_read
 from sync.uploader import BATCH_SIZE, MAX_IN_FLIGHT, Uploader
 
 ZONE_NAME = "Europe/Berlin"
@@ -195,16 +197,25 @@ async def raw_accept_rate(base: str, n: int) -> float:
     return n / elapsed
 
 
-async def uploader_rate(base: str, n: int) -> tuple[float, int]:
-    outbox = MemoryOutbox()
-    await outbox.enqueue(items_of(make_readings(n, "upl")))
+async def make_outbox(kind: str, directory: Path) -> Outbox:
+    if kind == "memory":
+        return MemoryOutbox()
+    from gateway.store import DATABASE_FILENAME, open_database
+    from gateway.store.outbox import SqliteOutbox
+
+    return SqliteOutbox(open_database(directory / DATABASE_FILENAME), zone=ZONE)
+
+
+async def uploader_rate(base: str, n: int, kind: str, directory: Path) -> tuple[float, int]:
+    outbox = await make_outbox(kind, directory)
+    await outbox.enqueue(items_of(make_readings(n, f"upl-{kind}")))
     client = JunctionClient(base_url=base, api_key=SecretStr(KEY), read_timeout_s=60)
     uploader = Uploader(outbox, client, time_zone=ZONE_NAME, rng=random.Random(1))
     started = time.perf_counter()
     await uploader.run(until_idle=True)
     elapsed = time.perf_counter() - started
     await client.aclose()
-    assert len(outbox.delivered_ids()) == n
+    assert uploader.stats.delivered == n
     return n / elapsed, uploader.stats.posts
 
 
@@ -244,6 +255,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=100_000)
     parser.add_argument("--sdk-readings", type=int, default=5_000)
+    parser.add_argument(
+        "--outbox",
+        choices=["memory", "sqlite", "both"],
+        default="both",
+        help="drain the in-memory or the store's SQLite outbox (WAL, synchronous=FULL), or both",
+    )
     args = parser.parse_args()
     port = free_port()
     stub = start_stub(port)
@@ -252,8 +269,12 @@ async def main() -> None:
         await wait_ready(base)
         raw = await raw_accept_rate(base, args.readings)
         stored_raw = await reset(base)
-        rate, posts = await uploader_rate(base, args.readings)
-        stored = await reset(base)
+        kinds = ["memory", "sqlite"] if args.outbox == "both" else [args.outbox]
+        drains = {}
+        with tempfile.TemporaryDirectory() as directory:
+            for kind in kinds:
+                drains[kind] = await uploader_rate(base, args.readings, kind, Path(directory))
+                drains[kind] += (await reset(base),)
         sdk = await sdk_style_rate(base, args.sdk_readings)
         await reset(base)
     finally:
@@ -264,10 +285,13 @@ async def main() -> None:
         f"batch {BATCH_SIZE}, {MAX_IN_FLIGHT} in flight, cpus {os.cpu_count()}"
     )
     print(f"stub raw accept rate     {raw:10.0f} readings/s  ({stored_raw} samples stored)")
-    print(f"uploader drain           {rate:10.0f} readings/s  ({posts} POSTs, {stored} stored)")
     print(f"SDK-style (per read)     {sdk:10.0f} readings/s  (on {args.sdk_readings} readings)")
-    print(f"uploader / raw           {rate / raw:10.2f}")
-    print(f"uploader / SDK-style     {rate / sdk:10.1f}x")
+    for kind, (rate, posts, stored) in drains.items():
+        print(
+            f"uploader, {kind:6} outbox {rate:10.0f} readings/s  ({posts} POSTs, {stored} stored)"
+        )
+        print(f"  / raw accept rate      {rate / raw:10.2f}")
+        print(f"  / SDK-style            {rate / sdk:10.1f}x")
 
 
 if __name__ == "__main__":
