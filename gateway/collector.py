@@ -124,6 +124,11 @@ class Collector:
         self._slots = asyncio.Semaphore(self.max_connections)
 
     # ------------------------------------------------------------------ lifecycle
+    @property
+    def stopping(self) -> bool:
+        """True once `stop()` was called."""
+        return self._stopping
+
     async def run(self) -> None:
         """Scan and read until cancelled or `stop()`."""
         async with self.radio.advertisements() as adverts:

@@ -36,6 +36,7 @@ class BleSettings(_Section):
     max_connections: int = Field(default=2, ge=1, le=8)  # concurrent links the adapter allows
     poll_interval_s: float = Field(default=60.0, gt=0)  # how often a present device is re-read
     write_device_clock: bool = False  # set devices' clocks (CTS) where they allow it
+    clock_warn_s: float = Field(default=300.0, gt=0)  # log a device whose clock is this far off
 
 
 class JunctionSettings(_Section):
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = DEFAULT_DATA_DIR
     timezone: str = "UTC"  # IANA zone the device clocks show
+    keep_delivered_days: float = Field(default=90.0, gt=0)  # then uploaded readings are pruned
     ble: BleSettings = BleSettings()
     junction: JunctionSettings = JunctionSettings()
     api: ApiSettings = ApiSettings()
