@@ -31,7 +31,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,7 +189,7 @@ class EventBus:
                 return list(self._events), gap
             return list(self._events)[after - oldest + 1 :], False
 
-    async def subscribe(self, after: int | None = None) -> AsyncIterator[Event]:
+    async def subscribe(self, after: int | None = None) -> AsyncGenerator[Event, None]:
         """Events with ids above `after` (None: only new ones), then live ones, forever.
 
         A gap (see `since`) is reported as one `GAP` event first, built here and not stored.

@@ -1,0 +1,46 @@
+"""FastAPI dependencies as `Annotated` aliases: routes declare what they need by type."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.api.auth import authenticate, require_admin
+from gateway.config import Settings
+from gateway.events import EventBus
+from gateway.services import Services
+from gateway.store import Database
+from gateway.store.tokens import Scope
+
+
+def get_services(request: Request) -> Services:
+    """The app's services (set by `create_app`)."""
+    services: Services = request.app.state.services
+    return services
+
+
+def get_db(services: Annotated[Services, Depends(get_services)]) -> Database:
+    """The store."""
+    return services.db
+
+
+def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
+    """The settings."""
+    return services.settings
+
+
+def get_events(services: Annotated[Services, Depends(get_services)]) -> EventBus:
+    """The event bus."""
+    return services.events
+
+
+def admin_scope(scope: Annotated[Scope, Depends(authenticate)]) -> Scope:
+    """Authenticated with admin scope (403 otherwise)."""
+    return require_admin(scope)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+DbDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EventsDep = Annotated[EventBus, Depends(get_events)]
+ReadScope = Annotated[Scope, Depends(authenticate)]
+AdminScope = Annotated[Scope, Depends(admin_scope)]

@@ -1,0 +1,34 @@
+"""`/metrics`: Prometheus text exposition (store gauges refreshed at scrape time)."""
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.api import queries
+from gateway.api.deps import ReadScope, ServicesDep
+from gateway.store import aio
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+)
+async def metrics(services: ServicesDep, _: ReadScope) -> Response:
+    """Readings stored, queue depth, upload latency, retries, BLE errors per device."""
+    m = services.metrics
+    counts = await aio.call(queries.reading_counts, services.db)
+    m.readings_stored.clear()
+    for (kind, state), count in counts.items():
+        m.readings_stored.labels(kind=kind, state=state).set(count)
+    depth: dict[str, int] = {}
+    for stream in await services.outbox.streams(datetime.now(UTC)):
+        depth[stream.resource.value] = depth.get(stream.resource.value, 0) + stream.queued
+    m.queue_depth.clear()
+    for resource, queued in depth.items():
+        m.queue_depth.labels(resource=resource).set(queued)
+    m.event_subscribers.set(services.events.subscribers)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

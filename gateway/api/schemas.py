@@ -1,0 +1,386 @@
+"""Request and response bodies of the local API, and the store → API conversions.
+
+Reading values are in Junction's units, taken from `sync.junction.mapping` (the one place
+units are converted); the device's raw values and flags come alongside in `raw`.
+"""
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+from drivers.readings import (
+    BloodPressureReading,
+    BodyReading,
+    GlucoseReading,
+    ReadingKind,
+)
+from gateway.store.changes import ReadingState
+from gateway.store.readings import StoredReading
+from sync.junction import mapping
+from sync.outbox import SyncStatus
+
+_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+MAX_USER_ID = 128
+
+
+def _address(value: str) -> str:
+    upper = value.upper()
+    if not _ADDRESS.fullmatch(upper):
+        msg = f"{value!r} is not a Bluetooth address; use the form C0:FF:EE:00:00:01"
+        raise ValueError(msg)
+    return upper
+
+
+Address = Annotated[str, AfterValidator(_address)]
+UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_ID, pattern=r"^[A-Za-z0-9._:@-]+$")]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(_Out):
+    """An error body: what went wrong and what to do."""
+
+    detail: str
+
+
+# ---------------------------------------------------------------- readings
+
+
+class Quantity(_Out):
+    """A value in Junction's unit."""
+
+    value: float
+    unit: str
+
+
+class Reading(_Out):
+    """A stored reading: values in Junction's units, raw device values in `raw`."""
+
+    id: str
+    kind: ReadingKind
+    user_id: str | None
+    device: str
+    provider: str
+    start_date: datetime = Field(description="Measurement instant, UTC.")
+    end_date: datetime = Field(description="Equal to start_date (a point reading).")
+    time_zone: str = Field(description="IANA zone the device clock was read in.")
+    timezone_offset: int = Field(description="Seconds east of UTC at start_date.")
+    received_at: datetime
+    updated_at: datetime
+    state: ReadingState
+    type: str = Field(description="Junction source type: fingerprick, cuff or scale.")
+    sequence: int | None
+    user_index: int | None
+    clock_skew_s: float | None
+    flags: list[str]
+    values: dict[str, Quantity] = Field(
+        description="glucose (mmol/L); systolic, diastolic (mmHg), pulse (bpm); "
+        "body_mass (kg), body_fat_percentage (%)."
+    )
+    raw: dict[str, str] = Field(description="The device's own values, units and fields.")
+
+
+class ReadingPage(_Out):
+    """One page of readings; pass `next_cursor` as `cursor` for the next (null: last page)."""
+
+    data: list[Reading]
+    next_cursor: str | None
+
+
+class LatestReadings(_Out):
+    """The newest reading of each kind (absent kinds have none)."""
+
+    data: dict[ReadingKind, Reading]
+
+
+_SOURCE_TYPE = {
+    ReadingKind.GLUCOSE: "fingerprick",
+    ReadingKind.BLOOD_PRESSURE: "cuff",
+    ReadingKind.BODY: "scale",
+}
+
+
+def source_type(kind: ReadingKind) -> str:
+    """Junction's source type of a reading kind (junction-digest.md §2.2)."""
+    return _SOURCE_TYPE[kind]
+
+
+def _values(stored: StoredReading, zone: ZoneInfo) -> dict[str, Quantity]:
+    reading = stored.reading
+    samples: dict[str, Any] = {}
+    if isinstance(reading, GlucoseReading):
+        samples["glucose"] = mapping.glucose_sample(reading, zone)
+    elif isinstance(reading, BloodPressureReading):
+        samples.update(mapping.blood_pressure_sample(reading, zone))
+    elif isinstance(reading, BodyReading):
+        for name, items in mapping.body_data([reading], zone).items():
+            if items:
+                samples[name] = items[0]
+    return {name: Quantity(value=s["value"], unit=s["unit"]) for name, s in samples.items()}
+
+
+def reading_out(stored: StoredReading) -> Reading:
+    """A stored reading as the API shows it."""
+    reading = stored.reading
+    zone = ZoneInfo(stored.time_zone)
+    offset = stored.start_date.astimezone(zone).utcoffset() or timedelta()
+    return Reading(
+        id=reading.id,
+        kind=reading.kind,
+        user_id=stored.user_id,
+        device=reading.device,
+        provider=stored.provider,
+        start_date=stored.start_date,
+        end_date=stored.start_date,
+        time_zone=stored.time_zone,
+        timezone_offset=int(offset.total_seconds()),
+        received_at=reading.received_at,
+        updated_at=stored.updated_at,
+        state=stored.state,
+        type=source_type(reading.kind),
+        sequence=reading.sequence,
+        user_index=reading.user_index,
+        clock_skew_s=reading.clock_skew_s,
+        flags=sorted(reading.flags),
+        values=_values(stored, zone),
+        raw=mapping.metadata(reading),
+    )
+
+
+# ---------------------------------------------------------------- devices
+
+
+class BindingOut(_Out):
+    """A binding."""
+
+    device: str
+    device_user: int | None
+    user_id: str
+    provider: str | None
+
+
+class Device(_Out):
+    """A device: what the store knows, what the radio sees now, what to do next."""
+
+    address: str
+    name: str | None
+    brand: str | None
+    model: str | None
+    kind: str | None
+    provider: str | None
+    in_range: bool
+    connected: bool
+    rssi: int | None
+    bonded: bool
+    bond_state: str
+    needs_passkey: bool
+    next_step: str = Field(description="pair, press_button, measure, step_on, wait or done.")
+    last_seen_at: datetime | None
+    last_reading_at: datetime | None
+    readings: int
+    pending_uploads: int
+    unassigned_readings: int
+    battery_percent: int | None
+    clock_skew_s: float | None
+    bindings: list[BindingOut]
+
+
+class DeviceList(_Out):
+    """Every known or visible device."""
+
+    data: list[Device]
+
+
+class PairRequest(_In):
+    """Pair with a device, answering its passkey request."""
+
+    passkey: int | None = Field(default=None, ge=0, le=999_999, description="Six digits.")
+
+
+class PairingOut(_Out):
+    """How pairing ended."""
+
+    address: str
+    paired: bool
+    bond_state: str
+    message: str
+
+
+class BindRequest(_In):
+    """Bind a device (or one of its user slots) to a user."""
+
+    user_id: UserId
+    device_user: int | None = Field(default=None, ge=0, le=255)
+    provider: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
+    assign_unassigned: bool = Field(
+        default=True, description="Give the device's unassigned readings to the user too."
+    )
+
+
+class BindResult(_Out):
+    """A new binding and how many stored readings it assigned."""
+
+    binding: BindingOut
+    assigned_readings: int
+
+
+class Deleted(_Out):
+    """Whether something was there to delete."""
+
+    deleted: bool
+
+
+# ---------------------------------------------------------------- users and sync
+
+
+class UserCreate(_In):
+    """Add a Junction user."""
+
+    user_id: UserId
+    name: str | None = Field(default=None, max_length=200)
+
+
+class SignInTokenIn(_In):
+    """A Junction Sign-In Token for the user (replaces any earlier one)."""
+
+    sign_in_token: SecretStr = Field(min_length=8, max_length=4096)
+
+
+class StreamSync(_Out):
+    """Upload state of one (user, resource) stream."""
+
+    user_id: str
+    resource: ReadingKind
+    status: SyncStatus | None
+    at: datetime | None
+    stage: str | None
+    count: int
+    delivered_total: int
+    queued: int
+    error: str | None
+
+
+class UserSync(_Out):
+    """A user's sync state."""
+
+    holds: list[str]
+    paused: bool
+    streams: list[StreamSync]
+    dead_letters: int
+
+
+class UserOut(_Out):
+    """A user the gateway uploads for."""
+
+    user_id: str
+    name: str | None
+    created_at: datetime
+    bindings: list[BindingOut]
+    sync: UserSync
+
+
+class UserList(_Out):
+    """Every user."""
+
+    data: list[UserOut]
+
+
+class UserRemoved(_Out):
+    """What removing a user undid."""
+
+    user_id: str
+    bindings_removed: int
+    kiosk_sessions_ended: int
+    paused: bool
+
+
+class SyncStatusOut(_Out):
+    """Per user and resource progress."""
+
+    data: list[StreamSync]
+    holds: dict[str, list[str]]
+
+
+class DeadLetterOut(_Out):
+    """A reading Junction refused for good."""
+
+    reading_id: str
+    user_id: str
+    resource: ReadingKind
+    status_code: int | None
+    reason: str
+    body: str
+    at: datetime
+
+
+class DeadLetterList(_Out):
+    """Dead letters, newest last."""
+
+    data: list[DeadLetterOut]
+
+
+class RequeueRequest(_In):
+    """Dead letters to put back in the queue."""
+
+    reading_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=1000
+    )
+
+
+class Accepted(_Out):
+    """A control request was taken."""
+
+    ok: bool = True
+    detail: str
+
+
+# ---------------------------------------------------------------- kiosk
+
+
+class KioskStart(_In):
+    """Start a session: readings received meanwhile belong to `user_id`."""
+
+    user_id: UserId
+    device: Address | None = None
+    duration_s: int = Field(default=900, ge=10, le=12 * 3600)
+
+
+class KioskSessionOut(_Out):
+    """A kiosk session."""
+
+    id: int
+    user_id: str
+    name: str | None
+    device: str | None
+    started_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+
+
+class KioskCurrent(_Out):
+    """Live sessions, newest first (empty: nobody at the kiosk)."""
+
+    data: list[KioskSessionOut]
+
+
+# ---------------------------------------------------------------- health
+
+
+class Health(_Out):
+    """Liveness and readiness."""
+
+    status: str = Field(description="ok or degraded.")
+    live: bool
+    ready: bool
+    checks: dict[str, bool]
+    started_at: datetime
+    last_event_id: int

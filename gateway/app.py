@@ -1,0 +1,75 @@
+"""The FastAPI application: `create_app(services)`.
+
+`edge-gateway run` builds `Services` with the live collector and uploader and serves this app
+with uvicorn on the same event loop; tests and `serve-api` use `standalone_services`. The
+lifespan only advertises the API over mDNS (when `[api] mdns` is on); the runtime parts are
+started and stopped by whoever built them.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from gateway.api import errors
+from gateway.api.routes import (
+    devices,
+    events,
+    health,
+    kiosk,
+    metrics,
+    page,
+    readings,
+    sync,
+    users,
+)
+from gateway.mdns import Advertiser, advertised_addresses, service_info
+from gateway.services import Services
+
+_LOGGER = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Readings from Bluetooth meters, cuffs and scales, in Junction's units, with live events.
+
+Authenticate with `Authorization: Bearer <token>` (`edge-gateway token create --scope read`);
+`admin` scope for changes. Requests from the gateway itself (loopback) need no token unless
+`[api] trust_loopback = false`.
+"""
+
+
+def create_app(services: Services) -> FastAPI:
+    """The API, events, metrics and kiosk page over `services`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        advertiser = None
+        api = services.settings.api
+        if api.mdns:
+            addresses = advertised_addresses(api.host)
+            advertiser = Advertiser(service_info(port=api.port, addresses=addresses))
+            try:
+                await advertiser.start()
+            except OSError as exc:
+                _LOGGER.warning("mDNS advertisement failed (%s); apps must be given the URL", exc)
+                advertiser = None
+        app.state.advertiser = advertiser
+        try:
+            yield
+        finally:
+            if advertiser is not None:
+                await advertiser.stop()
+
+    app = FastAPI(
+        title="Edge Gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    for module in (readings, devices, users, kiosk, sync, events, health, metrics, page):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
+    return app
