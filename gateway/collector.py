@@ -113,6 +113,7 @@ class Collector:
     events: EventBus | None = None
     max_connections: int = 2
     poll_interval_s: float = 60.0
+    failure_backoff_s: float = FAILURE_BACKOFF_S
     clock_policy: ClockPolicy = field(default_factory=ClockPolicy)
     hooks: CollectorHooks = field(default_factory=CollectorHooks)
     devices: dict[str, DeviceState] = field(default_factory=dict)
@@ -184,7 +185,7 @@ class Collector:
 
     def _due(self, state: DeviceState, now: float) -> bool:
         if state.failures:
-            backoff = min(FAILURE_BACKOFF_S * 2 ** (state.failures - 1), FAILURE_BACKOFF_MAX_S)
+            backoff = min(self.failure_backoff_s * 2 ** (state.failures - 1), FAILURE_BACKOFF_MAX_S)
             return state.last_read is None or now - state.last_read >= backoff
         if state.last_read is None:
             return True
@@ -241,7 +242,7 @@ class Collector:
             self.hooks.on_state(address, state)
             transfer = await driver.collect(link, cursor, context)
             # Committed (fsync'd) before the context manager hangs up on the device.
-            saved, new = await self._commit(address, transfer)
+            saved, new = await self._commit(address, transfer, match, state.advertisement.name)
         self._publish(new)
         if saved.queued:
             self.hooks.on_saved()
@@ -256,9 +257,9 @@ class Collector:
         return TransferDone(address, refined, saved, new, transfer.complete)
 
     async def _commit(
-        self, address: str, transfer: Transfer
+        self, address: str, transfer: Transfer, claimed: DeviceMatch, name: str | None
     ) -> tuple[SaveResult, tuple[StoredReading, ...]]:
-        match = transfer.match
+        match = transfer.match or claimed
         info = transfer.device_info
 
         def commit() -> tuple[SaveResult, tuple[StoredReading, ...]]:
@@ -270,19 +271,22 @@ class Collector:
                     address, transfer.cursor.last_sequence, transfer.cursor.to_json()
                 ),
             )
-            fields: dict[str, Any] = {}
-            if match is not None:
-                fields.update(kind=match.kind.value, provider=match.provider, brand=match.brand)
-                if match.model:
-                    fields["model"] = match.model
+            fields: dict[str, Any] = {
+                "kind": match.kind.value,
+                "provider": match.provider,
+                "brand": match.brand,
+            }
+            if name:
+                fields["name"] = name
+            if match.model:
+                fields["model"] = match.model
             if info is not None and info.manufacturer:
                 fields["brand"] = info.manufacturer
             if info is not None and info.model:
                 fields["model"] = info.model
             if transfer.clock_skew_s is not None:
                 fields["clock_skew_s"] = transfer.clock_skew_s
-            if fields:
-                device_store.upsert_device(self.db, address, **fields)
+            device_store.upsert_device(self.db, address, **fields)
             new = tuple(
                 stored for i in saved.new_ids if (stored := get_reading(self.db, i)) is not None
             )

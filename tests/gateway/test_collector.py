@@ -1,0 +1,197 @@
+"""The collector's promises, with an in-package FakeLink and a scripted driver.
+
+The real-radio path (Bleak against the simulated BlueZ) is covered in test_run_e2e.py.
+"""
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from drivers.devices.base import (
+    Advertisement,
+    CollectContext,
+    Cursor,
+    DeviceMatch,
+    Driver,
+    Transfer,
+)
+from drivers.devices.registry import DriverRegistry
+from drivers.errors import DisconnectedError
+from drivers.link import GattLink
+from drivers.readings import DeviceTime, GlucoseReading, GlucoseUnit, ReadingKind, stable_reading_id
+from drivers.testing import FakeLink
+from gateway.collector import Collector
+from gateway.events import EventBus
+from gateway.store import DATABASE_FILENAME, open_database
+from gateway.store import devices as device_store
+from gateway.store import users as user_store
+
+METER = "C0:FF:EE:00:00:01"
+
+
+def _reading(seq: int) -> GlucoseReading:
+    time = DeviceTime(2026, 11, 20, 7, seq % 60, 0)
+    return GlucoseReading(
+        id=stable_reading_id(METER, ReadingKind.GLUCOSE, sequence=seq, device_time=time),
+        device=METER,
+        provider="accuchek_ble",
+        received_at=datetime.now(UTC),
+        device_time=time,
+        sequence=seq,
+        concentration=0.001,
+        unit=GlucoseUnit.KG_PER_L,
+    )
+
+
+class ScriptedDriver(Driver):
+    """Claims the meter; each collect returns the next scripted result (or raises it)."""
+
+    name: ClassVar[str] = "scripted"
+    kind: ClassVar[ReadingKind] = ReadingKind.GLUCOSE
+
+    def __init__(self, script: list[Transfer | Exception]) -> None:
+        self.script = script
+        self.cursors: list[Cursor] = []
+
+    def match(self, advertisement: Advertisement) -> DeviceMatch | None:
+        if advertisement.address != METER:
+            return None
+        return DeviceMatch("scripted", ReadingKind.GLUCOSE, "Accu-Chek", "accuchek_ble")
+
+    async def collect(self, link: GattLink, cursor: Cursor, context: CollectContext) -> Transfer:
+        self.cursors.append(cursor)
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+class FakeRadio:
+    """Connects to FakeLinks; records what the database held when each link was closed."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.rows_at_disconnect: list[int] = []
+        self.adverts: asyncio.Queue[Advertisement] = asyncio.Queue()
+
+    @contextlib.asynccontextmanager
+    async def advertisements(self) -> AsyncIterator[AsyncIterator[Advertisement]]:
+        async def stream() -> AsyncIterator[Advertisement]:
+            while True:
+                yield await self.adverts.get()
+
+        yield stream()
+
+    @contextlib.asynccontextmanager
+    async def connect(self, advertisement: Advertisement) -> AsyncIterator[GattLink]:
+        link = FakeLink(advertisement.address)
+        try:
+            yield link
+        finally:
+            # A separate connection sees only what was committed.
+            with sqlite3.connect(self.db_path) as conn:
+                count = conn.execute("select count(*) from reading").fetchone()[0]
+            self.rows_at_disconnect.append(count)
+            await link.disconnect()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / DATABASE_FILENAME
+
+
+def _collector(db_path: Path, driver: ScriptedDriver, radio: FakeRadio, **kw: object) -> Collector:
+    db = open_database(db_path)
+    return Collector(
+        db=db,
+        registry=DriverRegistry([driver]),
+        radio=radio,
+        zone=ZoneInfo("UTC"),
+        events=EventBus(),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_transfer_is_committed_before_the_link_closes(db_path: Path):
+    driver = ScriptedDriver([Transfer(tuple(_reading(i) for i in (1, 2, 3)), Cursor(3))])
+    radio = FakeRadio(db_path)
+    collector = _collector(db_path, driver, radio)
+    collector.on_advertisement(Advertisement(METER, "meter+1"))
+    await collector.idle()
+    assert radio.rows_at_disconnect == [3]
+    stored = device_store.get_device(collector.db, METER)
+    assert stored is not None
+    assert stored.last_sequence == 3
+    assert stored.provider == "accuchek_ble"
+
+
+async def test_next_read_starts_from_the_stored_cursor_and_is_debounced(db_path: Path):
+    first = Transfer((_reading(1),), Cursor(1, "x"))
+    second = Transfer((_reading(1), _reading(2)), Cursor(2))
+    driver = ScriptedDriver([first, second])
+    radio = FakeRadio(db_path)
+    collector = _collector(db_path, driver, radio, poll_interval_s=0.05)
+    advert = Advertisement(METER, "meter+1")
+    collector.on_advertisement(advert)
+    collector.on_advertisement(advert)  # already reading: ignored
+    await collector.idle()
+    collector.on_advertisement(advert)  # too soon: ignored
+    assert len(driver.cursors) == 1
+    await asyncio.sleep(0.06)
+    collector.on_advertisement(advert)
+    await collector.idle()
+    assert driver.cursors == [Cursor(), Cursor(1, "x")]
+    assert radio.rows_at_disconnect == [1, 2]  # the re-read record was not stored twice
+
+
+async def test_new_readings_are_attributed_and_published(db_path: Path):
+    driver = ScriptedDriver([Transfer((_reading(1),), Cursor(1))])
+    radio = FakeRadio(db_path)
+    collector = _collector(db_path, driver, radio)
+    user_store.bind(collector.db, METER, "user-1")
+    assert collector.events is not None
+    collector.on_advertisement(Advertisement(METER, "meter+1"))
+    await collector.idle()
+    events, _ = collector.events.since(0)
+    created = [e for e in events if e.event_type == "daily.data.glucose.created"]
+    assert len(created) == 1
+    assert created[0].user_id == "user-1"
+    assert created[0].data["id"] == _reading(1).id
+
+
+async def test_failing_device_warns_once_until_it_recovers(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+):
+    boom = DisconnectedError(f"{METER}: link dropped; bring the device closer")
+    driver = ScriptedDriver([boom, boom, Transfer((_reading(1),), Cursor(1))])
+    radio = FakeRadio(db_path)
+    collector = _collector(db_path, driver, radio, failure_backoff_s=0.0)
+    advert = Advertisement(METER, "meter+1")
+    with caplog.at_level(logging.DEBUG, logger="gateway.collector"):
+        for _ in range(3):
+            collector.on_advertisement(advert)
+            await collector.idle()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w.getMessage() for w in warnings] == [
+        f"{METER}: {boom}",
+        f"{METER}: reading again after earlier failures",
+    ]
+    assert radio.rows_at_disconnect[-1] == 1
+
+
+async def test_unclaimed_devices_are_ignored(db_path: Path):
+    driver = ScriptedDriver([])
+    radio = FakeRadio(db_path)
+    collector = _collector(db_path, driver, radio)
+    collector.on_advertisement(Advertisement("11:22:33:44:55:66", "toothbrush"))
+    await collector.idle()
+    assert collector.devices == {}
+    assert radio.rows_at_disconnect == []
