@@ -15,9 +15,9 @@ Vocabulary:
   historical window (`OutboxItem.group`).
 - **claim**: a lease on up to N due items of one group (`Batch`). Claimed items are invisible
   to other claims until the claim is settled (complete / retry_later / dead_letter /
-  release) or its lease runs out. After a crash or restart `release_expired` (with a time
-  past every lease) or `release_all` puts them back, so nothing claimed is ever lost;
-  the worst case is a resend, which Junction's upsert absorbs.
+  release) or its lease runs out. After a crash or restart `release_all` (called by the
+  uploader on start-up) puts them back, and a lapsed lease frees them anyway, so nothing
+  claimed is ever lost; the worst case is a resend, which Junction's upsert absorbs.
 - **hold**: a per-user reason not to upload (paused by an operator, waiting for
   re-authentication, credentials revoked). Holds are persisted; items stay queued.
 - **progress**: the latest `UploadProgress` per stream, with the SDK's status names, for
