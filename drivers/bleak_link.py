@@ -55,6 +55,7 @@ from drivers.errors import (
     ProtocolError,
 )
 from drivers.link import NotifyCallback
+from drivers.pairing_agent import PairingAgent
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -109,6 +110,12 @@ def translate(exc: BaseException, address: str, doing: str, hint: str = PAIR_REM
     if pairing is not None:
         return PairingError(f"{address}: pairing failed: {pairing}; {hint}")
     text = str(exc)
+    if doing == "connect" and any(t in text for t in _GONE_TEXTS):
+        return DeviceNotFoundError(
+            f"{address}: could not connect (the connection was aborted); the device is out of "
+            "range or asleep: wake it (take a reading or press its Bluetooth button) and bring "
+            "it closer"
+        )
     if isinstance(exc, BleakGATTProtocolError):
         if exc.code in _SECURITY_CODES:
             return PairingError(f"{address}: {doing} needs a bonded device ({text}); {hint}")
@@ -453,3 +460,41 @@ class BleakRadio:
 async def _drain(queue: "asyncio.Queue[Advertisement]") -> AsyncIterator[Advertisement]:
     while True:
         yield await queue.get()
+
+
+async def pair_device(
+    address: str,
+    passkey: int | None,
+    *,
+    hint: str = PAIR_REMEDY,
+    adapter: str | None = None,
+    find_timeout_s: float = FIND_TIMEOUT_S,
+) -> None:
+    """Bond with a device, answering BlueZ's passkey or PIN request with `passkey`.
+
+    Registers the gateway's `PairingAgent` for the duration, connects with bonding, and
+    hangs up. A device that is already bonded succeeds at once.
+
+    Args:
+        address: The device.
+        passkey: The passkey or PIN the device shows (None for just-works devices).
+        hint: How to put this device in pairing mode, for the error message.
+        adapter: BlueZ adapter, or the default.
+        find_timeout_s: How long to look for the device.
+
+    Raises:
+        PairingError: Wrong passkey, no passkey, refused, or no agent could be registered.
+        DeviceNotFoundError: The device is not advertising.
+        LinkError: Anything else on the way.
+    """
+    wanted = address.upper()
+
+    def passkey_for(asking: str) -> int | None:
+        return passkey if asking.upper() == wanted else None
+
+    async with PairingAgent(passkey_for):
+        link = await BleakLink.connect(
+            wanted, adapter=adapter, pair=True, find_timeout_s=find_timeout_s, hint=hint
+        )
+        await link.disconnect()
+    _LOGGER.info("%s: bonded", wanted)
