@@ -23,7 +23,7 @@ class LoggedRequest:
     resource: str | None
     started: float  # time.monotonic()
     ended: float | None = None
-    status: int | None = None
+    status: int | None = None  # < 0: dropped; -200 = stored, then dropped; -1 = dropped unread
     fault: str | None = None
     samples: int = 0
     gzip: bool = False
