@@ -49,9 +49,9 @@ def device_stats(db: Database) -> dict[str, DeviceStats]:
         func.max(col(ReadingRow.start_date)),
     ).group_by(col(ReadingRow.device))
     with db.read() as session:
-        rows = list(session.execute(query).tuples())
+        rows = [tuple(row) for row in session.execute(query)]
     return {
-        device: DeviceStats(count, int(pending or 0), int(unset or 0), _instant(last))
+        str(device): DeviceStats(_int(count), _int(pending), _int(unset), _instant(last))
         for device, count, pending, unset, last in rows
     }
 
@@ -62,7 +62,8 @@ def reading_counts(db: Database) -> dict[tuple[str, str], int]:
         col(ReadingRow.kind), col(ReadingRow.state)
     )
     with db.read() as session:
-        return {(kind, state): count for kind, state, count in session.execute(query).tuples()}
+        rows = [tuple(row) for row in session.execute(query)]
+    return {(str(kind), str(state)): _int(count) for kind, state, count in rows}
 
 
 def latest_ids(db: Database, *, user_id: str | None, kinds: list[ReadingKind]) -> list[str]:
@@ -81,6 +82,10 @@ def latest_ids(db: Database, *, user_id: str | None, kinds: list[ReadingKind]) -
             if first is not None:
                 found.append(first)
     return found
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | float | str) else 0
 
 
 def _instant(value: object) -> datetime | None:

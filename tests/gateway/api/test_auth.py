@@ -1,0 +1,100 @@
+"""Every auth case: loopback exemption, missing/malformed/unknown/revoked tokens, scopes."""
+
+import pytest
+
+from gateway.api.auth import is_loopback
+from gateway.store import tokens
+from gateway.store.tokens import Scope
+from tests.gateway.api.conftest import LOOPBACK, REMOTE, client_for, make_services
+
+READ_ROUTE = "/v1/readings"
+ADMIN_ROUTE = "/v1/sync/trigger"
+
+
+async def test_loopback_without_token_is_admin(local) -> None:
+    assert (await local.get(READ_ROUTE)).status_code == 200
+    assert (await local.post(ADMIN_ROUTE)).status_code == 202
+
+
+async def test_loopback_trust_can_be_switched_off(tmp_path) -> None:
+    services = make_services(tmp_path, trust_loopback=False)
+    async with client_for(services, LOOPBACK) as client:
+        response = await client.get(READ_ROUTE)
+    assert response.status_code == 401
+    services.db.close()
+
+
+async def test_remote_without_token_gets_401_with_remedy(services) -> None:
+    async with client_for(services, REMOTE) as client:
+        response = await client.get(READ_ROUTE)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert "edge-gateway token create" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "token abc"])
+async def test_malformed_header_gets_401(services, header) -> None:
+    async with client_for(services, REMOTE) as client:
+        response = await client.get(READ_ROUTE, headers={"Authorization": header})
+    assert response.status_code == 401
+    assert "Bearer <token>" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("token", ["egw_nope", "x" * 5000])
+async def test_unknown_token_gets_401(services, token) -> None:
+    async with client_for(services, REMOTE, token) as client:
+        response = await client.get(READ_ROUTE)
+    assert response.status_code == 401
+    assert "unknown or revoked" in response.json()["detail"]
+
+
+async def test_bad_token_from_loopback_is_still_refused(services) -> None:
+    async with client_for(services, LOOPBACK, "egw_nope") as client:
+        assert (await client.get(READ_ROUTE)).status_code == 401
+
+
+async def test_revoked_token_gets_401(services) -> None:
+    token, info = tokens.create_token(services.db, Scope.ADMIN)
+    async with client_for(services, REMOTE, token) as client:
+        assert (await client.get(READ_ROUTE)).status_code == 200
+        tokens.revoke_token(services.db, info.id)
+        assert (await client.get(READ_ROUTE)).status_code == 401
+
+
+async def test_read_scope_reads_but_cannot_change(remote_read) -> None:
+    assert (await remote_read.get(READ_ROUTE)).status_code == 200
+    response = await remote_read.post(ADMIN_ROUTE)
+    assert response.status_code == 403
+    assert "scope 'admin'" in response.json()["detail"]
+    response = await remote_read.post("/v1/users", json={"user_id": "u1"})
+    assert response.status_code == 403
+    assert (await remote_read.get("/v1/users")).json() == {"data": []}  # nothing changed
+
+
+async def test_admin_scope_does_everything(remote_admin) -> None:
+    assert (await remote_admin.get(READ_ROUTE)).status_code == 200
+    assert (await remote_admin.post(ADMIN_ROUTE)).status_code == 202
+
+
+async def test_health_and_page_need_no_token(services) -> None:
+    async with client_for(services, REMOTE) as client:
+        assert (await client.get("/v1/health")).status_code == 200
+        assert (await client.get("/")).status_code == 200
+        assert (await client.get("/metrics")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("127.5.5.5", True),
+        ("10.0.0.1", False),
+        ("", False),
+        (None, False),
+        ("testclient", False),
+        ("fe80::1%eth0", False),
+    ],
+)
+def test_is_loopback(host, expected) -> None:
+    assert is_loopback(host) is expected

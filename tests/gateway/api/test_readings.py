@@ -1,0 +1,208 @@
+"""GET /v1/readings: filters, keyset paging while inserting, values in Junction's units."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from drivers.readings import DeviceTime, GlucoseUnit, MassUnit, PressureUnit
+from gateway.store import readings, users
+from gateway.store.aio import call
+from sync.junction import mapping
+from tests.sync.factories import T0, blood_pressure, body, glucose
+
+METER = "C0:FF:EE:00:00:01"
+CUFF = "C0:FF:EE:00:00:02"
+
+
+def save(services, items, now=None) -> None:
+    readings.save_transfer(services.db, items, zone=services.settings.zone, now=now)
+
+
+async def all_pages(client, **params) -> list[dict]:
+    seen, cursor = [], None
+    while True:
+        query = dict(params, **({"cursor": cursor} if cursor else {}))
+        body_ = (await client.get("/v1/readings", params=query)).json()
+        seen.extend(body_["data"])
+        cursor = body_["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+async def test_contract_shape_and_junction_units(services, remote_read) -> None:
+    users.bind(services.db, METER, "u1")
+    users.bind(services.db, CUFF, "u1")
+    save(services, [glucose(1, concentration=0.00104, unit=GlucoseUnit.KG_PER_L)])
+    save(services, [blood_pressure(2, systolic=16.0, diastolic=10.0, unit=PressureUnit.KPA)])
+    save(services, [body(3, weight=154.0, unit=MassUnit.LB, fat_percent=21.5)])
+    response = await remote_read.get("/v1/readings")
+    assert response.status_code == 200
+    page = response.json()
+    assert set(page) == {"data", "next_cursor"}
+    assert page["next_cursor"] is None
+    g, bp, w = page["data"]
+    for r in page["data"]:
+        assert {"id", "kind", "user_id", "device", "start_date", "values", "raw"} <= set(r)
+        assert r["start_date"].endswith("Z")
+    assert g["kind"] == "glucose"
+    assert g["user_id"] == "u1"
+    assert g["device"] == METER
+    assert g["values"] == {
+        "glucose": {
+            "value": mapping.glucose_mmol_per_l(0.00104, GlucoseUnit.KG_PER_L),
+            "unit": "mmol/L",
+        }
+    }
+    assert g["raw"]["raw_value"] == "0.00104"
+    assert g["raw"]["raw_unit"] == "kg/L"
+    assert g["type"] == "fingerprick"
+    # Device wall time 07:01 in Europe/Berlin is 06:01 UTC.
+    assert g["start_date"] == "2026-11-20T06:01:00Z"
+    assert g["timezone_offset"] == 3600
+    assert bp["values"]["systolic"] == {
+        "value": mapping.pressure_mmhg(16.0, PressureUnit.KPA),
+        "unit": "mmHg",
+    }
+    assert bp["values"]["pulse"]["unit"] == "bpm"
+    assert bp["raw"]["raw_unit"] == "kPa"
+    assert w["values"]["body_mass"] == {"value": mapping.mass_kg(154.0, MassUnit.LB), "unit": "kg"}
+    assert w["values"]["body_fat_percentage"] == {"value": 21.5, "unit": "%"}
+
+
+async def test_filters(services, remote_read) -> None:
+    users.bind(services.db, METER, "u1")
+    save(services, [glucose(1), glucose(2)], now=T0)
+    save(services, [blood_pressure(3)], now=T0 + timedelta(hours=1))  # unassigned
+    get = remote_read.get
+
+    async def ids(**params) -> list[str]:
+        response = await get("/v1/readings", params=params)
+        assert response.status_code == 200, response.text
+        return [r["kind"] + ":" + (r["user_id"] or "-") for r in response.json()["data"]]
+
+    assert await ids(kind="glucose") == ["glucose:u1", "glucose:u1"]
+    assert await ids(kind="blood_pressure") == ["blood_pressure:-"]
+    assert await ids(user_id="u1") == ["glucose:u1", "glucose:u1"]
+    assert await ids(unassigned="true") == ["blood_pressure:-"]
+    assert await ids(device=CUFF.lower()) == ["blood_pressure:-"]
+    # Glucose 1 was measured 07:01 Berlin = 06:01Z, glucose 2 at 06:02Z.
+    assert await ids(start_date="2026-11-20T06:02:00Z", kind="glucose") == ["glucose:u1"]
+    assert await ids(end_date="2026-11-20T07:02:00+01:00", kind="glucose") == ["glucose:u1"]
+    assert await ids(start_date="2026-11-20T06:01:00", end_date="2026-11-20T06:01:30") == [
+        "glucose:u1"
+    ]  # no zone: UTC
+    assert await ids(updated_since=(T0 + timedelta(minutes=30)).isoformat()) == ["blood_pressure:-"]
+    assert await ids(user_id="nobody") == []
+
+
+async def test_paging_is_stable_while_readings_arrive(services, remote_read) -> None:
+    """Insert between every page: nothing skipped, nothing repeated, new ones at the end."""
+    first = [glucose(seq) for seq in range(1, 26)]
+    save(services, first)
+    seen: list[str] = []
+    cursor = None
+    added: list[str] = []
+    seq = 100
+    while True:
+        params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+        page = (await remote_read.get("/v1/readings", params=params)).json()
+        seen.extend(r["id"] for r in page["data"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        if seq < 103:
+            fresh = [glucose(seq, device="C0:FF:EE:00:00:09"), glucose(seq + 50)]
+            await call(save, services, fresh)
+            added.extend(r.id for r in fresh)
+            seq += 1
+    assert len(seen) == len(set(seen))
+    assert seen == [r.id for r in first] + added
+
+
+async def test_paging_with_concurrent_writer(services, remote_read) -> None:
+    """A writer thread inserts while a client pages: every reading present at start is seen."""
+    save(services, [glucose(seq) for seq in range(1, 201)])
+    initial = {r["id"] for r in await all_pages(remote_read, limit=1000)}
+    stop = asyncio.Event()
+
+    async def writer() -> None:
+        seq = 1000
+        while not stop.is_set():
+            await call(save, services, [glucose(seq)])
+            seq += 1
+
+    task = asyncio.create_task(writer())
+    try:
+        paged = await all_pages(remote_read, limit=13)
+    finally:
+        stop.set()
+        await task
+    ids = [r["id"] for r in paged]
+    assert len(ids) == len(set(ids))
+    assert initial <= set(ids)
+
+
+async def test_latest_per_kind_and_user(services, remote_read) -> None:
+    users.bind(services.db, METER, "u1")
+    users.bind(services.db, CUFF, "u2")
+    early = DeviceTime.from_datetime(datetime(2026, 11, 20, 6, 0))  # noqa: DTZ001
+    late = DeviceTime.from_datetime(datetime(2026, 11, 20, 9, 0))  # noqa: DTZ001
+    newest = glucose(5, device_time=late)
+    save(services, [newest, glucose(6, device_time=early)])  # stored after, measured before
+    save(services, [blood_pressure(7)])
+    data = (await remote_read.get("/v1/readings/latest", params={"user_id": "u1"})).json()["data"]
+    assert set(data) == {"glucose"}
+    assert data["glucose"]["id"] == newest.id
+    data = (await remote_read.get("/v1/readings/latest")).json()["data"]
+    assert set(data) == {"glucose", "blood_pressure"}
+    data = (await remote_read.get("/v1/readings/latest", params={"kind": "body"})).json()
+    assert data == {"data": {}}
+
+
+async def test_get_one_and_404(services, remote_read) -> None:
+    reading = glucose(1)
+    save(services, [reading])
+    response = await remote_read.get(f"/v1/readings/{reading.id}")
+    assert response.status_code == 200
+    assert response.json()["id"] == reading.id
+    response = await remote_read.get("/v1/readings/nope")
+    assert response.status_code == 404
+    assert "nope" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "needle"),
+    [
+        ({"cursor": "garbage"}, 400, "not valid"),
+        ({"cursor": "cjE6LTE"}, 400, "not valid"),  # "r1:-1"
+        ({"cursor": "x" * 65}, 422, "cursor"),
+        ({"limit": "0"}, 422, "limit"),
+        ({"limit": "1001"}, 422, "limit"),
+        ({"limit": "99999999999999999999999"}, 422, "limit"),
+        ({"limit": "ten"}, 422, "limit"),
+        ({"kind": "steps"}, 422, "kind"),
+        ({"start_date": "yesterday"}, 422, "start_date"),
+        ({"start_date": "0001-01-01T00:00:00+01:00"}, 422, "out of range"),
+        ({"end_date": "9999-12-31T23:59:59-05:00"}, 422, "out of range"),
+        ({"updated_since": "2026-13-45"}, 422, "updated_since"),
+        ({"start_date": "2026-11-21", "end_date": "2026-11-20"}, 400, "before"),
+        ({"user_id": ""}, 422, "user_id"),
+        ({"device": "x" * 100}, 422, "device"),
+    ],
+)
+async def test_hostile_queries_are_4xx(services, remote_read, params, status, needle) -> None:
+    save(services, [glucose(1)])
+    response = await remote_read.get("/v1/readings", params=params)
+    assert response.status_code == status, response.text
+    assert needle in response.text
+    assert len((await remote_read.get("/v1/readings")).json()["data"]) == 1
+
+
+async def test_naive_and_aware_dates_agree(services, remote_read) -> None:
+    save(services, [glucose(1)])
+    a = await remote_read.get("/v1/readings", params={"start_date": "2026-11-20T06:00:00"})
+    b = await remote_read.get("/v1/readings", params={"start_date": "2026-11-20T07:00:00+01:00"})
+    assert a.json() == b.json()
+    assert len(a.json()["data"]) == 1
+    assert datetime.fromisoformat(a.json()["data"][0]["start_date"]).tzinfo == UTC
