@@ -64,6 +64,30 @@ def reading_event_type(kind: ReadingKind | str) -> str:
     return f"daily.data.{ReadingKind(kind).value}.created"
 
 
+def reading_event_data(
+    user_id: str | None, provider: str, kind: ReadingKind | str, device: str, items: list[Any]
+) -> dict[str, Any]:
+    """The ``data`` of a reading event: Junction's ``{user_id, source, data: [...]}`` group.
+
+    Args:
+        user_id: The readings' user (None while unassigned).
+        provider: Provider slug (``source.provider``).
+        kind: Reading kind (sets ``source.type``: fingerprick, cuff or scale).
+        device: Device address (``source.device_id``).
+        items: The readings as `GET /v1/readings` shows them (JSON-ready dicts).
+    """
+    source_type = {"glucose": "fingerprick", "blood_pressure": "cuff", "body": "scale"}
+    return {
+        "user_id": user_id,
+        "source": {
+            "provider": provider,
+            "type": source_type[ReadingKind(kind).value],
+            "device_id": device,
+        },
+        "data": items,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One published event.
