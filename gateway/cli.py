@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.commands import simulate
+from gateway.commands import serve_api, simulate, token
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -27,7 +27,7 @@ def _root(
     )
 
 
-for module in (simulate,):
+for module in (serve_api, simulate, token):
     module.register(app)
 
 
