@@ -31,7 +31,7 @@ from drivers.devices.base import (
     NoticeCode,
     Transfer,
 )
-from drivers.devices.racp_client import RacpClient
+from drivers.devices.racp_client import RACP_IDLE_TIMEOUT_S, RacpClient
 from drivers.devices.sig import SigDriver, read_device_info, with_flags
 from drivers.errors import DisconnectedError, ParseError
 from drivers.gatt import uuids
@@ -79,6 +79,10 @@ class SigGlucoseDriver(SigDriver):
     kind: ClassVar[ReadingKind] = ReadingKind.GLUCOSE
     service_uuid: ClassVar[str] = uuids.GLUCOSE_SERVICE
 
+    def __init__(self, *, racp_timeout_s: float = RACP_IDLE_TIMEOUT_S) -> None:
+        """Set how long the meter may stay silent during a RACP procedure."""
+        self.racp_timeout_s = racp_timeout_s
+
     async def collect(self, link: GattLink, cursor: Cursor, context: CollectContext) -> Transfer:
         """Read the records newer than `cursor` (see the module docstring)."""
         run = _GlucoseRun(self, link, cursor, context)
@@ -100,7 +104,7 @@ class _GlucoseRun:
         self.skew: float | None = None
         self.notices: list[Notice] = []
         self.stream = _Stream()
-        self.racp = RacpClient(link)
+        self.racp = RacpClient(link, idle_timeout_s=driver.racp_timeout_s)
         self.full_read = False  # reading everything (first read, reset, or no filtering)
 
     async def collect(self) -> Transfer:
