@@ -1,0 +1,251 @@
+// The kiosk page: live over /v1/events?kiosk=true (the server sends only the current kiosk
+// person's data plus device events); this page also renders only that person's readings.
+// Runs on the gateway's own browser (loopback: no token needed). No build step.
+"use strict";
+
+const STEPS = {
+  pair: "Enter the passkey shown on the device",
+  press_button: "Press the meter's Bluetooth button",
+  measure: "Start a measurement on the cuff",
+  step_on: "Step on the scale",
+  wait: "Reading… keep the device close",
+  done: "Done",
+};
+const KIND_NAMES = { glucose: "Glucose", blood_pressure: "Blood pressure", body: "Weight" };
+const MAX_READINGS = 12;
+
+const state = { person: null, readings: new Map(), refreshTimer: null };
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options = {}) {
+  const response = await fetch(path, {
+    ...options,
+    headers: { "Content-Type": "application/json", ...(options.headers || {}) },
+  });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = (await response.json()).detail; } catch (_) { /* not JSON */ }
+    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+  }
+  return response.json();
+}
+
+// ------------------------------------------------------------------ person (kiosk session)
+
+async function loadPerson() {
+  const { data } = await api("/v1/kiosk/sessions/current");
+  const session = data[0] || null;
+  const changed = (session && session.user_id) !== (state.person && state.person.user_id);
+  state.person = session;
+  $("person-name").textContent = session ? (session.name || session.user_id) : "Nobody yet";
+  $("person-hint").hidden = Boolean(session);
+  if (changed) {
+    state.readings.clear();
+    renderReadings();
+    if (session) await loadReadings();
+  }
+  await loadUpload();
+}
+
+// ------------------------------------------------------------------ readings
+
+function isMine(reading) {
+  return state.person !== null && reading.user_id === state.person.user_id;
+}
+
+async function loadReadings() {
+  const person = state.person;
+  // The session's readings were stored after it started (measured time may be earlier).
+  const params = new URLSearchParams({
+    user_id: person.user_id, updated_since: person.started_at, limit: "1000",
+  });
+  const page = await api(`/v1/readings?${params}`);
+  page.data.filter(isMine).forEach((r) => state.readings.set(r.id, r));
+  renderReadings();
+}
+
+function addReadings(items) {
+  const fresh = [];
+  for (const reading of items) {
+    if (!isMine(reading)) continue; // never show anybody else's data
+    if (!state.readings.has(reading.id)) fresh.push(reading.id);
+    state.readings.set(reading.id, reading);
+  }
+  renderReadings(new Set(fresh));
+}
+
+function formatValues(reading) {
+  const v = reading.values || {};
+  const n = (q, digits) => (q ? q.value.toFixed(digits) : "–");
+  if (reading.kind === "glucose") return [n(v.glucose, 1), "mmol/L"];
+  if (reading.kind === "blood_pressure") {
+    const pulse = v.pulse ? `  ♥ ${n(v.pulse, 0)}` : "";
+    return [`${n(v.systolic, 0)}/${n(v.diastolic, 0)}`, `mmHg${pulse}`];
+  }
+  if (reading.kind === "body") {
+    const fat = v.body_fat_percentage ? `  ${n(v.body_fat_percentage, 1)} % fat` : "";
+    return [n(v.body_mass, 1), `kg${fat}`];
+  }
+  return ["?", ""];
+}
+
+function renderReadings(fresh = new Set()) {
+  const list = $("reading-list");
+  const items = [...state.readings.values()]
+    .sort((a, b) => b.start_date.localeCompare(a.start_date))
+    .slice(0, MAX_READINGS);
+  list.replaceChildren(...items.map((reading) => {
+    const li = document.createElement("li");
+    li.className = "reading" + (fresh.has(reading.id) ? " fresh" : "");
+    li.dataset.id = reading.id;
+    li.dataset.kind = reading.kind;
+    const what = document.createElement("span");
+    what.className = "what";
+    const when = new Date(reading.start_date).toLocaleTimeString([], {
+      hour: "2-digit", minute: "2-digit",
+    });
+    what.textContent = `${KIND_NAMES[reading.kind] || reading.kind} · ${when}`;
+    const [value, unit] = formatValues(reading);
+    const valueEl = document.createElement("span");
+    const big = document.createElement("span");
+    big.className = "value";
+    big.textContent = value;
+    const small = document.createElement("span");
+    small.className = "unit";
+    small.textContent = unit;
+    valueEl.append(big, small);
+    li.append(what, valueEl);
+    return li;
+  }));
+  $("no-readings").hidden = items.length > 0;
+}
+
+// ------------------------------------------------------------------ devices and pairing
+
+async function loadDevices() {
+  const { data } = await api("/v1/devices");
+  const visible = data.filter((d) => d.in_range || d.next_step === "pair");
+  const template = $("device-card");
+  $("device-list").replaceChildren(...visible.map((device) => {
+    const card = template.content.firstElementChild.cloneNode(true);
+    card.dataset.address = device.address;
+    card.dataset.step = device.next_step;
+    card.querySelector(".device-name").textContent =
+      `${KIND_NAMES[device.kind] || "Device"} · ${device.name || device.address}`;
+    card.querySelector(".step").textContent = STEPS[device.next_step] || device.next_step;
+    const form = card.querySelector("form.pair");
+    if (device.next_step === "pair") {
+      form.hidden = false;
+      form.addEventListener("submit", (event) => pair(event, device.address, form));
+    }
+    return card;
+  }));
+  $("no-devices").hidden = visible.length > 0;
+}
+
+async function pair(event, address, form) {
+  event.preventDefault();
+  const result = form.querySelector(".pair-result");
+  const passkey = Number.parseInt(form.elements.passkey.value, 10);
+  result.textContent = "Pairing…";
+  try {
+    const outcome = await api(`/v1/devices/${encodeURIComponent(address)}/pair`, {
+      method: "POST", body: JSON.stringify({ passkey }),
+    });
+    result.textContent = outcome.paired ? "Paired ✓" : outcome.message;
+  } catch (error) {
+    result.textContent = error.message;
+  }
+}
+
+// ------------------------------------------------------------------ upload state
+
+async function loadUpload() {
+  const el = $("upload-state");
+  if (!state.person) {
+    el.textContent = "—";
+    el.dataset.state = "";
+    return;
+  }
+  let sync;
+  try {
+    sync = await api(`/v1/users/${encodeURIComponent(state.person.user_id)}/sync`);
+  } catch (_) {
+    return;
+  }
+  const queued = sync.streams.reduce((n, s) => n + s.queued, 0);
+  const failed = sync.streams.some((s) => s.status === "error") || sync.dead_letters > 0;
+  if (sync.paused) {
+    el.textContent = "Upload paused";
+    el.dataset.state = "waiting";
+  } else if (failed) {
+    el.textContent = "Upload problem — staff will check";
+    el.dataset.state = "error";
+  } else if (queued > 0) {
+    el.textContent = `Uploading… ${queued} waiting`;
+    el.dataset.state = "waiting";
+  } else if (state.readings.size > 0) {
+    el.textContent = "All uploaded ✓";
+    el.dataset.state = "done";
+  } else {
+    el.textContent = "Nothing to upload yet";
+    el.dataset.state = "";
+  }
+}
+
+// ------------------------------------------------------------------ live events
+
+function soon(fn) {
+  // Coalesce bursts of events (advertisements) into one refresh.
+  clearTimeout(fn.timer);
+  fn.timer = setTimeout(() => fn().catch(console.error), 150);
+}
+
+function onEvent(envelope) {
+  const type = envelope.event_type;
+  if (type.startsWith("daily.data.")) {
+    const data = envelope.data || {};
+    addReadings(Array.isArray(data.data) ? data.data : [data]);
+    soon(loadUpload);
+  } else if (type.startsWith("gateway.device.") || type.startsWith("gateway.pairing.")) {
+    soon(loadDevices);
+  } else if (type.startsWith("gateway.kiosk.")) {
+    soon(loadPerson);
+  } else if (type.startsWith("gateway.sync.")) {
+    soon(loadUpload);
+  } else if (type === "gateway.events.gap") {
+    soon(refreshAll);
+  }
+}
+
+async function refreshAll() {
+  await loadPerson();
+  await loadDevices();
+}
+
+function connect() {
+  const link = $("link");
+  const source = new EventSource("/v1/events?kiosk=true");
+  source.onopen = () => {
+    link.dataset.state = "live";
+    link.textContent = "Live";
+  };
+  source.onerror = () => {
+    link.dataset.state = "lost";
+    link.textContent = "Reconnecting…";
+  };
+  source.onmessage = (message) => {
+    try {
+      onEvent(JSON.parse(message.data));
+    } catch (error) {
+      console.error(error);
+    }
+  };
+}
+
+window.addEventListener("DOMContentLoaded", () => {
+  connect();
+  refreshAll().catch(console.error);
+  // Sessions expire on their own and upload state moves without events: look now and then.
+  setInterval(() => refreshAll().catch(console.error), 15000);
+});
