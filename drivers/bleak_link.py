@@ -407,6 +407,30 @@ async def scan(timeout_s: float, *, adapter: str | None = None) -> list[Advertis
     return sorted(adverts, key=lambda a: (-(a.rssi if a.rssi is not None else -999), a.address))
 
 
+async def find(
+    address: str, timeout_s: float = FIND_TIMEOUT_S, *, adapter: str | None = None
+) -> Advertisement | None:
+    """The first advertisement of `address` heard within `timeout_s`, or None.
+
+    Raises:
+        LinkError: Bluetooth (or BlueZ over D-Bus) is not available.
+    """
+    wanted = address.upper()
+    heard: list[Advertisement] = []
+
+    def is_it(device: BLEDevice, data: AdvertisementData) -> bool:
+        if device.address.upper() != wanted:
+            return False
+        heard.append(advertisement_from(device, data))
+        return True
+
+    try:
+        await BleakScanner.find_device_by_filter(is_it, timeout=timeout_s, bluez=_bluez(adapter))
+    except Exception as exc:  # the translation boundary
+        raise translate(exc, wanted, "scan") from exc
+    return heard[-1] if heard else None
+
+
 class BleakRadio:
     """Continuous scanning and connecting, the shape `gateway.collector.Radio` expects."""
 

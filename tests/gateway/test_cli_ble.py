@@ -1,0 +1,121 @@
+"""`edge-gateway scan` and `pair` as processes against `edge-gateway simulate`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+METER = "C0:FF:EE:00:00:01"
+CUFF = "C0:FF:EE:00:00:02"
+SCENARIO = f"""
+[[devices]]
+kind = "glucose"
+address = "{METER}"
+name = "meter+00012345"
+manufacturer = "Roche"
+passkey = 123456
+records = [ {{ seq = 1, time = "2026-11-20T07:30:00", mg_dl = 104 }} ]
+
+[[devices]]
+kind = "blood_pressure"
+address = "{CUFF}"
+name = "BLEsmart_00000116"
+rssi = -70
+records = []
+"""
+
+# The real root app; `ble` is registered here until gateway/cli.py lists it itself.
+CLI = """
+from gateway.cli import app, main
+from gateway.commands import ble
+if not any(getattr(c.callback, "__name__", "") == "scan" for c in app.registered_commands):
+    ble.register(app)
+main()
+"""
+
+
+def _edge_gateway() -> str:
+    return str(Path(sys.executable).with_name("edge-gateway"))
+
+
+@pytest.fixture(scope="module")
+def sim_env(tmp_path_factory: pytest.TempPathFactory, private_bus: str) -> Iterator[dict[str, str]]:
+    """`edge-gateway simulate` running; the environment that points a process at it."""
+    tmp = tmp_path_factory.mktemp("cli_ble")
+    scenario = tmp / "scenario.toml"
+    scenario.write_text(SCENARIO)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "GATEWAY_"))}
+    env["GATEWAY_DATA_DIR"] = str(tmp / "data")
+    env["COLUMNS"] = "160"  # rich wraps tables to 80 columns without a terminal
+    with subprocess.Popen(
+        [_edge_gateway(), "simulate", "--scenario", str(scenario), "--advertise-interval-ms", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as sim:
+        assert sim.stdout is not None
+        first = sim.stdout.readline().strip()
+        assert first.startswith("DBUS_SYSTEM_BUS_ADDRESS=")
+        try:
+            yield {**env, "DBUS_SYSTEM_BUS_ADDRESS": first.split("=", 1)[1]}
+        finally:
+            sim.send_signal(signal.SIGTERM)
+            sim.wait(timeout=10)
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_scan_json_lists_devices_with_kind_brand_rssi_and_claim(sim_env):
+    result = cli(sim_env, "scan", "--timeout", "0.5", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["address"]: row for row in json.loads(result.stdout)}
+    assert rows[METER]["kind"] == "glucose"
+    assert rows[METER]["brand"] == "Accu-Chek"
+    assert rows[METER]["driver"] == "sig_glucose"
+    assert rows[METER]["provider"] == "accuchek_ble"
+    assert rows[METER]["claimed"] is True
+    assert rows[CUFF]["brand"] == "Omron"
+    assert -75 <= rows[CUFF]["rssi"] <= -65
+
+
+def test_scan_table_for_people(sim_env):
+    result = cli(sim_env, "scan", "--timeout", "0.5")
+    assert result.returncode == 0, result.stderr
+    assert METER in result.stdout
+    assert "sig_blood_pressure" in result.stdout
+    assert "device(s) heard" in result.stdout
+
+
+def test_pair_with_a_wrong_pin_fails_with_the_remedy(sim_env):
+    result = cli(sim_env, "pair", METER, "--pin", "111111", "--timeout", "5")
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: {METER}: pairing failed: the passkey or PIN was wrong; ")
+    assert "Settings > Wireless > Pairing > Pair device" in error
+
+
+def test_pair_with_the_right_pin(sim_env):
+    result = cli(sim_env, "pair", METER, "--pin", "123456", "--timeout", "5")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{METER}: paired"
+
+
+def test_pair_an_absent_device_says_so(sim_env):
+    result = cli(sim_env, "pair", "C0:FF:EE:00:00:99", "--pin", "1", "--timeout", "0.5")
+    assert result.returncode == 1
+    assert "C0:FF:EE:00:00:99: not advertising within 0.5 s" in result.stderr
