@@ -15,6 +15,14 @@ from drivers.link import GattLink, wait_for
 
 _LOGGER = logging.getLogger(__name__)
 
+_UNSUPPORTED = {
+    RacpResponseCode.OP_CODE_NOT_SUPPORTED,
+    RacpResponseCode.INVALID_OPERATOR,
+    RacpResponseCode.OPERATOR_NOT_SUPPORTED,
+    RacpResponseCode.INVALID_OPERAND,
+    RacpResponseCode.OPERAND_NOT_SUPPORTED,
+}
+
 # How long a device may stay silent during a procedure: meters answer within a connection
 # interval or two; 10 s covers slow ones (Tidepool retries "get records" after 5 s).
 RACP_IDLE_TIMEOUT_S = 10.0
@@ -91,11 +99,15 @@ class RacpClient:
         _LOGGER.info("%s: %s not supported (%s)", self._link.address, what, _code_name(response))
         return None
 
-    async def report(self, data: bytes, what: str) -> bool:
-        """Run a report request; True on success, False when the device has no such records.
+    async def report(self, data: bytes, what: str) -> bool | None:
+        """Run a report request.
+
+        Returns:
+            True on success, False when the device has no such records, None when it does not
+            support the request (op code, operator or operand).
 
         Raises:
-            ProtocolError: Any other response code (unsupported operator, …).
+            ProtocolError: Any other response code (procedure not completed, …).
         """
         response = await self.request(data, what)
         code = response.response_code
@@ -103,9 +115,12 @@ class RacpClient:
             return True
         if code is RacpResponseCode.NO_RECORDS_FOUND:
             return False
+        if code in _UNSUPPORTED:
+            _LOGGER.info("%s: %s not supported (%s)", self._link.address, what, code.name)
+            return None
         msg = (
             f"{self._link.address}: meter answered {what} with {_code_name(response)}; "
-            "update the meter firmware or report the model"
+            "read it again, and update the meter firmware if this persists"
         )
         raise ProtocolError(msg)
 

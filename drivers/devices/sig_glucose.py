@@ -33,7 +33,7 @@ from drivers.devices.base import (
 )
 from drivers.devices.racp_client import RACP_IDLE_TIMEOUT_S, RacpClient
 from drivers.devices.sig import SigDriver, read_device_info, with_flags
-from drivers.errors import DisconnectedError, ParseError
+from drivers.errors import DisconnectedError, ParseError, ProtocolError
 from drivers.gatt import uuids
 from drivers.gatt.glucose import (
     GlucoseContext,
@@ -146,6 +146,8 @@ class _GlucoseRun:
         _LOGGER.info("%s: %d record(s) at or after sequence %d", address, count, last)
         found = await self.racp.report(report_greater_or_equal(last), "records ≥ cursor")
         records = self._take_stream()
+        if found is None:
+            return await self._report_all()
         if not found or not records:
             return await self._reset(f"record {last} reported but not sent")
         if not self._is_anchor(records[0]):
@@ -166,7 +168,12 @@ class _GlucoseRun:
     async def _report_all(self) -> list[_Received]:
         self.full_read = True
         self._take_stream()
-        await self.racp.report(report_all(), "all records")
+        if await self.racp.report(report_all(), "all records") is None:
+            msg = (
+                f"{self.link.address}: the meter refuses to report its records; it may not be "
+                "a standard glucose meter, please report the model"
+            )
+            raise ProtocolError(msg)
         return self._take_stream()
 
     # ------------------------------------------------------------------ notifications

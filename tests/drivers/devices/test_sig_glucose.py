@@ -4,6 +4,8 @@ import math
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.devices.base import Advertisement, Cursor, NoticeCode
 from drivers.devices.sig_glucose import SigGlucoseDriver
@@ -57,6 +59,7 @@ class FakeMeter:
     records: dict[int, GlucoseMeasurement] = field(default_factory=dict)
     contexts: dict[int, GlucoseContext] = field(default_factory=dict)
     count_supported: bool = True
+    filter_supported: bool = True  # "report records ≥ n"
     drop_after: int | None = None  # link loss after this many records (once)
     silent: bool = False  # never answers RACP
     raw: list[bytes] = field(default_factory=list)  # extra raw measurement packets sent first
@@ -96,6 +99,9 @@ class FakeMeter:
                 uuids.RECORD_ACCESS_CONTROL_POINT,
                 encode_racp_response(RacpResponse.records(len(selected))),
             )
+            return
+        if request.operand and not self.filter_supported:  # reports only; it counts fine
+            self._respond(link, request.op_code, RacpResponseCode.OPERATOR_NOT_SUPPORTED)
             return
         if not selected:
             self._respond(link, request.op_code, RacpResponseCode.NO_RECORDS_FOUND)
@@ -166,6 +172,13 @@ async def test_meter_that_cannot_count_is_read_whole():
     transfer, link = await collect(meter, Cursor(2, None))
     assert seqs(transfer) == [1, 2, 3, 4]
     assert racp_ops(link)[-1] == b"\x01\x01"
+    assert transfer.notices == ()
+
+
+async def test_meter_that_counts_but_cannot_filter_reports_is_read_whole():
+    transfer, link = await collect(meter_with(4, filter_supported=False), Cursor(2, None))
+    assert seqs(transfer) == [1, 2, 3, 4]
+    assert racp_ops(link) == [b"\x04\x03\x01\x02\x00", b"\x01\x03\x01\x02\x00", b"\x01\x01"]
     assert transfer.notices == ()
 
 
@@ -283,3 +296,24 @@ async def test_reads_are_idempotent_by_id():
     again, _ = await collect(meter)
     assert [r.id for r in first.readings] == [r.id for r in again.readings]
     assert first.readings[0].received_at == again.readings[0].received_at  # fixed clock
+
+
+async def test_no_measured_values_in_logs_above_debug(caplog):
+    caplog.set_level("DEBUG")
+    meter = meter_with(3, raw=[b"\x00\x01"])
+    meter.records[2] = record(2, concentration=0.00123)  # 123 mg/dL
+    meter.drop_after = 2
+    await collect(meter)
+    loud = [r.getMessage() for r in caplog.records if r.levelno > 10]
+    assert loud  # there is something to check
+    for message in loud:
+        assert "123" not in message
+        assert "0.00123" not in message
+
+
+@settings(max_examples=60, deadline=None)
+@given(packets=st.lists(st.binary(max_size=24), max_size=6))
+async def test_any_bytes_from_the_meter_give_a_transfer_not_a_crash(packets):
+    meter = meter_with(2, raw=packets)
+    transfer, _ = await collect(meter)
+    assert {1, 2} <= {r.sequence for r in transfer.readings}
