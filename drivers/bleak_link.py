@@ -21,7 +21,7 @@ Gotchas handled (see `shared/reference/bluez-simulator.md`):
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import NoReturn
 
 from bleak import BleakClient, BleakScanner
@@ -65,6 +65,9 @@ FIND_TIMEOUT_S = 10.0
 CONNECT_ATTEMPTS = 3
 # A wrong passkey will not get better by retrying, and each try re-prompts the agent.
 PAIR_CONNECT_ATTEMPTS = 1
+
+# How long an operation's failure may precede Bleak's disconnected callback (≈1 ms measured).
+LINK_LOSS_SETTLE_S = 0.1
 
 PAIR_REMEDY = "put the device in pairing mode and run `edge-gateway pair ADDRESS --pin N`"
 
@@ -181,6 +184,16 @@ def _translate_dbus(exc: BleakDBusError, address: str, doing: str, hint: str) ->
     return ProtocolError(f"{address}: {doing} failed ({name}: {details}); retry")
 
 
+def _maybe_link_loss(exc: BaseException) -> bool:
+    """Whether `exc` is what an operation in flight gets when the link drops."""
+    if isinstance(exc, (EOFError, BrokenPipeError, ConnectionError)):
+        return True
+    if isinstance(exc, BleakDBusError):
+        details = exc.dbus_error_details or ""
+        return exc.dbus_error == "org.bluez.Error.Failed" and "ATT error" not in details
+    return isinstance(exc, BleakError) and any(t in str(exc) for t in _GONE_TEXTS)
+
+
 def _pairing_failure(exc: BaseException) -> str | None:
     """Why bonding failed, if `exc` (or what it wraps) is a pairing failure."""
     seen: set[int] = set()
@@ -293,14 +306,19 @@ class BleakLink:
             _LOGGER.debug("%s: link down", self._address)
         self._disconnected.set()
 
-    @contextlib.contextmanager
-    def _translated(self, doing: str) -> Iterator[BleakClient]:
+    @contextlib.asynccontextmanager
+    async def _translated(self, doing: str) -> AsyncIterator[BleakClient]:
         if self._client is None or self._disconnected.is_set():
             msg = f"{self._address}: not connected; reconnect and retry"
             raise DisconnectedError(msg)
         try:
             yield self._client
         except Exception as exc:  # the translation boundary
+            if not self._disconnected.is_set() and _maybe_link_loss(exc):
+                # An operation cut by link loss can fail a moment before Bleak's disconnected
+                # callback runs; give it that moment, so a drop reads as a drop.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._disconnected.wait(), LINK_LOSS_SETTLE_S)
             if self._disconnected.is_set():
                 msg = f"{self._address}: link lost during {doing}; bring it closer and retry"
                 raise DisconnectedError(msg) from exc
@@ -351,12 +369,12 @@ class BleakLink:
 
     async def read(self, uuid: str) -> bytes:
         """Read a characteristic value."""
-        with self._translated(f"read {uuid[4:8]}") as client:
+        async with self._translated(f"read {uuid[4:8]}") as client:
             return bytes(await client.read_gatt_char(uuid))
 
     async def write(self, uuid: str, data: bytes, *, response: bool = True) -> None:
         """Write a characteristic value."""
-        with self._translated(f"write {uuid[4:8]}") as client:
+        async with self._translated(f"write {uuid[4:8]}") as client:
             await client.write_gatt_char(uuid, data, response=response)
 
     async def subscribe(self, uuid: str, callback: NotifyCallback) -> None:
@@ -365,19 +383,19 @@ class BleakLink:
         def deliver(_char: object, data: bytearray) -> None:
             callback(bytes(data))
 
-        with self._translated(f"subscribe {uuid[4:8]}") as client:
+        async with self._translated(f"subscribe {uuid[4:8]}") as client:
             await client.start_notify(uuid, deliver, bluez={"use_start_notify": True})
 
     async def unsubscribe(self, uuid: str) -> None:
         """Stop notifications; nothing to do on a link that is down."""
         if not self.is_connected:
             return
-        with self._translated(f"unsubscribe {uuid[4:8]}") as client:
+        async with self._translated(f"unsubscribe {uuid[4:8]}") as client:
             await client.stop_notify(uuid)
 
     async def pair(self) -> None:
         """Bond through BlueZ (the registered agent answers passkey requests)."""
-        with self._translated("pair") as client:
+        async with self._translated("pair") as client:
             await client.pair()
 
     async def disconnect(self) -> None:

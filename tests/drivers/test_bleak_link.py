@@ -197,3 +197,27 @@ def test_translate_finds_a_pairing_failure_wrapped_by_the_retry_connector():
     translated = translate(outer, "AA:BB:CC:DD:EE:FF", "connect", "press the button")
     assert isinstance(translated, PairingError)
     assert str(translated).endswith("press the button")
+
+
+class _FailingClient:
+    """Stands in for a BleakClient whose read fails as BlueZ fails it on link loss."""
+
+    is_connected = True
+
+    def __init__(self, link: BleakLink, *, then_drop: bool) -> None:
+        self._link = link
+        self._then_drop = then_drop
+
+    async def read_gatt_char(self, uuid: str) -> bytearray:
+        if self._then_drop:  # Bleak's callback runs a moment after the failed call returns
+            asyncio.get_running_loop().call_later(0.005, self._link._on_disconnected, self)
+        msg = "org.bluez.Error.Failed"
+        raise BleakDBusError(msg, ["Operation failed"])
+
+
+@pytest.mark.parametrize(("then_drop", "kind"), [(True, DisconnectedError), (False, ProtocolError)])
+async def test_an_operation_failing_just_before_the_drop_callback_reads_as_a_drop(then_drop, kind):
+    link = BleakLink("AA:BB:CC:DD:EE:FF", None)
+    link._client = _FailingClient(link, then_drop=then_drop)  # type: ignore[assignment]
+    with pytest.raises(kind, match=r"^AA:BB:CC:DD:EE:FF: "):
+        await link.read(uuids.GLUCOSE_FEATURE)
