@@ -150,9 +150,10 @@ class _GlucoseRun:
             return await self._report_all()
         if not found or not records:
             return await self._reset(f"record {last} reported but not sent")
-        if not self._is_anchor(records[0]):
+        newer = self._after_anchor(records)
+        if newer is None:
             return await self._reset(f"record {last} is not the one stored")
-        return records[1:]
+        return newer
 
     async def _reset(self, why: str) -> list[_Received]:
         address = self.link.address
@@ -226,11 +227,23 @@ class _GlucoseRun:
         if records and not self.full_read:
             # An incremental report starts with the anchor record; check it before trusting
             # the cursor, and drop it (it is stored already).
-            if self._is_anchor(records[0]):
-                records = records[1:]
+            newer = self._after_anchor(records)
+            if newer is not None:
+                records = newer
             else:
                 advance = False  # keep what came; the next read detects the reset again
         return self._transfer(records, complete=False, advance=advance)
+
+    def _after_anchor(self, records: list[_Received]) -> list[_Received] | None:
+        """The records after the cursor's own record, or None if it is not among them.
+
+        It comes first from a meter that honours "≥ n"; one that ignores the filter (Fora's
+        delta requests are broken) sends it somewhere in the middle.
+        """
+        for index, received in enumerate(records):
+            if self._is_anchor(received):
+                return records[index + 1 :]
+        return None
 
     def _is_anchor(self, received: _Received) -> bool:
         """Whether `received` is the record the cursor points at (same sequence and id)."""

@@ -221,3 +221,10 @@ async def test_an_operation_failing_just_before_the_drop_callback_reads_as_a_dro
     link._client = _FailingClient(link, then_drop=then_drop)  # type: ignore[assignment]
     with pytest.raises(kind, match=r"^AA:BB:CC:DD:EE:FF: "):
         await link.read(uuids.GLUCOSE_FEATURE)
+
+
+@pytest.mark.parametrize("scenario", [PROTECTED])
+async def test_pairing_an_already_bonded_device_succeeds_at_once(simulator):
+    await pair_device(METER, 123456, find_timeout_s=5)
+    await pair_device(METER, None, find_timeout_s=5)
+    assert simulator.device(METER).paired

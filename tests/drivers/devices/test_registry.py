@@ -110,3 +110,23 @@ def test_registry_lookup_and_duplicates():
         registry.get("nope")
     with pytest.raises(ValueError, match="used twice"):
         DriverRegistry([SigGlucoseDriver(), SigGlucoseDriver()])
+
+
+OWN_KIND = {
+    "sig_glucose": [advert("meter+1", GLS), advert(None, GLS)],
+    "sig_blood_pressure": [advert("BM54", BLS), advert(None, BLS)],
+    "sig_scale": [advert("BF720", WSS, BCS), advert(None, WSS)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(OWN_KIND))
+def test_each_driver_claims_its_own_kind_and_nothing_else(name):
+    driver = default_registry().get(name)
+    for ad in OWN_KIND[name]:
+        assert driver.match(ad) is not None, ad
+    for other, ads in OWN_KIND.items():
+        if other != name:
+            for ad in ads:
+                assert driver.match(ad) is None, (name, ad)
+    for ad in NOT_CLAIMED:
+        assert driver.match(ad) is None, (name, ad)

@@ -60,6 +60,7 @@ class FakeMeter:
     contexts: dict[int, GlucoseContext] = field(default_factory=dict)
     count_supported: bool = True
     filter_supported: bool = True  # "report records ≥ n"
+    filter_ignored: bool = False  # answers "≥ n" with every record (Fora)
     drop_after: int | None = None  # link loss after this many records (once)
     silent: bool = False  # never answers RACP
     raw: list[bytes] = field(default_factory=list)  # extra raw measurement packets sent first
@@ -88,6 +89,8 @@ class FakeMeter:
             return
         request = parse_racp_request(value)
         selected = request.select(self.records)
+        if self.filter_ignored and request.op_code is RacpOpCode.REPORT_STORED_RECORDS:
+            selected = sorted(self.records)
         if self.answer is not None:
             self._respond(link, request.op_code, self.answer)
             return
@@ -179,6 +182,12 @@ async def test_meter_that_counts_but_cannot_filter_reports_is_read_whole():
     transfer, link = await collect(meter_with(4, filter_supported=False), Cursor(2, None))
     assert seqs(transfer) == [1, 2, 3, 4]
     assert racp_ops(link) == [b"\x04\x03\x01\x02\x00", b"\x01\x03\x01\x02\x00", b"\x01\x01"]
+    assert transfer.notices == ()
+
+
+async def test_meter_that_ignores_the_filter_is_not_taken_for_a_reset():
+    transfer, _ = await collect(meter_with(5, filter_ignored=True), Cursor(3, None))
+    assert seqs(transfer) == [4, 5]
     assert transfer.notices == ()
 
 
