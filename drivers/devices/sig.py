@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from drivers.devices.base import Advertisement, CollectContext, DeviceInfo, DeviceMatch, Driver
 from drivers.devices.brands import Brand, brand_by_name, brand_for
-from drivers.errors import ProtocolError
+from drivers.errors import ParseError, ProtocolError
 from drivers.gatt import uuids
 from drivers.link import GattLink
 from drivers.readings import DeviceTime, ReadingFlag, ReadingKind, stable_reading_id
@@ -132,3 +132,23 @@ def unprompted_reading_id(
 def user_slot(raw: int | None) -> int | None:
     """A device user id, with 255 ("unknown user" in BLS, WSS and BCS) as None."""
     return None if raw is None or raw == UNKNOWN_USER else raw
+
+
+class MalformedPackets:
+    """Skipped packets of one transfer: the first logged at WARNING, the rest at DEBUG.
+
+    The raw bytes go to DEBUG only (they carry measured values), so a field bug can still
+    become a test vector.
+    """
+
+    def __init__(self, address: str) -> None:
+        """Count for the device at `address`."""
+        self.address = address
+        self.count = 0
+
+    def skip(self, what: str, exc: ParseError, value: bytes) -> None:
+        """Note a packet that did not parse."""
+        self.count += 1
+        level = logging.WARNING if self.count == 1 else logging.DEBUG
+        _LOGGER.log(level, "%s: skipping malformed %s: %s", self.address, what, exc)
+        _LOGGER.debug("%s: malformed %s bytes %s", self.address, what, value.hex())

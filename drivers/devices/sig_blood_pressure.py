@@ -18,6 +18,7 @@ from typing import ClassVar
 from drivers.clock import check_clock
 from drivers.devices.base import CollectContext, Cursor, Notice, NoticeCode, Transfer
 from drivers.devices.sig import (
+    MalformedPackets,
     SigDriver,
     read_device_info,
     unprompted_reading_id,
@@ -75,14 +76,14 @@ class SigBloodPressureDriver(SigDriver):
             if check.written:
                 notices.append(Notice(NoticeCode.CLOCK_SET, f"{address}: cuff clock set"))
             activity = Activity()
+            malformed = MalformedPackets(address)
 
             def on_measurement(value: bytes) -> None:
                 activity.touch()
                 try:
                     received.append((parse_blood_pressure_measurement(value), context.clock()))
                 except ParseError as exc:
-                    _LOGGER.warning("%s: skipping malformed BP record: %s", address, exc)
-                    _LOGGER.debug("%s: malformed record bytes %s", address, value.hex())
+                    malformed.skip("BP record", exc, value)
 
             await link.subscribe(uuids.BLOOD_PRESSURE_MEASUREMENT, on_measurement)
             end = await wait_stream_end(link, activity, idle_s=self.idle_s, total_s=self.total_s)

@@ -32,7 +32,7 @@ from drivers.devices.base import (
     Transfer,
 )
 from drivers.devices.racp_client import RACP_IDLE_TIMEOUT_S, RacpClient
-from drivers.devices.sig import SigDriver, read_device_info, with_flags
+from drivers.devices.sig import MalformedPackets, SigDriver, read_device_info, with_flags
 from drivers.errors import DisconnectedError, ParseError, ProtocolError
 from drivers.gatt import uuids
 from drivers.gatt.glucose import (
@@ -69,7 +69,6 @@ class _Stream:
     """What the notification callbacks collect during one report."""
 
     records: list[_Received] = field(default_factory=list)
-    malformed: int = 0
 
 
 class SigGlucoseDriver(SigDriver):
@@ -105,6 +104,7 @@ class _GlucoseRun:
         self.notices: list[Notice] = []
         self.stream = _Stream()
         self.racp = RacpClient(link, idle_timeout_s=driver.racp_timeout_s)
+        self.malformed = MalformedPackets(link.address)
         self.full_read = False  # reading everything (first read, reset, or no filtering)
 
     async def collect(self) -> Transfer:
@@ -183,9 +183,7 @@ class _GlucoseRun:
         try:
             measurement = parse_glucose_measurement(value)
         except ParseError as exc:
-            self.stream.malformed += 1
-            _LOGGER.warning("%s: skipping malformed glucose record: %s", self.link.address, exc)
-            _LOGGER.debug("%s: malformed record bytes %s", self.link.address, value.hex())
+            self.malformed.skip("glucose record", exc, value)
             return
         self.stream.records.append(_Received(measurement, self.context.clock()))
 
@@ -194,7 +192,7 @@ class _GlucoseRun:
         try:
             ctx = parse_glucose_context(value)
         except ParseError as exc:
-            _LOGGER.warning("%s: skipping malformed glucose context: %s", self.link.address, exc)
+            self.malformed.skip("glucose context", exc, value)
             return
         # A context belongs to the measurement just before it with the same sequence.
         for received in reversed(self.stream.records[-2:]):

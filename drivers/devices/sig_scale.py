@@ -33,6 +33,7 @@ from drivers.devices.base import (
     Transfer,
 )
 from drivers.devices.sig import (
+    MalformedPackets,
     SigDriver,
     read_device_info,
     unprompted_reading_id,
@@ -151,6 +152,7 @@ class _ScaleRun:
         self.assembler = _Assembler()
         self.activity: Activity | None = None
         self.control: asyncio.Future[UserControlResponse] | None = None
+        self.malformed = MalformedPackets(link.address)
 
     async def run(self) -> StreamEnd:
         link, context = self.link, self.context
@@ -243,8 +245,7 @@ class _ScaleRun:
         try:
             self.assembler.weight(parse_weight_measurement(value), self.context.clock())
         except ParseError as exc:
-            _LOGGER.warning("%s: skipping malformed weight: %s", self.link.address, exc)
-            _LOGGER.debug("%s: malformed weight bytes %s", self.link.address, value.hex())
+            self.malformed.skip("weight", exc, value)
 
     def _on_body(self, value: bytes) -> None:
         if self.activity is not None:
@@ -252,7 +253,7 @@ class _ScaleRun:
         try:
             packet = parse_body_composition_measurement(value)
         except ParseError as exc:
-            _LOGGER.warning("%s: skipping malformed body composition: %s", self.link.address, exc)
+            self.malformed.skip("body composition", exc, value)
             return
         self.assembler.body(packet, self.context.clock())
 

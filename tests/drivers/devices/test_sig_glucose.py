@@ -326,3 +326,11 @@ async def test_any_bytes_from_the_meter_give_a_transfer_not_a_crash(packets):
     meter = meter_with(2, raw=packets)
     transfer, _ = await collect(meter)
     assert {1, 2} <= {r.sequence for r in transfer.readings}
+
+
+async def test_malformed_packets_warn_once_per_transfer(caplog):
+    caplog.set_level("DEBUG", logger="drivers")
+    await collect(meter_with(2, raw=[b"\x00", b"\x01", b"\x02"]))
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "malformed" in r.message]
+    assert len(warnings) == 1
+    assert ADDRESS in warnings[0].getMessage()
