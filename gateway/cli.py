@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.commands import serve_api, simulate, token
+from gateway.commands import run, serve_api, simulate, stub, token
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -27,7 +27,7 @@ def _root(
     )
 
 
-for module in (serve_api, simulate, token):
+for module in (run, serve_api, simulate, stub, token):
     module.register(app)
 
 

@@ -247,7 +247,8 @@ class Collector:
         if saved.queued:
             self.hooks.on_saved()
         refined = transfer.match or match
-        _LOGGER.info(
+        _LOGGER.log(
+            logging.INFO if saved.new or not transfer.complete else logging.DEBUG,
             "%s: transfer %s: %d new, %d known",
             address,
             "complete" if transfer.complete else "incomplete (link dropped)",

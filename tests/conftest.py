@@ -19,13 +19,22 @@ TEST_ADVERTISE_INTERVAL_S = 0.02
 
 
 @pytest.fixture(scope="session")
-def private_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One dbus-daemon for the whole session; Bleak is pointed at it, never the real bus."""
+def bluetoothctl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PATH entry whose `bluetoothctl --version` answers like a current BlueZ.
+
+    Bleak asks once per process before its first connect; without an answer it logs a warning.
+    """
     bin_dir = tmp_path_factory.mktemp("bin")
-    # Bleak runs `bluetoothctl --version` on first connect; answer like a current BlueZ.
     fake = bin_dir / "bluetoothctl"
     fake.write_text("#!/bin/sh\necho 'bluetoothctl: 5.72'\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return bin_dir
+
+
+@pytest.fixture(scope="session")
+def private_bus(bluetoothctl_dir: Path) -> Iterator[str]:
+    """One dbus-daemon for the whole session; Bleak is pointed at it, never the real bus."""
+    bin_dir = bluetoothctl_dir
     saved = {k: os.environ.get(k) for k in ("DBUS_SYSTEM_BUS_ADDRESS", "PATH")}
     with PrivateBus() as bus:
         os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address

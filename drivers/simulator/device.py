@@ -59,6 +59,7 @@ class Faults:
     """Misbehaviour a scenario (or a test, at run time) asks of a device."""
 
     drop_link_after: int | None = None  # first connection drops after N records
+    drop_link_every: int | None = None  # every connection drops after N records
     connect_failures: int = 0  # the next N Connect calls fail
     connect_latency_s: float = 0.0
     att_errors: list[AttFault] = field(default_factory=list)

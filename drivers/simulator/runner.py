@@ -11,6 +11,7 @@ def device_from_spec(simulator: Simulator, spec: DeviceSpec, zone: str) -> SimDe
     fault_spec = spec.faults
     faults = Faults(
         drop_link_after=fault_spec.drop_link_after,
+        drop_link_every=fault_spec.drop_link_every,
         connect_failures=fault_spec.connect_failures,
         connect_latency_s=fault_spec.connect_latency_ms / 1000,
         notify_interval_s=fault_spec.notify_interval_ms / 1000,

@@ -89,6 +89,7 @@ class FaultSpec(_Strict):
     """Misbehaviour to simulate."""
 
     drop_link_after: Annotated[int, Field(ge=0)] | None = None
+    drop_link_every: Annotated[int, Field(ge=1)] | None = None
     connect_failures: Annotated[int, Field(ge=0)] = 0
     connect_latency_ms: Annotated[float, Field(ge=0)] = 0
     notify_interval_ms: Annotated[float, Field(ge=0)] = 0
@@ -133,6 +134,7 @@ class BloodPressureDevice(_DeviceBase):
     records: list[BloodPressureRecord] = []
     erase_after_send: bool = True
     disconnect_after_send: bool = True
+    advertise_when_empty: bool = True  # false: silent once everything was handed over
 
 
 class ScaleDevice(_DeviceBase):
@@ -143,6 +145,7 @@ class ScaleDevice(_DeviceBase):
     users: list[UserSlot] = []
     erase_after_send: bool = True
     disconnect_after_send: bool = True
+    advertise_when_empty: bool = True  # false: silent once everything was handed over
 
 
 DeviceSpec = Annotated[

@@ -268,6 +268,8 @@ class Simulator:
             for device in self.devices.values():
                 if device.faults.out_of_range or device.connected:
                     continue  # connected peripherals stop advertising, as most health devices do
+                if not device.profile.advertising():
+                    continue
                 if not self.discovery.wants(device):
                     continue
                 if device.exported:

@@ -164,7 +164,8 @@ def save_transfer(
             )
     unassigned = tuple(r.id for r in fresh if attributions[r.id] is None)
     # Counts and addresses only: measured values never reach logs above DEBUG.
-    _LOGGER.info(
+    _LOGGER.log(
+        logging.INFO if fresh else logging.DEBUG,
         "saved transfer from %s: %d new, %d known, %d queued, %d unassigned",
         ", ".join(sorted({r.device for r in unique})) or "no device",
         len(fresh),

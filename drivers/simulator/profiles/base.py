@@ -75,6 +75,10 @@ class Profile(ABC):
     def advertised_uuids(self) -> list[str]:
         """Service UUIDs the device puts in its advertisements."""
 
+    def advertising(self) -> bool:
+        """Whether the device advertises now (meters always; cuffs and scales only with data)."""
+        return True
+
     def manufacturer_data(self) -> dict[int, bytes]:
         """Manufacturer-specific advertisement data by company id."""
         return {}
@@ -116,11 +120,16 @@ class Profile(ABC):
             await asyncio.sleep(interval)
 
     def count_record(self, device: "SimDevice") -> bool:
-        """Count a record sent; True if the link fault fires now (first connection only)."""
+        """Count a record sent; True if a link-loss fault fires now."""
         self.records_sent += 1
-        limit = device.faults.drop_link_after
-        if limit is not None and device.connections == 1 and self.records_sent >= limit:
-            device.drop_link(f"fault: drop_link_after={limit}")
+        faults = device.faults
+        first = faults.drop_link_after
+        if first is not None and device.connections == 1 and self.records_sent >= first:
+            device.drop_link(f"fault: drop_link_after={first}")
+            return True
+        every = faults.drop_link_every
+        if every is not None and self.records_sent >= every:
+            device.drop_link(f"fault: drop_link_every={every}")
             return True
         return False
 

@@ -72,6 +72,10 @@ class BloodPressureProfile(Profile):
         )
         return [Service(uuids.BLOOD_PRESSURE_SERVICE, [self._measurement, self._cuff, feature])]
 
+    def advertising(self) -> bool:
+        """Real ones advertise only while they hold readings; `advertise_when_empty` opts out."""
+        return self.spec.advertise_when_empty or bool(self.records)
+
     def advertised_uuids(self) -> list[str]:
         """Cuffs advertise the Blood Pressure Service."""
         return [uuids.BLOOD_PRESSURE_SERVICE]

@@ -122,6 +122,10 @@ class ScaleProfile(Profile):
             )
         return services
 
+    def advertising(self) -> bool:
+        """Real ones advertise only while they hold readings; `advertise_when_empty` opts out."""
+        return self.spec.advertise_when_empty or bool(self.records)
+
     def advertised_uuids(self) -> list[str]:
         """Scales advertise the Weight Scale and Body Composition services."""
         return [uuids.WEIGHT_SCALE_SERVICE, uuids.BODY_COMPOSITION_SERVICE]

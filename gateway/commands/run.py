@@ -1,0 +1,53 @@
+"""`edge-gateway run`: the gateway (collector, uploader, API) on the system D-Bus's BlueZ.
+
+Which BlueZ is whatever `DBUS_SYSTEM_BUS_ADDRESS` points at: the real one, or
+`edge-gateway simulate`'s.
+"""
+
+import asyncio
+import logging
+import signal
+
+import typer
+
+from drivers.bleak_link import BleakRadio
+from gateway.commands.common import ConfigOption, fail, settings_from
+from gateway.config import Settings
+from gateway.pairing import BlePairing
+from gateway.runtime import build_gateway
+from gateway.store import StoreError
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def run(config: ConfigOption = None) -> None:
+    """Run the gateway until SIGTERM or Ctrl-C (the transfer in progress finishes first)."""
+    settings = settings_from(config)
+    try:
+        asyncio.run(serve(settings))
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Build and run the gateway until `stop` is set or a signal arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    adapter = settings.ble.adapter
+    gateway = build_gateway(
+        settings, BleakRadio(adapter=adapter), pairing=BlePairing(adapter=adapter)
+    )
+    _LOGGER.info(
+        "edge-gateway running: data in %s, API on http://%s:%d",
+        settings.data_dir,
+        settings.api.host,
+        settings.api.port,
+    )
+    await gateway.serve(stop)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the root app."""
+    app.command()(run)
