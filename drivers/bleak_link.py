@@ -314,6 +314,9 @@ class BleakLink:
         try:
             yield self._client
         except Exception as exc:  # the translation boundary
+            if _pairing_failure(exc) is not None:
+                # A device hangs up on a failed bond; the bond failure is the news.
+                raise translate(exc, self._address, doing, self._hint) from exc
             if not self._disconnected.is_set() and _maybe_link_loss(exc):
                 # An operation cut by link loss can fail a moment before Bleak's disconnected
                 # callback runs; give it that moment, so a drop reads as a drop.

@@ -228,3 +228,22 @@ async def test_pairing_an_already_bonded_device_succeeds_at_once(simulator):
     await pair_device(METER, 123456, find_timeout_s=5)
     await pair_device(METER, None, find_timeout_s=5)
     assert simulator.device(METER).paired
+
+
+@pytest.mark.parametrize("scenario", [PROTECTED])
+async def test_pair_on_a_connected_link_uses_the_registered_agent(simulator):
+    from drivers.pairing_agent import PairingAgent
+
+    async with PairingAgent(lambda _address: 123456), bleak_link(METER) as link:
+        await link.pair()
+        assert await link.read(uuids.GLUCOSE_FEATURE)
+    assert simulator.device(METER).paired
+
+
+@pytest.mark.parametrize("scenario", [PROTECTED])
+async def test_pair_on_a_connected_link_with_a_wrong_passkey(simulator):
+    from drivers.pairing_agent import PairingAgent
+
+    async with PairingAgent(lambda _address: 1), bleak_link(METER) as link:
+        with pytest.raises(PairingError, match=r"passkey or PIN was wrong; .*--pin N`$"):
+            await link.pair()
