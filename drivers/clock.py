@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from drivers.errors import ParseError, ProtocolError
+from drivers.errors import PairingError, ParseError, ProtocolError
 from drivers.gatt import uuids
 from drivers.gatt.current_time import (
     AdjustReason,
@@ -95,7 +95,8 @@ async def read_device_clock(link: GattLink) -> DeviceTime | None:
             if uuid == uuids.CURRENT_TIME:
                 return parse_current_time(raw).time
             return decode_date_time(raw)
-        except (ProtocolError, ParseError) as exc:
+        except (ProtocolError, PairingError, ParseError) as exc:
+            # The clock is a nicety: a device that guards it must not stop the transfer.
             _LOGGER.debug("%s: clock %s unreadable: %s", link.address, uuid[4:8], exc)
     return None
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from drivers.devices.base import Advertisement, CollectContext, DeviceInfo, DeviceMatch, Driver
 from drivers.devices.brands import Brand, brand_by_name, brand_for
-from drivers.errors import ParseError, ProtocolError
+from drivers.errors import PairingError, ParseError, ProtocolError
 from drivers.gatt import uuids
 from drivers.link import GattLink
 from drivers.readings import DeviceTime, ReadingFlag, ReadingKind, stable_reading_id
@@ -86,7 +86,7 @@ async def read_device_info(link: GattLink) -> DeviceInfo:
             continue
         try:
             raw = await link.read(uuid)
-        except ProtocolError:
+        except (ProtocolError, PairingError):
             _LOGGER.debug("%s: Device Information %s unreadable", link.address, field_name)
             continue
         text = raw.decode("utf-8", errors="replace").strip("\x00").strip()

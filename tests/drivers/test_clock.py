@@ -134,3 +134,14 @@ async def test_read_only_clock_is_never_written(simulator):
     )
     assert transfer.notices == ()
     assert simulator.device(METER).profile.clock.skew_s == -3600
+
+
+async def test_a_guarded_clock_does_not_stop_the_transfer():
+    from drivers.errors import PairingError
+
+    link = FakeLink(
+        values={uuids.CURRENT_TIME: cts(DeviceTime(2026, 11, 23, 9, 0, 0))},
+        errors={uuids.CURRENT_TIME: PairingError("AA: needs a bond")},
+    )
+    check = await check_clock(link, ClockPolicy(), clock=clock, zone="UTC")
+    assert check.skew_s is None
