@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.commands import run, serve_api, simulate, stub, token
+from gateway.commands import demo, run, serve_api, simulate, stub, token
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -25,9 +25,13 @@ def _root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        # Each upload and scheduler tick would be an INFO line; the gateway logs its own.
+        for chatty in ("httpx", "apscheduler", "uvicorn.access"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-for module in (run, serve_api, simulate, stub, token):
+for module in (demo, run, serve_api, simulate, stub, token):
     module.register(app)
 
 

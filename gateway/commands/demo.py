@@ -1,0 +1,169 @@
+"""`edge-gateway demo`: simulated devices + a local Junction + the gateway, in one process.
+
+Nothing leaves the machine: the simulated BlueZ runs on a private dbus-daemon, the Junction
+stub on 127.0.0.1, and the gateway reads, stores and uploads exactly as it would for real.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import tempfile
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from drivers.bleak_link import BleakRadio
+from drivers.simulator.daemon import PrivateBus
+from drivers.simulator.runner import start_simulator
+from drivers.simulator.scenario import ScaleDevice, Scenario, builtin_scenario
+from gateway.api.queries import reading_counts
+from gateway.commands.common import fail
+from gateway.config import ApiSettings, Binding, JunctionSettings, Settings
+from gateway.pairing import BlePairing
+from gateway.runtime import Gateway, build_gateway
+from gateway.store import aio, kiosk
+from sync.junction.stub import StubServer, create_app
+
+DEMO_USER = "demo-patient"
+DEMO_API_KEY = "sk_demo_local"
+# The demo's devices hand over a few days of readings within seconds; this is generous.
+ONCE_TIMEOUT_S = 120.0
+
+
+def expected_samples(scenario: Scenario) -> int:
+    """How many samples the stub must hold when every simulated reading was accepted.
+
+    A scale reading with body fat is two samples (body mass and body fat percentage).
+    """
+    total = 0
+    for device in scenario.devices:
+        for record in device.records:
+            total += 1
+            if isinstance(device, ScaleDevice) and getattr(record, "fat_percent", None):
+                total += 1
+    return total
+
+
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit 0 once the stub accepted every reading.")
+    ] = False,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Kiosk page / API port.")] = 8080,
+    host: Annotated[str, typer.Option(help="Address the page and API listen on.")] = "127.0.0.1",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the demo's database here (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Run the whole gateway against simulated devices and a local Junction stand-in."""
+    console = Console(stderr=True)
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
+        try:
+            bus = stack.enter_context(PrivateBus())
+        except Exception as exc:
+            raise fail(str(exc)) from exc
+        # Bleak reads this for every bus connection it opens: the demo never touches a radio.
+        os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
+        ok = asyncio.run(_demo(console, data_dir, host, port, once=once))
+    if not ok:
+        raise typer.Exit(code=1)
+
+
+async def _demo(console: Console, data_dir: Path, host: str, port: int, *, once: bool) -> bool:
+    scenario = builtin_scenario()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    simulator = await start_simulator(scenario, os.environ["DBUS_SYSTEM_BUS_ADDRESS"])
+    try:
+        async with StubServer(create_app(api_key=DEMO_API_KEY)) as stub:
+            settings = Settings(
+                data_dir=data_dir,
+                timezone=scenario.timezone,
+                junction=JunctionSettings(base_url=stub.base_url, api_key=SecretStr(DEMO_API_KEY)),
+                api=ApiSettings(host=host, port=port),
+                bindings=[Binding(device=d.address, user_id=DEMO_USER) for d in scenario.devices],
+            )
+            gateway = build_gateway(settings, BleakRadio(), pairing=BlePairing())
+            kiosk.start_session(gateway.db, DEMO_USER, duration=timedelta(hours=8))
+            shown_port = port
+            console.print(
+                f"[bold]Edge Gateway demo[/]: {len(scenario.devices)} simulated devices, "
+                f"Junction stub at {stub.base_url}"
+            )
+            console.print(f"Kiosk page: [link]http://{host}:{shown_port}/[/link]  (Ctrl-C stops)")
+            runner = asyncio.create_task(gateway.serve(stop))
+            expected = expected_samples(scenario)
+            done = await _watch(console, stub, gateway, expected, stop, once=once)
+            stop.set()
+            await runner
+            _summary(console, stub, expected)
+            return done or not once
+    finally:
+        await simulator.stop()
+
+
+async def _watch(
+    console: Console,
+    stub: StubServer,
+    gateway: Gateway,
+    expected: int,
+    stop: asyncio.Event,
+    *,
+    once: bool,
+) -> bool:
+    """Show upload progress until everything arrived (with --once) or the user stops."""
+    deadline = time.monotonic() + ONCE_TIMEOUT_S
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        stored_bar = progress.add_task("readings stored in SQLite", total=None)
+        upload_bar = progress.add_task("samples accepted by Junction", total=expected)
+        while not stop.is_set():
+            accepted = len(stub.stub.samples)
+            stored = sum((await aio.call(reading_counts, gateway.db)).values())
+            progress.update(upload_bar, completed=min(accepted, expected))
+            progress.update(stored_bar, completed=stored)
+            if once and accepted >= expected:
+                return True
+            if once and time.monotonic() > deadline:
+                console.print(
+                    f"[red]demo: only {accepted} of {expected} readings reached the stub "
+                    f"within {ONCE_TIMEOUT_S:.0f} s[/]; run with -v to see why"
+                )
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.25)
+    return not once
+
+
+def _summary(console: Console, stub: StubServer, expected: int) -> None:
+    counts = Counter(key[1] for key in stub.stub.samples)
+    table = Table(title="Accepted by the Junction stub")
+    table.add_column("resource")
+    table.add_column("samples", justify="right")
+    for resource, count in sorted(counts.items()):
+        table.add_row(resource, str(count))
+    table.add_row("[bold]total[/]", f"[bold]{sum(counts.values())}[/] of {expected}")
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the root app."""
+    app.command()(demo)
