@@ -167,7 +167,9 @@ class Transfer:
     Attributes:
         readings: Every record received, in device order (duplicates by id removed).
         cursor: The cursor to store with the readings (in the same transaction).
-        complete: False when the link dropped before the device finished.
+        complete: False when the transfer was cut short: for RACP meters, the link dropped
+            before the procedure ended; cuffs and scales signal no end, so only when the
+            total cap cut a stream still running (their hang-up is the normal end).
         match: The match refined by Device Information (brand and slug may change).
         device_info: Device Information strings, if read.
         clock_skew_s: Device clock minus gateway clock, if measured.
@@ -212,7 +214,9 @@ class Driver(ABC):
         """Read every record newer than `cursor` over a connected link.
 
         Must not delete or acknowledge anything on the device (the gateway has not persisted
-        yet). Leaves disconnecting to the caller.
+        yet). Leaves disconnecting to the caller. A link drop is never raised: the result then
+        has whatever arrived before the drop (possibly nothing), with the cursor left where it
+        is safe to resume from.
 
         Args:
             link: A connected link to the device.
@@ -226,7 +230,4 @@ class Driver(ABC):
             PairingError: The device needs bonding and it failed.
             ProtocolError: The device answered with an error the driver cannot work around.
             LinkTimeoutError: The device stopped answering (link still up).
-
-        A link drop is never raised: the result then has ``complete=False`` and whatever
-        arrived before the drop (possibly nothing), with the cursor left where it is safe.
         """
