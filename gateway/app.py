@@ -25,6 +25,7 @@ from gateway.api.routes import (
     sync,
     users,
 )
+from gateway.api.schemas import Problem
 from gateway.mdns import Advertiser, advertised_addresses, service_info
 from gateway.services import Services
 
@@ -66,6 +67,7 @@ def create_app(services: Services) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses={400: {"model": Problem, "description": "Malformed request."}},
     )
     app.state.services = services
     errors.install(app)

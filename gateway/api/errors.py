@@ -3,7 +3,10 @@
 import logging
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from gateway.services import PairingUnavailableError, SyncUnavailableError
 from gateway.store import InvalidCursorError, StoreError
@@ -30,8 +33,30 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's handler, but a 405 lists every method of the path (routes per method)."""
+    if not isinstance(exc, StarletteHTTPException):  # registered for that class only
+        raise exc
+    if exc.status_code != status.HTTP_405_METHOD_NOT_ALLOWED:
+        return await http_exception_handler(request, exc)
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                allowed |= route.methods
+    allowed.discard("HEAD")
+    methods = ", ".join(sorted(allowed))
+    return JSONResponse(
+        {"detail": f"{request.method} is not allowed on {request.url.path}; use {methods}"},
+        status_code=exc.status_code,
+        headers={"Allow": methods},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(InvalidCursorError, _invalid_cursor)
     app.add_exception_handler(PairingUnavailableError, _unavailable_here)
     app.add_exception_handler(SyncUnavailableError, _unavailable_here)

@@ -1,10 +1,11 @@
 """Validated query and path parameter types shared by the routes (hostile input → 422)."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from gateway.api.schemas import MAX_USER_ID
 
@@ -12,10 +13,23 @@ MIN_YEAR = 1970  # before any device clock; also keeps zone conversion clear of 
 MAX_YEAR = 9999
 
 
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _rfc3339(value: object) -> object:
+    """Only RFC 3339 date-times with an offset (no bare dates, no epoch numbers)."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        msg = f"{str(value)[:40]!r} is not an RFC 3339 date-time; use e.g. 2026-11-20T07:30:00Z"
+        raise ValueError(msg)
+    return value
+
+
 def _utc(value: datetime) -> datetime:
-    """Aware UTC; a naive value is read as UTC."""
+    """The instant in UTC, within years MIN_YEAR to MAX_YEAR."""
     try:
-        instant = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        instant = value.astimezone(UTC)
     except OverflowError as exc:
         msg = f"{value.isoformat()} is out of range; use a year from {MIN_YEAR} to {MAX_YEAR}"
         raise ValueError(msg) from exc
@@ -25,7 +39,7 @@ def _utc(value: datetime) -> datetime:
     return instant
 
 
-Instant = Annotated[datetime, AfterValidator(_utc)]
+Instant = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
 
 UserQuery = Annotated[
     str | None,

@@ -43,7 +43,8 @@ class _Out(BaseModel):
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "123" is not a passkey and 1.0 is not a slot; JSON strings still parse as dates.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Problem(_Out):

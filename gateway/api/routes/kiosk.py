@@ -59,7 +59,7 @@ async def current_sessions(services: ServicesDep, _: ReadScope) -> KioskCurrent:
     return KioskCurrent(data=[_out(s, names) for s in sessions])
 
 
-@router.delete("/{session_id}", responses={404: {"model": Problem}})
+@router.delete("/{session_id:int}", responses={404: {"model": Problem}})
 async def end_session(services: ServicesDep, _: AdminScope, session_id: SessionId) -> Deleted:
     """End a live session now."""
     live = {s.id: s for s in await aio.call(kiosk.active_sessions, services.db)}

@@ -18,7 +18,7 @@ DEFAULT_LIMIT = 100
 
 @router.get(
     "",
-    responses={400: {"model": Problem, "description": "Bad cursor or date range."}},
+    responses={400: {"model": Problem, "description": "A cursor this gateway did not issue."}},
 )
 def list_readings(
     db: DbDep,
@@ -43,13 +43,11 @@ def list_readings(
 ) -> ReadingPage:
     """Readings in change order; stable keyset paging while readings keep arriving.
 
+    `start_date` is inclusive and `end_date` exclusive; an empty window gives an empty page.
+
     A reading that changes later (assigned, uploaded) moves to the end of the order, so an
     `updated_since` or cursor consumer sees it again.
     """
-    if start_date is not None and end_date is not None and start_date >= end_date:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, detail="start_date must be before end_date"
-        )
     rows, next_cursor = readings.list_readings(
         db,
         kind=kind,

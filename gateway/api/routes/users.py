@@ -105,7 +105,7 @@ async def remove_user(services: ServicesDep, _: AdminScope, user_id: UserPath) -
 
 @router.put(
     "/{user_id}/sign_in_token",
-    responses={404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}},
+    responses={404: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}},
 )
 async def set_sign_in_token(
     services: ServicesDep, _: AdminScope, user_id: UserPath, body: SignInTokenIn
@@ -116,7 +116,7 @@ async def set_sign_in_token(
         await services.sync.sign_in(user_id, body.sign_in_token)
     except (ValueError, AuthError, PermanentSyncError) as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"sign-in token refused: {exc}"
+            status.HTTP_400_BAD_REQUEST, detail=f"sign-in token refused: {exc}"
         ) from exc
     except RetryableSyncError as exc:
         raise HTTPException(

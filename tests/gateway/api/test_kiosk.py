@@ -60,4 +60,5 @@ async def test_bad_sessions_are_422(services, remote_admin, body) -> None:
 @pytest.mark.parametrize("session_id", ["0", "-1", "abc", str(2**63), "1.5"])
 async def test_bad_session_ids_are_4xx(remote_admin, session_id) -> None:
     response = await remote_admin.delete(f"/v1/kiosk/sessions/{session_id}")
-    assert response.status_code == 422
+    assert response.status_code in {404, 422}
+    assert "detail" in response.json()

@@ -87,8 +87,8 @@ async def test_sign_in_token(services, remote_admin) -> None:
 @pytest.mark.parametrize(
     ("error", "status"),
     [
-        (InvalidTokenError("u1: revoked; ask for a new token", user_id="u1"), 422),
-        (ValueError("not a sign-in token"), 422),
+        (InvalidTokenError("u1: revoked; ask for a new token", user_id="u1"), 400),
+        (ValueError("not a sign-in token"), 400),
         (OfflineError("junction unreachable"), 503),
     ],
 )
