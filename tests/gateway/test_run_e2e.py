@@ -145,3 +145,22 @@ def test_kill_9_during_transfers_loses_and_doubles_nothing(tmp_path: Path, bluet
             )
         ]
     assert sequences == list(range(1, records + 1))
+
+
+@pytest.mark.slow
+def test_sigterm_mid_transfer_finishes_and_commits_it_first(tmp_path: Path, bluetoothctl_dir: Path):
+    records = 400
+    scenario = _scenario(tmp_path, records, pacing_ms=4)  # about 2 s of notifications
+    with simulator(scenario) as bus, junction_stub() as stub_url:
+        config = write_config(tmp_path, stub_url=stub_url, bindings={METER: "alice"})
+        db = tmp_path / "data" / "gateway.sqlite3"
+        log = tmp_path / "run.log"
+        gateway = start_gateway(config, gateway_env(bus, bluetoothctl_dir), log)
+        wait_for(lambda: "claimed by sig_glucose" in log.read_text(), 20, "the meter claimed")
+        time.sleep(0.5)  # the RACP transfer is under way now
+        assert len([r for r in reading_rows(db) if r[2] == METER]) == 0
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(timeout=40) == 0, log.read_text()[-3000:]
+    meter_rows = [r for r in reading_rows(db) if r[2] == METER]
+    assert len(meter_rows) == records
+    assert "finishing transfers in progress" in log.read_text()
