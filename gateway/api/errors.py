@@ -6,12 +6,14 @@ from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from gateway.services import PairingUnavailableError, SyncUnavailableError
 from gateway.store import InvalidCursorError, StoreError
 
 _LOGGER = logging.getLogger(__name__)
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")  # what the API uses; sorted for Allow
 
 
 async def _invalid_cursor(request: Request, exc: Exception) -> JSONResponse:
@@ -39,14 +41,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         raise exc
     if exc.status_code != status.HTTP_405_METHOD_NOT_ALLOWED:
         return await http_exception_handler(request, exc)
-    allowed: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches(request.scope)
-            if match is not Match.NONE:
-                allowed |= route.methods
-    allowed.discard("HEAD")
-    methods = ", ".join(sorted(allowed))
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    methods = ", ".join(allowed)
     return JSONResponse(
         {"detail": f"{request.method} is not allowed on {request.url.path}; use {methods}"},
         status_code=exc.status_code,

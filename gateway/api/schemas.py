@@ -6,7 +6,7 @@ units are converted); the device's raw values and flags come alongside in `raw`.
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
@@ -115,18 +115,34 @@ def source_type(kind: ReadingKind) -> str:
     return _SOURCE_TYPE[kind]
 
 
-def _values(stored: StoredReading, zone: ZoneInfo) -> dict[str, Quantity]:
+def _values(stored: StoredReading) -> dict[str, Quantity]:
+    """Junction-unit values via `sync.junction.mapping`'s converters (as its samples use them)."""
     reading = stored.reading
-    samples: dict[str, Any] = {}
     if isinstance(reading, GlucoseReading):
-        samples["glucose"] = mapping.glucose_sample(reading, zone)
-    elif isinstance(reading, BloodPressureReading):
-        samples.update(mapping.blood_pressure_sample(reading, zone))
-    elif isinstance(reading, BodyReading):
-        for name, items in mapping.body_data([reading], zone).items():
-            if items:
-                samples[name] = items[0]
-    return {name: Quantity(value=s["value"], unit=s["unit"]) for name, s in samples.items()}
+        mmol = mapping.glucose_mmol_per_l(reading.concentration, reading.unit)
+        return {"glucose": Quantity(value=mmol, unit="mmol/L")}
+    if isinstance(reading, BloodPressureReading):
+        values = {
+            "systolic": Quantity(
+                value=mapping.pressure_mmhg(reading.systolic, reading.unit), unit="mmHg"
+            ),
+            "diastolic": Quantity(
+                value=mapping.pressure_mmhg(reading.diastolic, reading.unit), unit="mmHg"
+            ),
+        }
+        if reading.pulse_bpm is not None:
+            values["pulse"] = Quantity(value=round(reading.pulse_bpm, 1), unit="bpm")
+        return values
+    if isinstance(reading, BodyReading):
+        body: dict[str, Quantity] = {}
+        if reading.weight is not None:
+            kg = mapping.mass_kg(reading.weight, reading.unit)
+            body["body_mass"] = Quantity(value=kg, unit="kg")
+        if reading.fat_percent is not None:
+            fat = round(reading.fat_percent, mapping.PERCENT_DECIMALS)
+            body["body_fat_percentage"] = Quantity(value=fat, unit="%")
+        return body
+    return {}
 
 
 def reading_out(stored: StoredReading) -> Reading:
@@ -152,7 +168,7 @@ def reading_out(stored: StoredReading) -> Reading:
         user_index=reading.user_index,
         clock_skew_s=reading.clock_skew_s,
         flags=sorted(reading.flags),
-        values=_values(stored, zone),
+        values=_values(stored),
         raw=mapping.metadata(reading),
     )
 

@@ -209,3 +209,22 @@ async def test_offsets_are_read_as_instants(services, remote_read) -> None:
     assert a.json() == b.json()
     assert len(a.json()["data"]) == 1
     assert datetime.fromisoformat(a.json()["data"][0]["start_date"]).tzinfo == UTC
+
+
+async def test_values_match_what_the_uploader_sends(services, remote_read) -> None:
+    """The API's values are exactly the upload samples' values (one conversion, in mapping)."""
+    bp = blood_pressure(2, systolic=16.04, diastolic=10.66, unit=PressureUnit.KPA, pulse=71.25)
+    scale = body(3, weight=154.33, unit=MassUnit.LB, fat_percent=21.456)
+    meter = glucose(1, concentration=6.1e-3, unit=GlucoseUnit.MOL_PER_L)
+    save(services, [meter, bp, scale])
+    zone = services.settings.zone
+    by_id = {r["id"]: r for r in (await remote_read.get("/v1/readings")).json()["data"]}
+    g = mapping.glucose_sample(meter, zone)
+    assert by_id[meter.id]["values"]["glucose"] == {"value": g["value"], "unit": g["unit"]}
+    for part, sample in mapping.blood_pressure_sample(bp, zone).items():
+        expected = {"value": sample["value"], "unit": sample["unit"]}
+        assert by_id[bp.id]["values"][part] == expected
+    for name, samples in mapping.body_data([scale], zone).items():
+        expected = {"value": samples[0]["value"], "unit": samples[0]["unit"]}
+        assert by_id[scale.id]["values"][name] == expected
+    assert by_id[meter.id]["start_date"] == g["start_date"]
