@@ -10,8 +10,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, update
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, func, update
+from sqlmodel import Session, select
 
 from gateway.store.models import ReadingRow
 
@@ -37,13 +37,18 @@ def mark_changed(session: Session, ids: Sequence[str], now: datetime, **values: 
     Returns:
         How many readings were updated.
     """
+    if not ids:
+        return 0
     seq = next_change_seq(session)
-    changed = 0
-    for offset, reading_id in enumerate(ids):
-        result = session.exec(
-            update(ReadingRow)
-            .where(col(ReadingRow.id) == reading_id)
-            .values(updated_at=now, change_seq=seq + offset, **values)
-        )
-        changed += result.rowcount
-    return changed
+    table = ReadingRow.__table__  # type: ignore[attr-defined]  # Core: no per-row ORM sync
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("reading_id"))
+        .values(updated_at=now, change_seq=bindparam("seq"), **values)
+    )
+    # One executemany instead of a statement per reading (batches are hundreds long).
+    result = session.connection().execute(
+        statement,
+        [{"reading_id": rid, "seq": seq + offset} for offset, rid in enumerate(ids)],
+    )
+    return result.rowcount

@@ -354,9 +354,29 @@ class SqliteOutbox:
         status_code: int | None = None,
         error: str | None = None,
     ) -> None:
+        SqliteOutbox._log_streams(
+            session,
+            claim_id,
+            [(row.user_id, row.resource) for row in rows],
+            outcome,
+            now,
+            status_code=status_code,
+            error=error,
+        )
+
+    @staticmethod
+    def _log_streams(
+        session: Session,
+        claim_id: str,
+        keys: Sequence[tuple[str, str]],
+        outcome: str,
+        now: datetime,
+        *,
+        status_code: int | None = None,
+        error: str | None = None,
+    ) -> None:
         streams: dict[tuple[str, str], int] = {}
-        for row in rows:
-            key = (row.user_id, row.resource)
+        for key in keys:
             streams[key] = streams.get(key, 0) + 1
         for (user_id, resource), count in streams.items():
             session.add(
@@ -380,24 +400,26 @@ class SqliteOutbox:
 
     def _complete(self, claim_id: str, ids: Sequence[str], now: datetime) -> None:
         with self._db.write() as session:
-            rows: list[OutboxRow] = []
+            done: list[tuple[str, str, str]] = []
             # A 2xx is a delivery whichever claim holds the item now.
             for chunk in _chunks(list(ids)):
-                rows.extend(
+                queued = and_(col(OutboxRow.reading_id).in_(chunk), col(OutboxRow.state) == _QUEUED)
+                done.extend(
                     session.exec(
-                        select(OutboxRow).where(
-                            col(OutboxRow.reading_id).in_(chunk), col(OutboxRow.state) == _QUEUED
+                        select(OutboxRow.reading_id, OutboxRow.user_id, OutboxRow.resource).where(
+                            queued
                         )
-                    )
+                    ).all()
                 )
-            for row in rows:
-                row.state, row.claim_id, row.lease_until = _DELIVERED, None, None
-                row.delivered_at = now
-                session.add(row)
-            mark_changed(
-                session, [r.reading_id for r in rows], now, state=ReadingState.DELIVERED.value
-            )
-            self._log_attempt(session, claim_id, rows, _DELIVERED, now)
+                # One statement per chunk: a batch is hundreds of items.
+                session.exec(
+                    update(OutboxRow)
+                    .where(queued)
+                    .values(state=_DELIVERED, claim_id=None, lease_until=None, delivered_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            mark_changed(session, [d[0] for d in done], now, state=ReadingState.DELIVERED.value)
+            self._log_streams(session, claim_id, [(d[1], d[2]) for d in done], _DELIVERED, now)
 
     async def retry_later(
         self, claim_id: str, ids: Sequence[str], *, not_before: datetime, error: str
