@@ -26,7 +26,7 @@ from gateway.api.routes import (
     users,
 )
 from gateway.api.schemas import Problem
-from gateway.mdns import Advertiser, advertised_addresses, service_info
+from gateway.mdns import Advertiser, advertised_addresses, interfaces_for, service_info
 from gateway.services import Services
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ def create_app(services: Services) -> FastAPI:
         api = services.settings.api
         if api.mdns:
             addresses = advertised_addresses(api.host)
-            advertiser = Advertiser(service_info(port=api.port, addresses=addresses))
+            info = service_info(port=api.port, addresses=addresses)
+            advertiser = Advertiser(info, interfaces_for(api.host))
             try:
                 await advertiser.start()
             except OSError as exc:

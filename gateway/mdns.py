@@ -9,13 +9,14 @@ import logging
 import socket
 from dataclasses import dataclass
 
-from zeroconf import IPVersion, ServiceInfo
+from zeroconf import InterfaceChoice, IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
 _LOGGER = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_edge-gateway._tcp.local."
 API_VERSION = "1"
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - comparing, not binding
 
 
 def service_info(*, port: int, addresses: list[str], instance: str | None = None) -> ServiceInfo:
@@ -43,7 +44,7 @@ def service_info(*, port: int, addresses: list[str], instance: str | None = None
 
 def advertised_addresses(host: str) -> list[str]:
     """Where the API listens, as others can reach it (the host's addresses for 0.0.0.0/::)."""
-    if host not in {"0.0.0.0", "::", ""}:  # noqa: S104 - comparing, not binding
+    if host not in _WILDCARDS:
         return [host]
     found: set[str] = set()
     try:
@@ -54,16 +55,22 @@ def advertised_addresses(host: str) -> list[str]:
     return sorted(a for a in found if not ipaddress.ip_address(a.split("%")[0]).is_loopback)
 
 
+def interfaces_for(host: str) -> list[str] | InterfaceChoice:
+    """Answer mDNS only where the API listens: every interface for a wildcard host."""
+    return InterfaceChoice.All if host in _WILDCARDS else [host]
+
+
 @dataclass
 class Advertiser:
     """Registers the service on start, unregisters on stop."""
 
     info: ServiceInfo
+    interfaces: list[str] | InterfaceChoice = InterfaceChoice.All
     _zc: AsyncZeroconf | None = None
 
     async def start(self) -> None:
         """Announce the service (a name clash gets a new instance name)."""
-        self._zc = AsyncZeroconf(ip_version=IPVersion.All)
+        self._zc = AsyncZeroconf(interfaces=self.interfaces, ip_version=IPVersion.All)
         await self._zc.async_register_service(self.info, allow_name_change=True)
         _LOGGER.info("advertising %s on port %d", self.info.name, self.info.port)
 

@@ -4,6 +4,8 @@ import ipaddress
 
 import httpx
 import pytest
+from zeroconf import IPVersion
+from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from gateway.app import create_app
 from gateway.mdns import SERVICE_TYPE, advertised_addresses, service_info
@@ -118,3 +120,22 @@ def test_advertised_addresses() -> None:
     assert advertised_addresses("192.0.2.7") == ["192.0.2.7"]
     for address in advertised_addresses("0.0.0.0"):  # noqa: S104 - not binding
         assert not ipaddress.ip_address(address.split("%")[0]).is_loopback
+
+
+async def test_lifespan_advertises_on_loopback_only(tmp_path) -> None:
+    """With [api] mdns on and host 127.0.0.1, a browser on lo resolves the service."""
+    services = make_services(tmp_path, mdns=True, host="127.0.0.1", port=18080)
+    app = create_app(services)
+    async with app.router.lifespan_context(app):
+        advertiser = app.state.advertiser
+        assert advertiser is not None
+        browser = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+        try:
+            found = AsyncServiceInfo(SERVICE_TYPE, advertiser.info.name)
+            assert await found.async_request(browser.zeroconf, 3000)
+            assert found.port == 18080
+            assert found.parsed_addresses() == ["127.0.0.1"]
+            assert found.properties[b"events"] == b"/v1/events"
+        finally:
+            await browser.async_close()
+    services.db.close()
