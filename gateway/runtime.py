@@ -32,6 +32,7 @@ from gateway.services import (
 )
 from gateway.store import DATABASE_FILENAME, Database, open_database
 from gateway.store import users as user_store
+from gateway.store.credentials import SqliteTokenStore
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import assign_device_readings
 from sync.uploader import SyncEvent, Uploader, build_uploader
@@ -181,6 +182,7 @@ def build_gateway(
         region=junction.region,
         environment=junction.environment,
         time_zone=settings.timezone,
+        token_store=SqliteTokenStore(db),
         priority=priority,
         on_event=_sync_event_logger(events),
     )

@@ -176,7 +176,21 @@ _V2 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+_V3 = Migration(
+    3,
+    "Junction Sign-In Token sessions per user (access and refresh tokens, rotated atomically)",
+    (
+        """CREATE TABLE junction_session (
+            user_id TEXT PRIMARY KEY NOT NULL,
+            access_token TEXT NOT NULL,
+            refresh_token TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

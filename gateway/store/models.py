@@ -182,3 +182,15 @@ class SyncProgressRow(SQLModel, table=True):
     count: int = 0
     delivered_total: int = 0
     error: str | None = None
+
+
+class JunctionSessionRow(SQLModel, table=True):
+    """A user's Junction session from a Sign-In Token (schema version 3). Secrets: never log."""
+
+    __tablename__ = "junction_session"
+
+    user_id: str = Field(primary_key=True)
+    access_token: str
+    refresh_token: str
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
