@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.commands import ble, demo, run, serve_api, simulate, stub, token
+from gateway.commands import ble, config_cmd, demo, run, serve_api, simulate, status, stub, token
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,7 +31,7 @@ def _root(
             logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-for module in (ble, demo, run, serve_api, simulate, stub, token):
+for module in (ble, config_cmd, demo, run, serve_api, simulate, status, stub, token):
     module.register(app)
 
 

@@ -1,0 +1,229 @@
+"""`edge-gateway status`: devices, stored readings, upload queue and errors at a glance."""
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.commands.common import ConfigOption, fail, settings_from
+from gateway.health_probe import HealthProbe
+from gateway.status import StatusReport, collect_status
+from gateway.store import StoreError
+
+# Wide enough for every column when output goes to a pipe or a file (no terminal width).
+PIPE_WIDTH = 160
+# Exit code when there is no usable database (a config problem exits 2, like other commands).
+NO_DATABASE_EXIT = 1
+_NONE = "-"  # an unknown value in a table cell
+
+
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document (keys: see --help).")
+    ] = False,
+) -> None:
+    """Show the gateway: adapter and process, devices, readings, upload queue, errors.
+
+    Reads the database in `data_dir` without changing it, and asks the running gateway's
+    /v1/health on [api] host:port over loopback (not running is shown, not an error).
+    Shows counts, times, addresses and states only, never a measured value. Exits 1 when
+    there is no database yet (run `edge-gateway run` first), 2 on a config error.
+
+    With --json, one document with these keys (times are UTC ISO 8601, null if unknown):
+    data_dir, database, collected_at, last_sync_at;
+    adapter {name};
+    gateway {url, running, is_gateway, ready, status, checks {name: bool}, started_at, error};
+    devices [{address, name, kind, brand, bond_state, last_seen_at, battery_percent,
+    clock_skew_s, last_sequence, readings}];
+    readings {kind: {state: count}} (states: unassigned, queued, delivered, dead);
+    uploads [{user_id, resource, queued, due, dead_letters, status, status_at,
+    delivered_total, error}];
+    errors {dead_letters, holds {user_id: [hold]}}.
+    """
+    settings = settings_from(config)
+    try:
+        report = collect_status(settings)
+    except StoreError as exc:
+        raise fail(str(exc), code=NO_DATABASE_EXIT) from exc
+    if as_json:
+        typer.echo(json.dumps(report_document(report), indent=2))
+        return
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=PIPE_WIDTH)
+    render(console, report)
+
+
+def report_document(report: StatusReport) -> dict[str, Any]:
+    """The `--json` document: stable keys, times as UTC ISO 8601 strings."""
+    gateway = report.gateway
+    return {
+        "data_dir": str(report.data_dir),
+        "database": str(report.database),
+        "collected_at": _iso(report.collected_at),
+        "last_sync_at": _iso(report.last_sync_at),
+        "adapter": {"name": report.adapter},
+        "gateway": {
+            "url": gateway.url,
+            "running": gateway.running,
+            "is_gateway": gateway.is_gateway,
+            "ready": gateway.ready,
+            "status": gateway.status,
+            "checks": gateway.checks,
+            "started_at": _iso(gateway.started_at),
+            "error": gateway.error,
+        },
+        "devices": [
+            {
+                "address": d.address,
+                "name": d.name,
+                "kind": d.kind,
+                "brand": d.brand,
+                "bond_state": d.bond_state,
+                "last_seen_at": _iso(d.last_seen_at),
+                "battery_percent": d.battery_percent,
+                "clock_skew_s": d.clock_skew_s,
+                "last_sequence": d.last_sequence,
+                "readings": d.readings,
+            }
+            for d in report.devices
+        ],
+        "readings": report.readings,
+        "uploads": [
+            {
+                "user_id": s.user_id,
+                "resource": s.resource,
+                "queued": s.queued,
+                "due": s.due,
+                "dead_letters": s.dead_letters,
+                "status": s.status,
+                "status_at": _iso(s.status_at),
+                "delivered_total": s.delivered_total,
+                "error": s.error,
+            }
+            for s in report.streams
+        ],
+        "errors": {"dead_letters": report.dead_letters, "holds": report.holds},
+    }
+
+
+def render(console: Console, report: StatusReport) -> None:
+    """Print the report as a few rich tables."""
+    now = report.collected_at
+    console.print(f"[bold]Adapter[/] {report.adapter}    [bold]Data[/] {report.database}")
+    console.print(f"[bold]Gateway[/] {_gateway_line(report.gateway, now)}")
+    console.print(_devices_table(report, now))
+    console.print(_readings_table(report))
+    console.print(_uploads_table(report, now))
+    console.print(f"[bold]Last sync[/] {_when(report.last_sync_at, now)}")
+    console.print(_errors_line(report))
+
+
+def _gateway_line(probe: HealthProbe, now: datetime) -> str:
+    if not probe.running:
+        return f"[yellow]not running[/] ({probe.error or 'nothing answers'} at {probe.url})"
+    if not probe.is_gateway:
+        return f"[red]port taken[/]: {probe.error} ({probe.url})"
+    failing = sorted(name for name, ok in probe.checks.items() if not ok)
+    readiness = "[green]ready[/]" if probe.ready else f"[red]not ready[/] ({', '.join(failing)})"
+    since = f", started {_when(probe.started_at, now)}" if probe.started_at else ""
+    return f"running, {readiness} at {probe.url}{since}"
+
+
+def _devices_table(report: StatusReport, now: datetime) -> Table:
+    table = Table(title=f"Devices ({len(report.devices)})", title_justify="left")
+    table.add_column("address", no_wrap=True)
+    for name in ("name", "kind", "brand", "bond", "last seen"):
+        table.add_column(name)
+    for name in ("battery", "clock skew", "last seq", "readings"):
+        table.add_column(name, justify="right")
+    for d in report.devices:
+        table.add_row(
+            d.address,
+            d.name or _NONE,
+            d.kind or _NONE,
+            d.brand or _NONE,
+            d.bond_state,
+            _when(d.last_seen_at, now),
+            _NONE if d.battery_percent is None else f"{d.battery_percent} %",
+            _NONE if d.clock_skew_s is None else f"{d.clock_skew_s:+.0f} s",
+            _NONE if d.last_sequence is None else str(d.last_sequence),
+            str(d.readings),
+        )
+    return table
+
+
+def _readings_table(report: StatusReport) -> Table:
+    states = ("unassigned", "queued", "delivered", "dead")
+    table = Table(title="Readings stored", title_justify="left")
+    table.add_column("kind")
+    for name in ("total", *states):
+        table.add_column(name, justify="right")
+    for kind, by_state in report.readings.items():
+        table.add_row(kind, str(sum(by_state.values())), *(str(by_state.get(s, 0)) for s in states))
+    return table
+
+
+def _uploads_table(report: StatusReport, now: datetime) -> Table:
+    table = Table(title="Upload queue", title_justify="left")
+    table.add_column("user", no_wrap=True)
+    table.add_column("resource")
+    for name in ("queued", "due", "dead letters", "delivered"):
+        table.add_column(name, justify="right")
+    table.add_column("last status")
+    table.add_column("at")
+    for s in report.streams:
+        last = s.status or _NONE
+        if s.error:
+            last = f"{last}: {s.error}"
+        table.add_row(
+            s.user_id,
+            s.resource,
+            str(s.queued),
+            str(s.due),
+            str(s.dead_letters),
+            str(s.delivered_total),
+            last,
+            _when(s.status_at, now),
+        )
+    return table
+
+
+def _errors_line(report: StatusReport) -> str:
+    holds = "; ".join(f"{user}: {', '.join(h)}" for user, h in report.holds.items())
+    dead = report.dead_letters
+    colour = "red" if dead or holds else "green"
+    line = f"[bold]Errors[/] [{colour}]{dead} dead letter{'s' if dead != 1 else ''}[/]"
+    if holds:
+        line += f"; [red]holds[/] {holds}"
+    else:
+        line += "; no holds"
+    return line
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _when(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "never"
+    age = max(0.0, (now - value).total_seconds())
+    if age < 60:
+        ago = f"{age:.0f} s ago"
+    elif age < 3600:
+        ago = f"{age / 60:.0f} min ago"
+    elif age < 86400:
+        ago = f"{age / 3600:.1f} h ago"
+    else:
+        ago = f"{age / 86400:.1f} d ago"
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z ({ago})"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the root app."""
+    app.command()(status)

@@ -1,0 +1,254 @@
+"""Checks `edge-gateway config check` runs on loaded settings, beyond what validation does.
+
+Each check returns `Problem`s (the key, the value and what is expected, like
+`gateway.config.describe_errors`) and `Note`s (facts worth knowing that are not wrong).
+Nothing here changes anything: the data directory is not created, the port is bound for a
+moment only.
+"""
+
+import errno
+import os
+import re
+import socket
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from drivers.readings import ReadingKind
+from gateway.config import ApiSettings, JunctionSettings, Settings
+from gateway.health_probe import probe_health
+from gateway.store import DATABASE_FILENAME
+
+ADDRESS_PATTERN = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+_JUNCTION_DOMAINS = ("junction.com", "tryvital.io")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something in the config that will not work.
+
+    Attributes:
+        key: Dotted config key (``bindings[2].device``).
+        value: The value given.
+        expected: What is expected instead, ending with a remedy.
+    """
+
+    key: str
+    value: object
+    expected: str
+
+    def line(self, source: str) -> str:
+        """One line: source, key, value, expectation (as `describe_errors` writes them)."""
+        shown = "" if "api_key" in self.key else f" = {self.value!r}"
+        return f"{source}: {self.key}{shown}: {self.expected}"
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A fact about the config that is fine but worth showing (e.g. the port is in use).
+
+    Attributes:
+        key: Dotted config key.
+        text: One line.
+    """
+
+    key: str
+    text: str
+
+
+Finding = Problem | Note
+
+
+def check_settings(settings: Settings) -> list[Finding]:
+    """Every check, in config order."""
+    return [
+        *check_data_dir(settings.data_dir),
+        *check_timezone(settings.timezone),
+        *check_bindings(settings),
+        *check_api(settings.api),
+        *check_junction(settings.junction),
+    ]
+
+
+def check_data_dir(path: Path) -> Iterator[Finding]:
+    """The data directory exists and is writable, or could be created by this user."""
+    key = "data_dir"
+    if path.exists():
+        if not path.is_dir():
+            yield Problem(key, str(path), "a directory, not a file; point data_dir elsewhere")
+        elif not os.access(path, os.W_OK | os.X_OK):
+            yield Problem(
+                key,
+                str(path),
+                f"a directory writable by this user (uid {os.geteuid()}); chown it to the "
+                "user the gateway runs as",
+            )
+        else:
+            database = path / DATABASE_FILENAME
+            if database.exists() and not os.access(database, os.R_OK | os.W_OK):
+                yield Problem(
+                    key,
+                    str(path),
+                    f"{database.name} readable and writable by this user; chown it to the "
+                    "user the gateway runs as",
+                )
+        return
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        yield Problem(key, str(path), f"a creatable directory, but {parent} is a file")
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        yield Problem(
+            key,
+            str(path),
+            f"a creatable directory, but {parent} is not writable by this user (uid "
+            f"{os.geteuid()}); create {path} and chown it to the gateway user (systemd's "
+            "StateDirectory= does that)",
+        )
+    else:
+        yield Note(key, f"{path} does not exist yet; the gateway creates it (mode 0700)")
+
+
+def check_timezone(name: str) -> Iterator[Finding]:
+    """The zone is an IANA name (not only something zoneinfo can load, like a file path)."""
+    if name not in zoneinfo.available_timezones():
+        yield Problem(
+            "timezone",
+            name,
+            "an IANA zone name like 'Europe/Berlin' (see `timedatectl list-timezones`)",
+        )
+
+
+def check_bindings(settings: Settings) -> Iterator[Finding]:
+    """Addresses look like AA:BB:CC:DD:EE:FF; each (device, device_user) is bound once."""
+    seen: dict[tuple[str, int | None], int] = {}
+    for index, binding in enumerate(settings.bindings):
+        key = f"bindings[{index}]"
+        if not ADDRESS_PATTERN.match(binding.device):
+            yield Problem(
+                f"{key}.device", binding.device, "a Bluetooth address like 'AA:BB:CC:DD:EE:FF'"
+            )
+        if not binding.user_id.strip():
+            yield Problem(f"{key}.user_id", binding.user_id, "a Junction user id (not empty)")
+        slot = (binding.device, binding.device_user)
+        if slot in seen:
+            who = "every user slot" if binding.device_user is None else f"user {slot[1]}"
+            yield Problem(
+                f"{key}.device",
+                binding.device,
+                f"one binding per device and device_user, but {who} of it is already bound "
+                f"by bindings[{seen[slot]}]; remove one of them",
+            )
+        else:
+            seen[slot] = index
+
+
+def check_api(api: ApiSettings) -> Iterator[Finding]:
+    """The API port is free, or held by a running gateway (this one, presumably)."""
+    if api.port == 0:
+        yield Note("api.port", "0: the system picks a free port at start")
+        return
+    try:
+        infos = socket.getaddrinfo(
+            api.host or None, api.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror:
+        yield Problem("api.host", api.host, "an address of this machine or a host name it resolves")
+        return
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        # As uvicorn does: a port in TIME_WAIT from a stopped gateway counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            yield from _bind_failure(api, exc)
+
+
+def _bind_failure(api: ApiSettings, exc: OSError) -> Iterator[Finding]:
+    if exc.errno == errno.EADDRINUSE:
+        probe = probe_health(api.host, api.port)
+        if probe.is_gateway:
+            state = "ready" if probe.ready else "not ready"
+            yield Note("api.port", f"{api.port} is in use by a running gateway ({state})")
+        else:
+            yield Problem(
+                "api.port",
+                api.port,
+                f"a free port, but another program listens on {api.host}:{api.port}; stop it "
+                "or choose another port",
+            )
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        yield Problem(
+            "api.host", api.host, "an address of this machine (or 0.0.0.0 for every interface)"
+        )
+    elif exc.errno == errno.EACCES:
+        yield Problem("api.port", api.port, "a port of 1024 or more, or grant CAP_NET_BIND_SERVICE")
+    else:
+        yield Problem("api.port", api.port, f"a port this user can listen on ({exc.strerror})")
+
+
+def check_junction(junction: JunctionSettings) -> Iterator[Finding]:
+    """base_url is a usable URL that agrees with region and environment; priorities are kinds."""
+    if junction.base_url is not None:
+        yield from _check_base_url(junction)
+    elif junction.api_key is None:
+        yield Note("junction.api_key", "unset: uploads need per-user sign-in tokens (see the API)")
+    kinds = {k.value for k in ReadingKind}
+    for index, name in enumerate(junction.resource_priority):
+        if name not in kinds:
+            yield Problem(
+                f"junction.resource_priority[{index}]",
+                name,
+                f"one of {', '.join(sorted(kinds))}",
+            )
+    if len(set(junction.resource_priority)) != len(junction.resource_priority):
+        yield Problem(
+            "junction.resource_priority",
+            junction.resource_priority,
+            "each resource once; remove the repeats",
+        )
+
+
+def _check_base_url(junction: JunctionSettings) -> Iterator[Finding]:
+    url = junction.base_url or ""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        yield Problem(
+            "junction.base_url", url, "an http(s) URL like 'https://api.sandbox.us.junction.com'"
+        )
+        return
+    local = host in _LOOPBACK_HOSTS or host.startswith("127.")
+    if parts.scheme == "http" and not local:
+        yield Problem(
+            "junction.base_url",
+            url,
+            "https (health data must not travel in clear text); plain http is for a local stub",
+        )
+    if local:
+        yield Note("junction.base_url", f"{url}: a local stand-in (junction-stub)")
+        return
+    if not any(host == d or host.endswith("." + d) for d in _JUNCTION_DOMAINS):
+        return  # a proxy or gateway of the operator's: nothing to compare with
+    labels = host.split(".")
+    region = "eu" if "eu" in labels else "us"
+    environment = next((e for e in ("sandbox", "dev") if e in labels), "production")
+    if region != junction.region:
+        yield Problem(
+            "junction.region",
+            junction.region,
+            f"{region!r}, the region of base_url {url}; set region = {region!r} or drop "
+            "base_url (region and environment pick the host)",
+        )
+    if environment != junction.environment:
+        yield Problem(
+            "junction.environment",
+            junction.environment,
+            f"{environment!r}, the environment of base_url {url}; set environment = "
+            f"{environment!r} or drop base_url",
+        )

@@ -1,0 +1,346 @@
+"""`edge-gateway status` as a process over a real store file, with and without a gateway up."""
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from drivers.readings import ReadingKind
+from gateway.app import create_app
+from gateway.config import load_settings
+from gateway.services import standalone_services
+from gateway.store import DATABASE_FILENAME, devices, open_database, readings, users
+from gateway.store.devices import BondState
+from gateway.store.migrations import APPLICATION_ID
+from gateway.store.outbox import SqliteOutbox
+from gateway.store.readings import CursorUpdate
+from sync.outbox import SyncStatus, UploadProgress, UserHold
+from tests.sync.factories import blood_pressure, body, glucose
+
+METER, CUFF, SCALE = "C0:FF:EE:00:00:01", "C0:FF:EE:00:00:02", "C0:FF:EE:00:00:03"
+# Odd measured values, so that finding one in the output cannot be a coincidence.
+GLUCOSE_KG_L = 0.001234  # 123.4 mg/dL
+SYSTOLIC, DIASTOLIC, PULSE = 141.5, 93.5, 67.5
+WEIGHT_KG, FAT_PERCENT = 81.35, 23.45
+MEASURED = ("0.001234", "123.4", "6.85", "141.5", "93.5", "67.5", "81.35", "23.45")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\ntimezone = "Europe/Berlin"\n'
+        f'[ble]\nadapter = "hci1"\n[api]\nport = {port}\n'
+    )
+    return config
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    return subprocess.run(
+        [sys.executable, "-c", "from gateway.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+
+
+def fill(data_dir: Path) -> None:
+    """Three devices, readings in every state, a dead letter, a hold and some progress."""
+    db = open_database(data_dir / DATABASE_FILENAME)
+    zone = load_settings(None, data_dir=data_dir).zone
+    try:
+        users.bind(db, METER, "alice")
+        users.bind(db, CUFF, "bob")
+        devices.upsert_device(db, METER, name="meter+0001", kind="glucose", brand="Roche")
+        devices.upsert_device(db, CUFF, name="BP7000", kind="blood_pressure", brand="Omron")
+        devices.upsert_device(db, SCALE, name="BC-105", kind="body", battery_percent=87)
+        devices.set_bond_state(db, METER, BondState.BONDED)
+        readings.save_transfer(
+            db,
+            [glucose(seq, device=METER, concentration=GLUCOSE_KG_L) for seq in (1, 2, 3)],
+            zone=zone,
+            advance=CursorUpdate(device=METER, last_sequence=3),
+        )
+        readings.save_transfer(
+            db,
+            [
+                blood_pressure(
+                    seq, device=CUFF, systolic=SYSTOLIC, diastolic=DIASTOLIC, pulse=PULSE
+                )
+                for seq in (4, 5)
+            ],
+            zone=zone,
+        )
+        readings.save_transfer(
+            db, [body(6, device=SCALE, weight=WEIGHT_KG, fat_percent=FAT_PERCENT)], zone=zone
+        )
+        asyncio.run(_settle(SqliteOutbox(db, zone=zone)))
+    finally:
+        db.close()
+
+
+async def _settle(outbox: SqliteOutbox) -> None:
+    now = datetime.now(UTC)
+    lease = now + timedelta(minutes=1)
+    batch = await outbox.claim("alice", ReadingKind.GLUCOSE, limit=1, now=now, lease_until=lease)
+    assert batch is not None
+    await outbox.complete(batch.claim_id, [i.id for i in batch.items], now)
+    await outbox.record_progress(
+        UploadProgress("alice", ReadingKind.GLUCOSE, SyncStatus.COMPLETED, now, delivered_total=1)
+    )
+    batch = await outbox.claim(
+        "bob", ReadingKind.BLOOD_PRESSURE, limit=10, now=now, lease_until=lease
+    )
+    assert batch is not None
+    await outbox.dead_letter(
+        batch.claim_id,
+        [i.id for i in batch.items],
+        status_code=400,
+        body="{}",
+        reason="HTTP 400: refused",
+        now=now,
+    )
+    await outbox.set_hold("bob", UserHold.PAUSED, held=True)
+
+
+def logical_dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def running_gateway(config: Path) -> Iterator[int]:
+    """The gateway's API (store only, no radio) under uvicorn on an ephemeral loopback port."""
+    settings = load_settings(config)
+    services = standalone_services(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(services), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+        )
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                pytest.fail("uvicorn did not start")
+            threading.Event().wait(0.01)
+        yield int(server.servers[0].sockets[0].getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        services.db.close()
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> Path:
+    config = write_config(tmp_path, free_port())
+    fill(tmp_path / "data")
+    return config
+
+
+def test_no_database_says_so_with_the_remedy_and_creates_nothing(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port())
+    for args in (("status",), ("status", "--json")):
+        result = cli(*args, "--config", str(config))
+        assert result.returncode == 1
+        assert "no database yet" in result.stderr
+        assert "run `edge-gateway run` first" in result.stderr
+        assert result.stdout == ""
+    assert not (tmp_path / "data").exists()
+
+
+def test_empty_database_file_counts_as_none(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / DATABASE_FILENAME).touch()
+    result = cli("status", "--config", str(config))
+    assert result.returncode == 1
+    assert "no database yet" in result.stderr
+
+
+def test_an_old_schema_is_not_migrated_by_status(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port())
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / DATABASE_FILENAME
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("CREATE TABLE device (address TEXT PRIMARY KEY)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    result = cli("status", "--config", str(config))
+    assert result.returncode == 1
+    assert "older than this gateway's" in result.stderr
+    assert "run `edge-gateway run` once to migrate it" in result.stderr
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+
+
+def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port())
+    (tmp_path / "data").mkdir()
+    conn = sqlite3.connect(tmp_path / "data" / DATABASE_FILENAME)
+    conn.execute("CREATE TABLE photos (id INTEGER)")
+    conn.commit()
+    conn.close()
+    result = cli("status", "--config", str(config))
+    assert result.returncode == 1
+    assert "not an Edge Gateway database" in result.stderr
+
+
+def test_json_reports_devices_readings_uploads_and_errors(filled: Path) -> None:
+    database = filled.parent / "data" / DATABASE_FILENAME
+    before = logical_dump(database)
+    result = cli("status", "--json", "--config", str(filled))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert logical_dump(database) == before  # read only: nothing migrated or written
+
+    assert set(doc) == {
+        "data_dir",
+        "database",
+        "collected_at",
+        "last_sync_at",
+        "adapter",
+        "gateway",
+        "devices",
+        "readings",
+        "uploads",
+        "errors",
+    }
+    assert doc["database"] == str(database)
+    assert doc["adapter"] == {"name": "hci1"}
+    assert doc["gateway"]["running"] is False
+    assert doc["gateway"]["ready"] is None
+
+    by_address = {d["address"]: d for d in doc["devices"]}
+    assert list(by_address) == [METER, CUFF, SCALE]
+    meter = by_address[METER]
+    assert meter["name"] == "meter+0001"
+    assert meter["kind"] == "glucose"
+    assert meter["brand"] == "Roche"
+    assert meter["bond_state"] == "bonded"
+    assert meter["last_sequence"] == 3
+    assert meter["readings"] == 3
+    assert meter["last_seen_at"] is not None
+    assert by_address[CUFF]["readings"] == 2
+    assert by_address[SCALE]["battery_percent"] == 87
+    assert by_address[SCALE]["bond_state"] == "none"
+
+    assert doc["readings"] == {
+        "blood_pressure": {"dead": 2},
+        "body": {"unassigned": 1},
+        "glucose": {"delivered": 1, "queued": 2},
+    }
+    uploads = {(u["user_id"], u["resource"]): u for u in doc["uploads"]}
+    assert set(uploads) == {("alice", "glucose"), ("bob", "blood_pressure")}
+    alice = uploads["alice", "glucose"]
+    assert (alice["queued"], alice["due"], alice["dead_letters"]) == (2, 2, 0)
+    assert alice["status"] == "completed"
+    assert alice["delivered_total"] == 1
+    assert alice["status_at"] == doc["last_sync_at"]
+    bob = uploads["bob", "blood_pressure"]
+    assert (bob["queued"], bob["dead_letters"], bob["status"]) == (0, 2, None)
+    assert doc["errors"] == {"dead_letters": 2, "holds": {"bob": ["paused"]}}
+
+    assert not any(value in result.stdout for value in MEASURED)
+
+
+def test_table_shows_every_section_without_measured_values(filled: Path) -> None:
+    result = cli("status", "--config", str(filled))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in (
+        "Adapter hci1",
+        "not running",
+        "Devices (3)",
+        METER,
+        CUFF,
+        SCALE,
+        "meter+0001",
+        "Roche",
+        "bonded",
+        "87 %",
+        "Readings stored",
+        "unassigned",
+        "Upload queue",
+        "alice",
+        "completed",
+        "Last sync 20",
+        "2 dead letters",
+        "holds bob: paused",
+    ):
+        assert expected in out, expected
+    assert not any(value in out for value in MEASURED)
+
+
+def test_a_running_gateway_is_asked_for_its_health(tmp_path: Path) -> None:
+    fill(tmp_path / "data")
+    config = write_config(tmp_path, 0)
+    with running_gateway(config) as port:
+        config = write_config(tmp_path, port)
+        result = cli("status", "--json", "--config", str(config))
+        table = cli("status", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    gateway = json.loads(result.stdout)["gateway"]
+    assert gateway["url"] == f"http://127.0.0.1:{port}/v1/health"
+    assert gateway["running"] is True
+    assert gateway["is_gateway"] is True
+    assert gateway["ready"] is True
+    assert gateway["status"] == "ok"
+    assert gateway["checks"]["store"] is True
+    assert gateway["started_at"] is not None
+    assert gateway["error"] is None
+    assert table.returncode == 0, table.stderr
+    assert "running, ready at http://127.0.0.1:" in table.stdout
+
+
+def test_something_else_on_the_port_is_not_taken_for_the_gateway(filled: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        config = write_config(filled.parent, port)
+        accepted: list[socket.socket] = []
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            accepted.append(conn)
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        result = cli("status", "--json", "--config", str(config))
+        thread.join(10)
+        for conn in accepted:
+            conn.close()
+    assert result.returncode == 0, result.stderr
+    gateway = json.loads(result.stdout)["gateway"]
+    assert gateway["running"] is True
+    assert gateway["is_gateway"] is False
+    assert "not an edge gateway" in gateway["error"]
