@@ -1,7 +1,6 @@
 """`edge-gateway status` as a process over a real store file, with and without a gateway up."""
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
@@ -9,23 +8,20 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from drivers.readings import ReadingKind
-from gateway.app import create_app
 from gateway.config import load_settings
-from gateway.services import standalone_services
 from gateway.store import DATABASE_FILENAME, devices, open_database, readings, users
 from gateway.store.devices import BondState
 from gateway.store.migrations import APPLICATION_ID
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import CursorUpdate
 from sync.outbox import SyncStatus, UploadProgress, UserHold
+from tests.gateway.running import free_port, running_gateway
 from tests.sync.factories import blood_pressure, body, glucose
 
 METER, CUFF, SCALE = "C0:FF:EE:00:00:01", "C0:FF:EE:00:00:02", "C0:FF:EE:00:00:03"
@@ -34,12 +30,6 @@ GLUCOSE_KG_L = 0.001234  # 123.4 mg/dL
 SYSTOLIC, DIASTOLIC, PULSE = 141.5, 93.5, 67.5
 WEIGHT_KG, FAT_PERCENT = 81.35, 23.45
 MEASURED = ("0.001234", "123.4", "6.85", "141.5", "93.5", "67.5", "81.35", "23.45")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(tmp_path: Path, port: int) -> Path:
@@ -128,30 +118,6 @@ def logical_dump(path: Path) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()
-
-
-@contextlib.contextmanager
-def running_gateway(config: Path) -> Iterator[int]:
-    """The gateway's API (store only, no radio) under uvicorn on an ephemeral loopback port."""
-    settings = load_settings(config)
-    services = standalone_services(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(services), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            if not thread.is_alive():
-                pytest.fail("uvicorn did not start")
-            threading.Event().wait(0.01)
-        yield int(server.servers[0].sockets[0].getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        services.db.close()
 
 
 @pytest.fixture
