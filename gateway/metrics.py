@@ -18,8 +18,8 @@ class GatewayMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.readings_stored = Gauge(
             "edge_gateway_readings_stored",
-            "Readings in the store, by kind and upload state.",
-            ["kind", "state"],
+            "Readings in the store, by kind.",
+            ["kind"],
             registry=self.registry,
         )
         self.queue_depth = Gauge(

@@ -1,21 +1,24 @@
 """Read-only aggregates the API needs and `gateway.store` does not offer (yet).
 
 Each function runs one read transaction through the store's `Database` and returns plain
-values; no row object leaves this module. Candidates to move into `gateway.store`.
+values; no row object leaves this module. Every query is shaped to use the store's existing
+indexes, so its cost follows the answer, not the table (1,000,000 readings: see
+bench/api_readings.py). Candidates to move into `gateway.store`.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import case, func
-from sqlmodel import col, select
+from sqlalchemy import func
+from sqlmodel import col
 
 from drivers.readings import ReadingKind
 from gateway.store import Database
-from gateway.store.changes import ReadingState
-from gateway.store.models import ReadingRow
+from gateway.store.models import OutboxRow, ReadingRow
 from gateway.store.types import from_utc_text
+
+_QUEUED = "queued"  # OutboxRow.state of items waiting for upload
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,61 +29,92 @@ class DeviceStats:
         readings: Readings stored.
         pending_uploads: Readings queued for upload.
         unassigned: Readings with no user yet.
-        last_reading_at: Measurement instant of its newest reading (UTC).
+        last_reading_id: The reading stored last.
+        last_reading_at: Measurement instant of the reading stored last (UTC).
     """
 
     readings: int
     pending_uploads: int
     unassigned: int
+    last_reading_id: str | None
     last_reading_at: datetime | None
 
 
 def device_stats(db: Database) -> dict[str, DeviceStats]:
-    """Per device address, counts and the newest measurement instant."""
-    queued = func.sum(case((col(ReadingRow.state) == ReadingState.QUEUED.value, 1), else_=0))
-    unassigned = func.sum(
-        case((col(ReadingRow.state) == ReadingState.UNASSIGNED.value, 1), else_=0)
+    """Per device address: counts, and the reading stored last."""
+    device = col(ReadingRow.device)
+    counts = sa.select(device, func.count()).group_by(device)  # covering index scan
+    pending = (
+        sa.select(device, func.count())
+        .select_from(OutboxRow)
+        .join(ReadingRow, col(ReadingRow.id) == col(OutboxRow.reading_id))
+        .where(col(OutboxRow.state) == _QUEUED)
+        .group_by(device)
+    )  # follows the queue, which the uploader keeps short
+    unassigned = (
+        sa.select(device, func.count()).where(col(ReadingRow.user_id).is_(None)).group_by(device)
     )
-    query = sa.select(
-        col(ReadingRow.device),
-        func.count(),
-        queued,
-        unassigned,
-        func.max(col(ReadingRow.start_date)),
-    ).group_by(col(ReadingRow.device))
     with db.read() as session:
-        rows = [tuple(row) for row in session.execute(query)]
+        total = {str(d): _int(n) for d, n in session.execute(counts)}
+        queued = {str(d): _int(n) for d, n in session.execute(pending)}
+        unset = {str(d): _int(n) for d, n in session.execute(unassigned)}
+        last: dict[str, tuple[str, datetime | None]] = {}
+        for address in total:
+            # (device, rowid) order of the device index: the reading stored last, one seek.
+            row = session.execute(
+                sa.select(col(ReadingRow.id), col(ReadingRow.start_date))
+                .where(device == address)
+                .order_by(col(ReadingRow.pk).desc())
+                .limit(1)
+            ).first()
+            if row is not None:
+                last[address] = (str(row[0]), _instant(row[1]))
     return {
-        str(device): DeviceStats(_int(count), _int(pending), _int(unset), _instant(last))
-        for device, count, pending, unset, last in rows
+        address: DeviceStats(
+            readings=count,
+            pending_uploads=queued.get(address, 0),
+            unassigned=unset.get(address, 0),
+            last_reading_id=last.get(address, (None, None))[0],
+            last_reading_at=last.get(address, (None, None))[1],
+        )
+        for address, count in total.items()
     }
 
 
-def reading_counts(db: Database) -> dict[tuple[str, str], int]:
-    """Readings stored per (kind, state)."""
-    query = sa.select(col(ReadingRow.kind), col(ReadingRow.state), func.count()).group_by(
-        col(ReadingRow.kind), col(ReadingRow.state)
-    )
+def reading_counts(db: Database) -> dict[str, int]:
+    """Readings stored per kind (a covering index scan)."""
+    kind = col(ReadingRow.kind)
     with db.read() as session:
-        rows = [tuple(row) for row in session.execute(query)]
-    return {(str(kind), str(state)): _int(count) for kind, state, count in rows}
+        return {
+            str(k): _int(n)
+            for k, n in session.execute(sa.select(kind, func.count()).group_by(kind))
+        }
 
 
 def latest_ids(db: Database, *, user_id: str | None, kinds: list[ReadingKind]) -> list[str]:
     """The id of the newest reading (by measurement instant) of each kind, for a user.
 
-    With `user_id` None: the newest of each kind over all users.
+    With `user_id` None: the newest of each kind over all users, walking the start_date index
+    from the end (absent kinds are skipped first, so they cost one index seek).
     """
     found: list[str] = []
     with db.read() as session:
         for kind in kinds:
-            query = select(ReadingRow.id).where(col(ReadingRow.kind) == kind.value)
-            if user_id is not None:
-                query = query.where(col(ReadingRow.user_id) == user_id)
+            where = col(ReadingRow.kind) == kind.value
+            exists = session.execute(sa.select(col(ReadingRow.pk)).where(where).limit(1)).first()
+            if exists is None:
+                continue
+            if user_id is not None:  # the user's rows via the user_id index, then sorted
+                query = sa.select(col(ReadingRow.id)).where(
+                    where, col(ReadingRow.user_id) == user_id
+                )
+            else:  # `kind || ''` keeps SQLite off the kind index: walk start_date backwards
+                unindexed = col(ReadingRow.kind).op("||")("") == kind.value
+                query = sa.select(col(ReadingRow.id)).where(unindexed)
             query = query.order_by(col(ReadingRow.start_date).desc()).limit(1)
-            first = session.exec(query).first()
+            first = session.execute(query).first()
             if first is not None:
-                found.append(first)
+                found.append(str(first[0]))
     return found
 
 
@@ -89,7 +123,7 @@ def _int(value: object) -> int:
 
 
 def _instant(value: object) -> datetime | None:
-    # func.max over a TypeDecorator column comes back as the stored UTC text.
+    # Core selects of a TypeDecorator column come back converted; aggregates as raw text.
     if value is None or isinstance(value, datetime):
         return value
     return from_utc_text(str(value))

@@ -22,8 +22,8 @@ async def metrics(services: ServicesDep, _: ReadScope) -> Response:
     m = services.metrics
     counts = await aio.call(queries.reading_counts, services.db)
     m.readings_stored.clear()
-    for (kind, state), count in counts.items():
-        m.readings_stored.labels(kind=kind, state=state).set(count)
+    for kind, count in counts.items():
+        m.readings_stored.labels(kind=kind).set(count)
     depth: dict[str, int] = {}
     for stream in await services.outbox.streams(datetime.now(UTC)):
         depth[stream.resource.value] = depth.get(stream.resource.value, 0) + stream.queued

@@ -34,7 +34,7 @@ async def test_metrics(services, local) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert 'edge_gateway_readings_stored{kind="glucose",state="unassigned"} 2.0' in text
+    assert 'edge_gateway_readings_stored{kind="glucose"} 2.0' in text
     assert 'edge_gateway_ble_errors_total{device="C0:FF:EE:00:00:01"} 1.0' in text
     assert 'edge_gateway_upload_latency_seconds_count{resource="glucose"} 1.0' in text
     assert 'edge_gateway_upload_retries_total{resource="glucose"} 1.0' in text
