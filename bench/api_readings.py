@@ -1,0 +1,207 @@
+"""Local API latency and throughput: `GET /v1/readings` pages over 1,000,000 stored readings.
+
+Run: `.venv/bin/python bench/api_readings.py [--readings N] [--seconds S] [--data-dir DIR]`.
+
+The gateway's API runs in its own process (uvicorn, one worker, as `edge-gateway run` serves
+it), over a store holding N readings (filled once; reused with `--data-dir`). This process
+is the load: httpx clients with a read token (no loopback exemption, so every request is
+authenticated), each scenario for S seconds at concurrency 1 (latency) and 16 (throughput):
+
+- ``first page``: ``/v1/readings?limit=100``;
+- ``deep page``: ``/v1/readings?limit=100&cursor=<random position>`` (keyset paging);
+- ``filtered``: ``kind=glucose&device=<one of 20>&limit=100`` from a random position;
+- ``updated_since``: readings changed in the last minute (an incremental-sync poll).
+
+Prints figures only (no assertions).
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from drivers.readings import DeviceTime, GlucoseReading, GlucoseUnit, ReadingKind, stable_reading_id
+from gateway.store import DATABASE_FILENAME, open_database, tokens
+from gateway.store.readings import encode_cursor, list_readings, save_transfer
+from gateway.store.tokens import Scope
+
+ZONE = ZoneInfo("Europe/Berlin")
+DEVICES = [f"C0:FF:EE:00:01:{i:02X}" for i in range(20)]
+CHUNK = 5_000
+BASE = datetime(2024, 1, 1)  # noqa: DTZ001 - device wall time
+
+SERVER = """
+import sys
+from pathlib import Path
+import uvicorn
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.services import standalone_services
+settings = Settings(data_dir=Path(sys.argv[1]), timezone="Europe/Berlin",
+                    api={"trust_loopback": False})
+uvicorn.run(create_app(standalone_services(settings)), host="127.0.0.1", port=int(sys.argv[2]),
+            log_level="warning", access_log=False)
+"""
+
+
+def fill(data_dir: Path, target: int) -> str:
+    db = open_database(data_dir / DATABASE_FILENAME)
+    try:
+        have, cursor = 0, None
+        while True:  # count what a reused store already holds
+            rows, cursor = list_readings(db, limit=1000, cursor=cursor)
+            have += len(rows)
+            if cursor is None:
+                break
+        start = time.perf_counter()
+        seq = have
+        now = datetime.now(UTC)
+        while seq < target:
+            count = min(CHUNK, target - seq)
+            batch = []
+            for n in range(seq, seq + count):
+                device = DEVICES[n % len(DEVICES)]
+                at = DeviceTime.from_datetime(BASE + timedelta(minutes=n))
+                batch.append(
+                    GlucoseReading(
+                        id=stable_reading_id(
+                            device, ReadingKind.GLUCOSE, sequence=n, device_time=at
+                        ),
+                        device=device,
+                        provider="accuchek_ble",
+                        received_at=now,
+                        device_time=at,
+                        sequence=n,
+                        concentration=0.00090 + (n % 80) / 100_000,
+                        unit=GlucoseUnit.KG_PER_L,
+                    )
+                )
+            save_transfer(db, batch, zone=ZONE)
+            seq += count
+            if seq % 100_000 == 0:
+                print(f"  stored {seq} readings ({time.perf_counter() - start:.0f} s)", flush=True)
+        token, _ = tokens.create_token(db, Scope.READ, "bench")
+        return token
+    finally:
+        db.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_up(base: str) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(200):
+            try:
+                if (await client.get("/v1/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    msg = "API process did not come up"
+    raise RuntimeError(msg)
+
+
+async def run_load(
+    base: str, token: str, make_params, *, concurrency: int, seconds: float
+) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
+
+        async def worker(rng: random.Random) -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                params = make_params(rng)
+                start = time.perf_counter()
+                response = await c.get("/v1/readings", params=params)
+                latencies.append(time.perf_counter() - start)
+                if response.status_code != 200 or "data" not in response.json():
+                    errors += 1
+
+        await asyncio.gather(*(worker(random.Random(i)) for i in range(concurrency)))
+    return latencies, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readings", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--data-dir", type=Path, default=None, help="reuse a filled store")
+    args = parser.parse_args()
+
+    tmp = None
+    if args.data_dir is None:
+        tmp = tempfile.TemporaryDirectory()
+        args.data_dir = Path(tmp.name)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"filling {args.data_dir} to {args.readings} readings …", flush=True)
+    start = time.perf_counter()
+    token = fill(args.data_dir, args.readings)
+    print(f"store ready in {time.perf_counter() - start:.0f} s", flush=True)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(args.data_dir), str(port)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    try:
+        asyncio.run(wait_up(base))
+        n = args.readings
+        scenarios = {
+            "first page": lambda _rng: {"limit": 100},
+            "deep page": lambda rng: {"limit": 100, "cursor": encode_cursor(rng.randrange(n))},
+            "filtered": lambda rng: {
+                "kind": "glucose",
+                "device": rng.choice(DEVICES),
+                "limit": 100,
+                "cursor": encode_cursor(rng.randrange(n)),
+            },
+            "updated_since": lambda _rng: {
+                "updated_since": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+                "limit": 100,
+            },
+        }
+        print(
+            f"\n{'scenario':<14} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        )
+        for name, make_params in scenarios.items():
+            for concurrency in (1, 16):
+                latencies, errors = asyncio.run(
+                    run_load(
+                        base, token, make_params, concurrency=concurrency, seconds=args.seconds
+                    )
+                )
+                q = statistics.quantiles(latencies, n=100)
+                print(
+                    f"{name:<14} {concurrency:>4} {len(latencies) / args.seconds:>8.0f} "
+                    f"{q[49] * 1000:>8.1f} {q[98] * 1000:>8.1f} {errors:>6}",
+                    flush=True,
+                )
+    finally:
+        server.terminate()
+        server.wait(10)
+        if tmp is not None:
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
