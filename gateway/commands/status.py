@@ -23,26 +23,26 @@ _NONE = "-"  # an unknown value in a table cell
 def status(
     config: ConfigOption = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document (keys: see --help).")
+        bool, typer.Option("--json", help="Print one JSON document for scripts (keys above).")
     ] = False,
 ) -> None:
     """Show the gateway: adapter and process, devices, readings, upload queue, errors.
 
-    Reads the database in `data_dir` without changing it, and asks the running gateway's
-    /v1/health on [api] host:port over loopback (not running is shown, not an error).
-    Shows counts, times, addresses and states only, never a measured value. Exits 1 when
-    there is no database yet (run `edge-gateway run` first), 2 on a config error.
+    Reads the database in data_dir without changing it, and asks the running gateway's
+    /v1/health on the configured API host and port (not running is shown, not an error).
+    Shows counts, times, addresses and states only: never a measured value.
+    Exit codes: 0 shown; 1 no database yet (run `edge-gateway run` first); 2 config error.
 
-    With --json, one document with these keys (times are UTC ISO 8601, null if unknown):
-    data_dir, database, collected_at, last_sync_at;
-    adapter {name};
-    gateway {url, running, is_gateway, ready, status, checks {name: bool}, started_at, error};
-    devices [{address, name, kind, brand, bond_state, last_seen_at, battery_percent,
-    clock_skew_s, last_sequence, readings}];
-    readings {kind: {state: count}} (states: unassigned, queued, delivered, dead);
-    uploads [{user_id, resource, queued, due, dead_letters, status, status_at,
-    delivered_total, error}];
-    errors {dead_letters, holds {user_id: [hold]}}.
+    --json prints one document; times are UTC ISO 8601, null when unknown. Its keys:
+    data_dir, database, collected_at, last_sync_at: strings;
+    adapter: {name};
+    gateway: {url, running, is_gateway, ready, status, checks: {name: bool}, started_at, error};
+    devices: list of {address, name, kind, brand, bond_state, last_seen_at, battery_percent,
+    clock_skew_s, last_sequence, readings};
+    readings: {kind: {state: count}}, states unassigned, queued, delivered, dead;
+    uploads: list of {user_id, resource, queued, due, dead_letters, status, status_at,
+    delivered_total, error};
+    errors: {dead_letters, holds: {user_id: list of holds}}.
     """
     settings = settings_from(config)
     try:
