@@ -10,7 +10,7 @@ Every method is one write (or read) transaction, durable when it returns.
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,12 +21,14 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, delete, select
 
-from drivers.readings import Reading, ReadingKind
+from drivers.readings import ReadingKind
 from gateway.store.aio import call
-from gateway.store.attribution import Attribution
-from gateway.store.changes import ReadingState, mark_changed, next_change_seq
-from gateway.store.codec import reading_columns, reading_from_row
+from gateway.store.changes import ReadingState, mark_changed
+from gateway.store.codec import reading_from_row
 from gateway.store.db import Database
+from gateway.store.enqueue import QUEUED as _QUEUED
+from gateway.store.enqueue import chunks as _chunks
+from gateway.store.enqueue import enqueue_items
 from gateway.store.models import (
     OutboxRow,
     ReadingRow,
@@ -43,130 +45,15 @@ from sync.outbox import (
     SyncStatus,
     UploadProgress,
     UserHold,
-    items_for_read,
 )
 
 _LOGGER = logging.getLogger(__name__)
 
-_IN_CHUNK = 500
-_QUEUED = "queued"
 _DELIVERED = "delivered"
 _DEAD = "dead"
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
-
-
-def enqueue_attributed(
-    session: Session,
-    pairs: Sequence[tuple[Reading, Attribution | None]],
-    *,
-    zone: ZoneInfo,
-    now: datetime,
-) -> int:
-    """Queue attributed readings of one read, inside the caller's transaction.
-
-    Readings are grouped per (user, provider) and staged by `sync.outbox.items_for_read`
-    (historical window per resource). Readings without attribution are skipped.
-
-    Returns:
-        How many items were new.
-    """
-    groups: dict[tuple[str, str | None], list[Reading]] = {}
-    for reading, who in pairs:
-        if who is not None:
-            groups.setdefault((who.user_id, who.provider), []).append(reading)
-    items: list[OutboxItem] = []
-    for (user_id, provider), readings in groups.items():
-        items.extend(
-            items_for_read(readings, user_id=user_id, zone=zone, enqueued_at=now, provider=provider)
-        )
-    return enqueue_items(session, items, zone=zone, now=now)
-
-
-def enqueue_items(
-    session: Session, items: Sequence[OutboxItem], *, zone: ZoneInfo, now: datetime
-) -> int:
-    """Insert outbox items whose ids are new, inside the caller's transaction.
-
-    A reading the store lacks is stored (attributed to the item's user); a stored reading
-    with no user is given the item's user.
-
-    Returns:
-        How many items were new.
-    """
-    unique = list({i.id: i for i in reversed(items)}.values())[::-1]
-    if not unique:
-        return 0
-    ids = [i.id for i in unique]
-    known: set[str] = set()
-    users: dict[str, str | None] = {}
-    for chunk in _chunks(ids):
-        known.update(
-            session.exec(select(OutboxRow.reading_id).where(col(OutboxRow.reading_id).in_(chunk)))
-        )
-        users.update(
-            session.exec(
-                select(ReadingRow.id, ReadingRow.user_id).where(col(ReadingRow.id).in_(chunk))
-            ).all()
-        )
-    fresh = [i for i in unique if i.id not in known]
-    if not fresh:
-        return 0
-    missing = [i for i in fresh if i.id not in users]
-    if missing:
-        seq = next_change_seq(session)
-        session.exec(
-            insert(ReadingRow),
-            params=[
-                {
-                    **reading_columns(i.reading, zone),
-                    "user_id": i.user_id,
-                    "attributed_by": "outbox",
-                    "upload_provider": i.provider,
-                    "state": ReadingState.QUEUED.value,
-                    "created_at": now,
-                    "updated_at": now,
-                    "change_seq": seq + n,
-                }
-                for n, i in enumerate(missing)
-            ],
-        )
-    for i in fresh:
-        if i.id in users and users[i.id] is None:
-            mark_changed(
-                session,
-                [i.id],
-                now,
-                user_id=i.user_id,
-                attributed_by="outbox",
-                upload_provider=i.provider,
-                state=ReadingState.QUEUED.value,
-            )
-    session.exec(
-        insert(OutboxRow),
-        params=[
-            {
-                "reading_id": i.id,
-                "user_id": i.user_id,
-                "resource": i.resource.value,
-                "provider": i.provider,
-                "stage": i.stage.value,
-                "window_start": i.window_start,
-                "window_end": i.window_end,
-                "enqueued_at": i.enqueued_at,
-                "attempts": 0,
-                "state": _QUEUED,
-            }
-            for i in fresh
-        ],
-    )
-    return len(fresh)
 
 
 def _item(row: OutboxRow, reading: ReadingRow) -> OutboxItem:

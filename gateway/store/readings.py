@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import Session, col, select
 
 from drivers.readings import Reading, ReadingKind
-from gateway.store import devices, outbox
+from gateway.store import devices, enqueue
 from gateway.store.attribution import (
     Attribution,
     AttributionSource,
@@ -151,7 +151,7 @@ def save_transfer(
             )
         if rows:
             session.exec(insert(ReadingRow), params=rows)
-        queued = outbox.enqueue_attributed(
+        queued = enqueue.enqueue_attributed(
             session,
             [(r, attributions[r.id]) for r in fresh if attributions[r.id] is not None],
             zone=zone,
@@ -350,7 +350,7 @@ def assign_readings(
                 state=ReadingState.QUEUED.value,
             )
         attribution = Attribution(user_id, provider, AttributionSource.MANUAL)
-        outbox.enqueue_attributed(
+        enqueue.enqueue_attributed(
             session, [(reading_from_row(row), attribution) for row in rows], zone=zone, now=now
         )
     _LOGGER.info("assigned %d readings to user %s", len(rows), user_id)
