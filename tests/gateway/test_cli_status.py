@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -21,6 +22,15 @@ from gateway.store.migrations import APPLICATION_ID
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import CursorUpdate
 from sync.outbox import SyncStatus, UploadProgress, UserHold
+from tests.gateway.e2e import (
+    gateway_env,
+    junction_stub,
+    reading_rows,
+    simulator,
+    start_gateway,
+    wait_for,
+)
+from tests.gateway.e2e import write_config as write_e2e_config
 from tests.gateway.running import free_port, running_gateway
 from tests.sync.factories import blood_pressure, body, glucose
 
@@ -310,3 +320,90 @@ def test_something_else_on_the_port_is_not_taken_for_the_gateway(filled: Path) -
     assert gateway["running"] is True
     assert gateway["is_gateway"] is False
     assert "not an edge gateway" in gateway["error"]
+
+
+def _odd_scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "scenario.toml"
+    bp = f'time = "2026-11-20T07:40:00", systolic = {SYSTOLIC}, diastolic = {DIASTOLIC}'
+    bp += f", pulse = {PULSE}, user = 1"
+    weight = f'time = "2026-11-20T07:05:00", weight_kg = {WEIGHT_KG}'
+    weight += f", fat_percent = {FAT_PERCENT}, user = 1"
+    path.write_text(
+        f"""
+[[devices]]
+kind = "glucose"
+address = "{METER}"
+name = "meter+00012345"
+manufacturer = "Roche"
+records = [
+  {{ seq = 1, time = "2026-11-20T07:30:00", mg_dl = 123.4 }},
+  {{ seq = 2, time = "2026-11-20T12:05:00", mg_dl = 123.4 }},
+]
+
+[[devices]]
+kind = "blood_pressure"
+address = "{CUFF}"
+name = "BLEsmart_00000116"
+manufacturer = "OMRON HEALTHCARE"
+records = [
+  {{ {bp} }},
+]
+
+[[devices]]
+kind = "scale"
+address = "{SCALE}"
+name = "BF720"
+manufacturer = "Beurer"
+records = [
+  {{ {weight} }},
+]
+"""
+    )
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_status_of_a_real_gateway_process_while_it_runs(
+    tmp_path: Path, bluetoothctl_dir: Path
+) -> None:
+    """`edge-gateway run` against the simulator and the stub; status reads alongside it."""
+    with simulator(_odd_scenario(tmp_path)) as bus, junction_stub() as stub_url:
+        config = write_e2e_config(
+            tmp_path, stub_url=stub_url, bindings={METER: "alice", CUFF: "bob", SCALE: "bob"}
+        )
+        text = config.read_text().replace("port = 0", f"port = {free_port()}")
+        config.write_text(text)
+        db = tmp_path / "data" / DATABASE_FILENAME
+        env = gateway_env(bus, bluetoothctl_dir)
+        with start_gateway(config, env, tmp_path / "run.log") as gateway:
+            try:
+                wait_for(lambda: len(reading_rows(db)) == 4, 60, "4 readings stored")
+
+                def delivered() -> bool:
+                    doc = json.loads(cli("status", "--json", "--config", str(config)).stdout)
+                    return sum(u["delivered_total"] for u in doc["uploads"]) == 4
+
+                wait_for(delivered, 60, "4 readings delivered")
+                result = cli("status", "--json", "--config", str(config))
+                table = cli("status", "--config", str(config))
+            finally:
+                gateway.send_signal(signal.SIGTERM)
+                gateway.wait(timeout=45)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["gateway"]["running"] is True
+    assert doc["gateway"]["ready"] is True, doc["gateway"]
+    assert [d["address"] for d in doc["devices"]] == [METER, CUFF, SCALE]
+    assert {d["address"]: d["readings"] for d in doc["devices"]} == {METER: 2, CUFF: 1, SCALE: 1}
+    assert doc["readings"] == {
+        "blood_pressure": {"delivered": 1},
+        "body": {"delivered": 1},
+        "glucose": {"delivered": 2},
+    }
+    assert doc["last_sync_at"] is not None
+    assert doc["errors"] == {"dead_letters": 0, "holds": {}}
+    assert table.returncode == 0, table.stderr
+    assert "running, ready" in table.stdout
+    for out in (result.stdout, table.stdout):
+        assert not any(value in out for value in (*MEASURED, "123.4"))
