@@ -71,7 +71,8 @@ def probe_health(host: str, port: int, *, timeout_s: float = PROBE_TIMEOUT_S) ->
     except httpx.TimeoutException:
         return HealthProbe(url=url, running=True, error=f"no answer within {timeout_s:g} s")
     except httpx.HTTPError as exc:
-        return HealthProbe(url=url, running=False, error=f"{type(exc).__name__}: {exc}")
+        # Something accepted the connection but did not answer HTTP as a gateway would.
+        return HealthProbe(url=url, running=True, error=f"no HTTP answer ({exc or type(exc)})")
     try:
         body = response.json()
     except ValueError:

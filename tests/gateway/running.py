@@ -23,10 +23,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_gateway(config: Path) -> Iterator[int]:
-    """Serve `config`'s store in a thread; yields the port (the config's own port is ignored)."""
+def running_gateway(config: Path, *, ready: bool = True) -> Iterator[int]:
+    """Serve `config`'s store in a thread; yields the port (the config's own port is ignored).
+
+    With `ready` False, a "collector" readiness check fails (as while the gateway stops).
+    """
     settings = load_settings(config)
     services = standalone_services(settings)
+    services.readiness["collector"] = lambda: ready
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(services), host="127.0.0.1", port=0, log_level="warning", lifespan="on"

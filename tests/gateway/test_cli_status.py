@@ -295,6 +295,18 @@ def test_a_running_gateway_is_asked_for_its_health(tmp_path: Path) -> None:
     assert "running, ready at http://127.0.0.1:" in table.stdout
 
 
+def test_a_gateway_that_is_not_ready_says_which_check_fails(tmp_path: Path) -> None:
+    fill(tmp_path / "data")
+    with running_gateway(write_config(tmp_path, 0), ready=False) as port:
+        config = write_config(tmp_path, port)
+        result = cli("status", "--json", "--config", str(config))
+        table = cli("status", "--config", str(config))
+    gateway = json.loads(result.stdout)["gateway"]
+    assert (gateway["running"], gateway["ready"], gateway["status"]) == (True, False, "degraded")
+    assert gateway["checks"] == {"store": True, "collector": False}
+    assert "running, not ready (collector)" in table.stdout
+
+
 def test_something_else_on_the_port_is_not_taken_for_the_gateway(filled: Path) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
