@@ -202,3 +202,18 @@ def test_an_unreadable_config_file(tmp_path: Path) -> None:
     result = cli(tmp_path / "missing.toml")
     assert result.returncode == 2
     assert "cannot read the config file" in result.stderr
+
+
+def test_the_printed_configuration_is_toml_that_loads_back(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        '[junction]\nbase_url = "http://127.0.0.1:8090"\n'
+        '[[bindings]]\ndevice = "C0:FF:EE:00:00:01"\nuser_id = "alice"\nprovider = "x"\n',
+    )
+    result = cli(config, GATEWAY_KEEP_DELIVERED_DAYS="30")
+    assert result.returncode == 0, result.stderr
+    printed = tmp_path / "printed.toml"
+    printed.write_text(result.stdout)
+    again = load_settings(printed)
+    original = load_settings(config, keep_delivered_days=30.0)
+    assert again.model_dump() == original.model_dump()
