@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from gateway.api import errors
@@ -26,6 +26,7 @@ from gateway.api.routes import (
     users,
 )
 from gateway.api.schemas import Problem
+from gateway.api.strict import reject_unknown_query
 from gateway.mdns import Advertiser, advertised_addresses, interfaces_for, service_info
 from gateway.services import Services
 
@@ -69,6 +70,7 @@ def create_app(services: Services) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses={400: {"model": Problem, "description": "Malformed request."}},
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.services = services
     errors.install(app)

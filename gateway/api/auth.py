@@ -9,8 +9,10 @@ never logged.
 
 import ipaddress
 import logging
+from typing import Annotated
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.services import Services
 from gateway.store import tokens
@@ -36,7 +38,15 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def authenticate(request: Request) -> Scope:
+# Declares the scheme in OpenAPI (/docs gets an Authorize button); parsing stays ours, so a
+# malformed header is a 401 even from loopback.
+_BEARER_SCHEME = HTTPBearer(auto_error=False, description="`edge-gateway token create`")
+
+
+def authenticate(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)],
+) -> Scope:
     """The scope of the request's credentials.
 
     Raises:

@@ -53,6 +53,12 @@ class Problem(_Out):
     detail: str
 
 
+AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "Missing, malformed, unknown or revoked token."},
+    403: {"model": Problem, "description": "The token's scope is not enough (admin needed)."},
+}
+
+
 # ---------------------------------------------------------------- readings
 
 

@@ -9,6 +9,7 @@ from gateway.api import queries
 from gateway.api.deps import AdminScope, ReadScope, ServicesDep
 from gateway.api.params import AddressPath
 from gateway.api.schemas import (
+    AUTH_RESPONSES,
     BindingOut,
     BindRequest,
     BindResult,
@@ -25,7 +26,7 @@ from gateway.store import aio, devices, readings, users
 from gateway.store.attribution import Binding
 from gateway.store.devices import BondState
 
-router = APIRouter(prefix="/v1/devices", tags=["devices"])
+router = APIRouter(prefix="/v1/devices", tags=["devices"], responses=AUTH_RESPONSES)
 _LOGGER = logging.getLogger(__name__)
 
 _ACTIVATE = {

@@ -16,12 +16,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from gateway.api.deps import ReadScope, ServicesDep
 from gateway.api.params import UserQuery
-from gateway.api.schemas import Problem
+from gateway.api.schemas import AUTH_RESPONSES, Problem
 from gateway.events import GAP, Event
 from gateway.services import Services
 from gateway.store import aio, kiosk
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses=AUTH_RESPONSES)
 _LOGGER = logging.getLogger(__name__)
 
 PING_S = 15  # keeps proxies and the browser from timing the stream out

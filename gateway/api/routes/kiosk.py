@@ -6,13 +6,20 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, status
 
 from gateway.api.deps import AdminScope, ReadScope, ServicesDep
-from gateway.api.schemas import Deleted, KioskCurrent, KioskSessionOut, KioskStart, Problem
+from gateway.api.schemas import (
+    AUTH_RESPONSES,
+    Deleted,
+    KioskCurrent,
+    KioskSessionOut,
+    KioskStart,
+    Problem,
+)
 from gateway.events import KIOSK_SESSION_ENDED, KIOSK_SESSION_STARTED
 from gateway.services import Services
 from gateway.store import aio, kiosk, users
 from gateway.store.attribution import KioskSession
 
-router = APIRouter(prefix="/v1/kiosk/sessions", tags=["kiosk"])
+router = APIRouter(prefix="/v1/kiosk/sessions", tags=["kiosk"], responses=AUTH_RESPONSES)
 
 SessionId = Annotated[int, Path(ge=1, le=2**62)]  # SQLite integers are 64-bit
 

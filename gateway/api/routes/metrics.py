@@ -7,9 +7,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api import queries
 from gateway.api.deps import ReadScope, ServicesDep
+from gateway.api.schemas import AUTH_RESPONSES
 from gateway.store import aio
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], responses=AUTH_RESPONSES)
 
 
 @router.get(

@@ -8,10 +8,17 @@ from drivers.readings import ReadingKind
 from gateway.api import queries
 from gateway.api.deps import DbDep, ReadScope
 from gateway.api.params import DeviceQuery, Instant, UserQuery
-from gateway.api.schemas import LatestReadings, Problem, Reading, ReadingPage, reading_out
+from gateway.api.schemas import (
+    AUTH_RESPONSES,
+    LatestReadings,
+    Problem,
+    Reading,
+    ReadingPage,
+    reading_out,
+)
 from gateway.store import readings
 
-router = APIRouter(prefix="/v1/readings", tags=["readings"])
+router = APIRouter(prefix="/v1/readings", tags=["readings"], responses=AUTH_RESPONSES)
 
 DEFAULT_LIMIT = 100
 

@@ -5,6 +5,7 @@ from fastapi import APIRouter, status
 from gateway.api.deps import AdminScope, ReadScope, ServicesDep
 from gateway.api.params import UserPath, UserQuery
 from gateway.api.schemas import (
+    AUTH_RESPONSES,
     Accepted,
     DeadLetterList,
     DeadLetterOut,
@@ -14,7 +15,7 @@ from gateway.api.schemas import (
 )
 from gateway.api.sync_state import stream_states, user_sync
 
-router = APIRouter(prefix="/v1/sync", tags=["sync"])
+router = APIRouter(prefix="/v1/sync", tags=["sync"], responses=AUTH_RESPONSES)
 
 
 @router.get("")

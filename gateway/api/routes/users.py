@@ -8,6 +8,7 @@ from gateway.api.deps import AdminScope, ReadScope, ServicesDep
 from gateway.api.params import UserPath
 from gateway.api.routes.devices import binding_out
 from gateway.api.schemas import (
+    AUTH_RESPONSES,
     Accepted,
     Problem,
     SignInTokenIn,
@@ -23,7 +24,7 @@ from gateway.store import aio, kiosk, users
 from gateway.store.users import User
 from sync.errors import AuthError, PermanentSyncError, RetryableSyncError
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], responses=AUTH_RESPONSES)
 _LOGGER = logging.getLogger(__name__)
 
 

@@ -228,3 +228,12 @@ async def test_values_match_what_the_uploader_sends(services, remote_read) -> No
         expected = {"value": samples[0]["value"], "unit": samples[0]["unit"]}
         assert by_id[scale.id]["values"][name] == expected
     assert by_id[meter.id]["start_date"] == g["start_date"]
+
+
+async def test_unknown_query_parameters_are_refused(services, remote_read) -> None:
+    """A typo must not widen the answer: ?user=u1 is not ?user_id=u1."""
+    save(services, [glucose(1)])
+    response = await remote_read.get("/v1/readings", params={"user": "u1"})
+    assert response.status_code == 400
+    assert "unknown query parameter(s) user" in response.json()["detail"]
+    assert "user_id" in response.json()["detail"]

@@ -1,0 +1,41 @@
+"""Unknown query parameters are refused (400), not ignored.
+
+A typo such as ``?user=u1`` for ``?user_id=u1`` would otherwise answer everyone's readings.
+"""
+
+from fastapi import HTTPException, Request, status
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+_ALLOWED: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _allowed(route: APIRoute) -> frozenset[str]:
+    known = _ALLOWED.get(id(route))
+    if known is None:
+        known = _ALLOWED[id(route)] = frozenset(_query_names(route.dependant))
+    return known
+
+
+def reject_unknown_query(request: Request) -> None:
+    """App-wide dependency: 400 naming the unknown parameters and the accepted ones.
+
+    Raises:
+        HTTPException: 400 for a query parameter the route does not declare.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not route.include_in_schema:
+        return  # the kiosk page takes whatever a browser appends
+    allowed = _allowed(route)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "no query parameters"
+        msg = f"unknown query parameter(s) {', '.join(unknown)[:200]}; this endpoint takes {takes}"
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=msg)
