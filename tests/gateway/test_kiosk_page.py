@@ -17,6 +17,8 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from gateway.api.reading_events import publish_readings
+from gateway.api.schemas import reading_out
+from gateway.events import reading_event_type
 from gateway.services import MemoryRadar, RadarDevice, ScriptedPairing
 from gateway.store import kiosk, readings, users
 from tests.gateway.api.conftest import make_services
@@ -62,10 +64,14 @@ def now_reading(reading):
     return dataclasses.replace(reading, received_at=datetime.now(UTC))
 
 
-def save_and_publish(services, reading) -> None:
+def save_and_publish(services, reading, *, one_by_one: bool = False) -> None:
     readings.save_transfer(services.db, [reading], zone=services.settings.zone)
     stored = readings.get_reading(services.db, reading.id)
-    publish_readings(services.events, [stored])
+    if one_by_one:  # the shape gateway.collector publishes: data is the reading itself
+        data = reading_out(stored).model_dump(mode="json")
+        services.events.publish(reading_event_type(reading.kind), stored.user_id, data)
+    else:  # Junction's grouped shape: data = {user_id, source, data: [reading]}
+        publish_readings(services.events, [stored])
 
 
 async def test_reading_appears_live_and_only_for_the_person(tmp_path, browser) -> None:
@@ -115,7 +121,7 @@ async def test_reading_appears_live_and_only_for_the_person(tmp_path, browser) -
         await expect(cuff_card.locator(".pair-result")).to_have_text("Paired ✓")
 
         bp = now_reading(blood_pressure(2, device=CUFF))
-        save_and_publish(services, bp)
+        save_and_publish(services, bp, one_by_one=True)
         await expect(page.locator(f'li[data-id="{bp.id}"] .value')).to_have_text("120/80")
         await expect(page.locator("#upload-state")).to_have_text("Uploading… 2 waiting")
 
