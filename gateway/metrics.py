@@ -5,7 +5,23 @@ Recorded by the parts that see the facts: the collector (`ble_errors`), the uplo
 (readings stored, queue depth) are refreshed by `/metrics` at scrape time.
 """
 
+from typing import Protocol, runtime_checkable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+UPLOADER_COUNTERS = ("batches", "posts", "delivered", "retried", "dead")
+
+
+@runtime_checkable
+class UploaderStats(Protocol):
+    """What `/metrics` reads from `sync.uploader.Uploader.stats` (any object with these)."""
+
+    batches: int
+    posts: int
+    delivered: int
+    retried: int
+    dead: int
+
 
 # Upload round trips: tens of ms on a LAN stub, seconds over a Pi's mobile uplink.
 _LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -51,6 +67,13 @@ class GatewayMetrics:
             "edge_gateway_ble_errors",
             "Bluetooth failures (connect, GATT, parse), by device address.",
             ["device"],
+            registry=self.registry,
+        )
+        self.uploader_totals = Gauge(
+            "edge_gateway_uploader_total",
+            "The running uploader's own counters since start (batches, posts, delivered, "
+            "retried, dead), read at scrape time.",
+            ["counter"],
             registry=self.registry,
         )
         self.event_subscribers = Gauge(

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.api import queries
 from gateway.api.deps import ReadScope, ServicesDep
 from gateway.api.schemas import AUTH_RESPONSES
+from gateway.metrics import UPLOADER_COUNTERS, UploaderStats
 from gateway.store import aio
 
 router = APIRouter(tags=["metrics"], responses=AUTH_RESPONSES)
@@ -31,5 +32,9 @@ async def metrics(services: ServicesDep, _: ReadScope) -> Response:
     m.queue_depth.clear()
     for resource, queued in depth.items():
         m.queue_depth.labels(resource=resource).set(queued)
+    stats = getattr(services.sync, "stats", None)
+    if isinstance(stats, UploaderStats):
+        for name in UPLOADER_COUNTERS:
+            m.uploader_totals.labels(counter=name).set(getattr(stats, name))
     m.event_subscribers.set(services.events.subscribers)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

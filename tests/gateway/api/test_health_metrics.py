@@ -25,6 +25,29 @@ async def test_health_not_ready_is_503(services, local) -> None:
     assert response.json()["live"] is True
 
 
+class FakeUploader:
+    def __init__(self, outbox) -> None:
+        self.stats = type(
+            "Stats", (), {"batches": 3, "posts": 4, "delivered": 900, "retried": 2, "dead": 1}
+        )()
+        self.outbox = outbox
+
+    def wake(self) -> None: ...
+
+    async def pause(self, user_id: str) -> None: ...
+
+    async def resume(self, user_id: str) -> None: ...
+
+    async def sign_in(self, user_id, sign_in_token) -> None: ...
+
+
+async def test_metrics_reads_the_uploaders_counters(services, local) -> None:
+    services.sync = FakeUploader(services.outbox)
+    text = (await local.get("/metrics")).text
+    assert 'edge_gateway_uploader_total{counter="retried"} 2.0' in text
+    assert 'edge_gateway_uploader_total{counter="delivered"} 900.0' in text
+
+
 async def test_metrics(services, local) -> None:
     readings.save_transfer(services.db, [glucose(1), glucose(2)], zone=services.settings.zone)
     services.metrics.ble_errors.labels(device="C0:FF:EE:00:00:01").inc()
