@@ -407,3 +407,9 @@ class Health(_Out):
     checks: dict[str, bool]
     started_at: datetime
     last_event_id: int
+
+
+class Live(_Out):
+    """The process answers."""
+
+    live: bool

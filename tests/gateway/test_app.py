@@ -38,6 +38,7 @@ ROUTES = {
     ("POST", "/v1/sync/users/{user_id}/resume"),
     ("GET", "/v1/events"),
     ("GET", "/v1/health"),
+    ("GET", "/v1/health/live"),
     ("GET", "/metrics"),
 }
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -129,6 +130,14 @@ async def test_reading_appears_live_and_only_for_the_person(tmp_path, browser) -
         shot = tmp_path / "kiosk-page.png"
         await page.screenshot(path=str(shot), full_page=True)
         shutil.copy(shot, ARTIFACTS / "kiosk-page.png")
+
+        # The session ends: the person's readings leave the screen at once.
+        [session] = kiosk.active_sessions(services.db)
+        async with httpx.AsyncClient(base_url=url) as client:
+            ended = await client.delete(f"/v1/kiosk/sessions/{session.id}")
+            assert ended.status_code == 200
+        await expect(page.locator("#person-name")).to_have_text("Nobody yet")
+        await expect(page.locator("#reading-list li")).to_have_count(0)
         assert errors == []
         await page.close()
     services.db.close()

@@ -26,6 +26,7 @@ _LOGGER = logging.getLogger(__name__)
 
 PING_S = 15  # keeps proxies and the browser from timing the stream out
 RETRY_MS = 1000  # how soon a browser reconnects after a drop
+KIOSK_PREFIX = "gateway.kiosk."  # session events always reach the kiosk stream
 
 
 def _parse_last_id(raw: str | None) -> int | None:
@@ -54,6 +55,8 @@ async def _stream(
 async def _visible(services: Services, event: Event, user_id: str | None, kiosk_only: bool) -> bool:
     if event.user_id is None or event.event_type == GAP:
         return True
+    if kiosk_only and event.event_type.startswith(KIOSK_PREFIX):
+        return True  # who is at the kiosk now (an ended session's person just left it)
     if user_id is not None and event.user_id != user_id:
         return False
     return not kiosk_only or event.user_id in await _kiosk_users(services)

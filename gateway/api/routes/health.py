@@ -5,7 +5,7 @@ import logging
 from fastapi import APIRouter, Response, status
 
 from gateway.api.deps import ServicesDep
-from gateway.api.schemas import Health
+from gateway.api.schemas import Health, Live
 from gateway.store import StoreError, users
 
 router = APIRouter(prefix="/v1", tags=["health"])
@@ -39,3 +39,9 @@ def health(services: ServicesDep, response: Response) -> Health:
         started_at=services.started_at,
         last_event_id=services.events.last_id,
     )
+
+
+@router.get("/health/live")
+def live() -> Live:
+    """Liveness only (the process answers); for supervisors that restart on failure."""
+    return Live(live=True)

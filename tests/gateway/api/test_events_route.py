@@ -134,3 +134,14 @@ async def test_subscriber_detaches_on_disconnect(services) -> None:
             while services.events.subscribers:
                 await asyncio.sleep(0.02)
     assert services.events.subscribers == 0
+
+
+async def test_kiosk_stream_hears_the_session_end_of_the_person_who_left(services) -> None:
+    session = kiosk.start_session(services.db, "ada", duration=timedelta(minutes=5))
+    async with live_client(services) as client:
+        task = asyncio.create_task(collect(client, 1, params={"kiosk": "true"}))
+        await asyncio.sleep(0.2)
+        assert (await client.delete(f"/v1/kiosk/sessions/{session.id}")).status_code == 200
+        [message] = await task
+    assert message["data"]["event_type"] == "gateway.kiosk.session.ended"
+    assert message["data"]["user_id"] == "ada"

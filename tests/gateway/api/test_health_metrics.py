@@ -23,6 +23,7 @@ async def test_health_not_ready_is_503(services, local) -> None:
     assert response.status_code == 503
     assert response.json()["checks"] == {"store": True, "collector": False, "uploader": False}
     assert response.json()["live"] is True
+    assert (await local.get("/v1/health/live")).json() == {"live": True}
 
 
 class FakeUploader:
