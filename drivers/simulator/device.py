@@ -6,6 +6,7 @@ No ``from __future__ import annotations`` here: dbus-fast reads the annotations 
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -65,6 +66,9 @@ class Faults:
     att_errors: list[AttFault] = field(default_factory=list)
     notify_interval_s: float = 0.0  # pacing between notifications (connection interval)
     out_of_range: bool = False
+    # Health devices hang up an idle link after a while (and then advertise again); this is
+    # also what frees a device whose central died without disconnecting.
+    idle_disconnect_s: float = 10.0
 
 
 @dataclass
@@ -106,6 +110,7 @@ class SimDevice:
         self.trusted = False
         self.exported = False
         self.connections = 0  # completed connects, so faults can target "the first one"
+        self.last_activity = time.monotonic()
         self.services: list[Service] = profile.services(self)
         assign_handles(self.services)
         self._gatt_objects: list[tuple[str, Any]] = []
@@ -152,10 +157,19 @@ class SimDevice:
         self.iface.emit_properties_changed({"RSSI": self.rssi})
 
     # ------------------------------------------------------------------ GATT gatekeeping
+    def touch(self) -> None:
+        """Note link activity (GATT requests, notifications): the idle timer restarts."""
+        self.last_activity = time.monotonic()
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since the last link activity."""
+        return now - self.last_activity
+
     async def gatt_gate(self, char: Characteristic, operation: str) -> None:
         """Refuse a GATT operation the way BlueZ would, or let it through."""
         if not self.connected:
             raise bluez_errors.not_connected()
+        self.touch()
         for fault in self.faults.att_errors:
             if fault.operation == operation and char.uuid[4:8] == fault.uuid.lower()[-4:]:
                 if fault.times == 1:
@@ -181,6 +195,7 @@ class SimDevice:
             raise bluez_errors.bluez_error("AlreadyConnected", "Already Connected")
         self.connected = True
         self.connections += 1
+        self.touch()
         self.iface.emit_properties_changed({"Connected": True})
         self._gatt_objects = export_gatt(self, self.services)
         for path, iface in self._gatt_objects:

@@ -275,6 +275,7 @@ class CharacteristicInterface(ServiceInterface):
     async def send_value(self, value: bytes) -> bool:
         """Deliver a notification to whoever subscribed; False if nobody did."""
         self._char.value = value
+        self._device.touch()
         if self._acquired is not None:
             try:
                 self._acquired.send(value)

@@ -16,6 +16,7 @@ def device_from_spec(simulator: Simulator, spec: DeviceSpec, zone: str) -> SimDe
         connect_latency_s=fault_spec.connect_latency_ms / 1000,
         notify_interval_s=fault_spec.notify_interval_ms / 1000,
         out_of_range=fault_spec.out_of_range,
+        idle_disconnect_s=fault_spec.idle_disconnect_ms / 1000,
         att_errors=[AttFault(e.uuid, e.op, e.code, e.times) for e in fault_spec.att_errors],
     )
     pairing = None

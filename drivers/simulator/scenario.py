@@ -94,6 +94,7 @@ class FaultSpec(_Strict):
     connect_latency_ms: Annotated[float, Field(ge=0)] = 0
     notify_interval_ms: Annotated[float, Field(ge=0)] = 0
     out_of_range: bool = False
+    idle_disconnect_ms: Annotated[float, Field(ge=0)] = 10_000  # 0: never hang up an idle link
     att_errors: list[AttErrorSpec] = []
 
 

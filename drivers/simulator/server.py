@@ -264,6 +264,11 @@ class Simulator:
     def _advertise_once(self) -> None:
         if not self.powered:
             return
+        now = time.monotonic()
+        for device in self.devices.values():
+            limit = device.faults.idle_disconnect_s
+            if device.connected and limit and device.idle_for(now) > limit:
+                device.drop_link(f"idle for {limit:g} s")
         if self.discovery.scanning:
             for device in self.devices.values():
                 if device.faults.out_of_range or device.connected:
