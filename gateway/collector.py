@@ -31,8 +31,8 @@ from drivers.devices.registry import Claim, DriverRegistry
 from drivers.errors import DriverError
 from drivers.link import GattLink
 from drivers.readings import ReadingKind
-from gateway.api.schemas import reading_out
-from gateway.events import EventBus, reading_event_type
+from gateway.api.reading_events import publish_readings
+from gateway.events import EventBus
 from gateway.store import Database, aio
 from gateway.store import devices as device_store
 from gateway.store.readings import (
@@ -296,14 +296,8 @@ class Collector:
         return await aio.call(commit)
 
     def _publish(self, readings: tuple[StoredReading, ...]) -> None:
-        if self.events is None:
-            return
-        for stored in readings:
-            self.events.publish(
-                reading_event_type(stored.reading.kind),
-                stored.user_id,
-                reading_out(stored).model_dump(mode="json"),
-            )
+        if self.events is not None and readings:
+            publish_readings(self.events, readings)
 
 
 @contextlib.asynccontextmanager

@@ -190,7 +190,18 @@ _V3 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
+_V4 = Migration(
+    4,
+    "indexes for the local API's filtered pages (device, user, kind in change order; updated_at)",
+    (
+        "CREATE INDEX ix_reading_device_change ON reading (device, change_seq)",
+        "CREATE INDEX ix_reading_user_change ON reading (user_id, change_seq)",
+        "CREATE INDEX ix_reading_kind_change ON reading (kind, change_seq)",
+        "CREATE INDEX ix_reading_updated_change ON reading (updated_at, change_seq)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import Session, col, select
 
@@ -31,6 +32,7 @@ from gateway.store.codec import reading_columns, reading_from_row
 from gateway.store.db import Database
 from gateway.store.errors import InvalidCursorError
 from gateway.store.models import ReadingRow
+from gateway.store.types import UtcDateTime
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -276,7 +278,15 @@ def list_readings(
     if end is not None:
         query = query.where(col(ReadingRow.start_date) < end)
     if updated_since is not None:
-        query = query.where(col(ReadingRow.updated_at) >= updated_since)
+        changed = col(ReadingRow.updated_at) >= updated_since
+        # Start the change-order walk at the first row changed since then (found on the
+        # (updated_at, change_seq) index) instead of at the beginning of time.
+        # INDEXED BY: otherwise SQLite answers min() by walking change_seq from the start.
+        first = text(
+            "(SELECT min(change_seq) FROM reading INDEXED BY ix_reading_updated_change"
+            " WHERE updated_at >= :since)"
+        ).bindparams(bindparam("since", updated_since, type_=UtcDateTime()))
+        query = query.where(changed, col(ReadingRow.change_seq) >= first)
     with db.read() as session:
         rows = list(session.exec(query))
     more = len(rows) > limit

@@ -237,3 +237,11 @@ async def test_unknown_query_parameters_are_refused(services, remote_read) -> No
     assert response.status_code == 400
     assert "unknown query parameter(s) user" in response.json()["detail"]
     assert "user_id" in response.json()["detail"]
+
+
+async def test_repeated_query_parameters_are_refused(services, remote_read) -> None:
+    """?user_id=a&user_id=b is ambiguous: refused, not answered for one of them."""
+    save(services, [glucose(1)])
+    response = await remote_read.get("/v1/readings?user_id=a&user_id=b")
+    assert response.status_code == 400
+    assert "user_id given more than once" in response.json()["detail"]
