@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from drivers.readings import (
     BloodPressureReading,
@@ -247,6 +247,20 @@ class BindRequest(_In):
     assign_unassigned: bool = Field(
         default=True, description="Give the device's unassigned readings to the user too."
     )
+    consent_code: int | None = Field(
+        default=None,
+        ge=0,
+        le=9999,
+        description="The scale's UDS consent code for `device_user` (shown on the scale); "
+        "without it the scale keeps that person's measurements to itself.",
+    )
+
+    @model_validator(mode="after")
+    def _consent_needs_slot(self) -> "BindRequest":
+        if self.consent_code is not None and self.device_user is None:
+            msg = "consent_code belongs to a user slot: give device_user too"
+            raise ValueError(msg)
+        return self
 
 
 class BindResult(_Out):

@@ -179,6 +179,10 @@ async def bind(
         device_user=body.device_user,
         provider=body.provider,
     )
+    if body.consent_code is not None and body.device_user is not None:
+        await aio.call(
+            devices.set_consent_code, services.db, address, body.device_user, body.consent_code
+        )
     assigned = 0
     if body.assign_unassigned:
         assigned = await aio.call(

@@ -128,6 +128,15 @@ async def test_bind_assigns_backlog_and_unbind(services, remote_admin) -> None:
     assert users.list_bindings(services.db) == []
 
 
+async def test_binding_a_scale_slot_stores_its_consent_code(services, remote_admin) -> None:
+    body = {"user_id": "u8", "device_user": 1, "consent_code": 1234}
+    response = await remote_admin.post(f"/v1/devices/{CUFF}/bindings", json=body)
+    assert response.status_code == 201
+    stored = devices.get_device(services.db, CUFF)
+    assert stored is not None
+    assert dict(stored.consent_codes) == {1: 1234}
+
+
 @pytest.mark.parametrize(
     "path",
     ["/v1/devices/not-an-address", "/v1/devices/C0:FF:EE:00:00", "/v1/devices/..%2F..%2Fetc"],
@@ -146,6 +155,8 @@ async def test_bad_addresses_are_4xx(remote_admin, path) -> None:
         {"user_id": "u", "device_user": 999},
         {"user_id": "u", "provider": "Bad Slug"},
         {"user_id": "u", "extra": 1},
+        {"user_id": "u", "consent_code": 1234},
+        {"user_id": "u", "device_user": 1, "consent_code": 10000},
     ],
 )
 async def test_bad_bindings_are_422_and_change_nothing(services, remote_admin, body) -> None:
