@@ -175,6 +175,14 @@ def build_gateway(
     radar = MemoryRadar(events)
     junction = settings.junction
     priority = {ReadingKind(name): rank for rank, name in enumerate(junction.resource_priority)}
+
+    def on_post(resource: ReadingKind, seconds: float, outcome: str) -> None:
+        metrics.upload_latency.labels(resource=resource.value).observe(seconds)
+        if outcome == "retry":
+            metrics.upload_retries.labels(resource=resource.value).inc()
+        elif outcome == "rejected":
+            metrics.dead_letters.labels(resource=resource.value).inc()
+
     uploader, client = build_uploader(
         outbox,
         base_url=junction.base_url,
@@ -185,6 +193,7 @@ def build_gateway(
         token_store=SqliteTokenStore(db),
         priority=priority,
         on_event=_sync_event_logger(events),
+        on_post=on_post,
     )
 
     def on_transfer(done: TransferDone) -> None:

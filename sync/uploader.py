@@ -145,6 +145,7 @@ class Uploader:
         idle_poll_s: float = IDLE_POLL_S,
         rng: random.Random | None = None,
         on_event: Callable[[SyncEvent], None] | None = None,
+        on_post: Callable[[ReadingKind, float, str], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
         backoff: Callable[[RetryableSyncError, int, random.Random], float] = backoff_for,
     ) -> None:
@@ -161,6 +162,8 @@ class Uploader:
             idle_poll_s: Longest sleep between looks at the outbox.
             rng: Random source for jitter.
             on_event: Called for operator-worthy events; must not block.
+            on_post: Called after every POST with the resource, its duration in seconds and
+                its outcome (``delivered``, ``rejected``, ``retry``, ``failed``); must not block.
             clock: Wall clock (aware UTC) for claims and retry times.
             backoff: Retry delay policy (`sync.backoff.backoff_for`; tests shrink it).
 
@@ -182,6 +185,7 @@ class Uploader:
         self._idle_poll_s = idle_poll_s
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self._on_event = on_event
+        self._on_post = on_post
         self._clock = clock
         self._backoff = backoff
         self._wake = asyncio.Event()
@@ -399,8 +403,7 @@ class Uploader:
                     pending.pop(item.id, None)
                 return
         try:
-            self.stats.posts += 1
-            await self._client.post(batch.user_id, upload)
+            await self._post(batch, upload)
         except RejectedError as exc:
             if len(items) > 1 and exc.status_code in SPLIT_STATUSES:
                 half = len(items) // 2
@@ -415,6 +418,24 @@ class Uploader:
             self.stats.delivered += len(items)
         for item in items:
             pending.pop(item.id, None)
+
+    async def _post(self, batch: Batch, upload: Upload) -> None:
+        """One POST, timed for `on_post` (the gateway's upload-latency histogram)."""
+        self.stats.posts += 1
+        started = time.monotonic()
+        outcome = "failed"
+        try:
+            await self._client.post(batch.user_id, upload)
+            outcome = "delivered"
+        except RejectedError:
+            outcome = "rejected"
+            raise
+        except RetryableSyncError:
+            outcome = "retry"
+            raise
+        finally:
+            if self._on_post is not None:
+                self._on_post(batch.resource, time.monotonic() - started, outcome)
 
     async def _retry(self, batch: Batch, items: list[OutboxItem], exc: RetryableSyncError) -> None:
         key = (batch.user_id, batch.resource)
@@ -570,6 +591,7 @@ def build_uploader(
     batch_size: int = BATCH_SIZE,
     max_in_flight: int = MAX_IN_FLIGHT,
     on_event: Callable[[SyncEvent], None] | None = None,
+    on_post: Callable[[ReadingKind, float, str], None] | None = None,
 ) -> tuple[Uploader, JunctionClient]:
     """An uploader and its client from plain settings (the gateway's composition root).
 
@@ -586,6 +608,7 @@ def build_uploader(
         batch_size: Most readings per POST.
         max_in_flight: Most POSTs at once.
         on_event: Called for dead letters, holds, network lost/back.
+        on_post: Called after every POST (resource, seconds, outcome).
 
     Returns:
         The uploader and the client (close it with ``await client.aclose()``).
@@ -608,5 +631,6 @@ def build_uploader(
         batch_size=batch_size,
         max_in_flight=max_in_flight,
         on_event=on_event,
+        on_post=on_post,
     )
     return uploader, client

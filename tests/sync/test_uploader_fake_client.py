@@ -138,3 +138,17 @@ async def test_a_failing_stream_never_blocks_the_others():
     assert client.failures >= 2, "the failing stream kept being retried"
     [stream] = await outbox.streams(T0 + timedelta(days=1))
     assert (stream.user_id, stream.queued) == ("a", 5)
+
+
+async def test_every_post_is_reported_with_its_duration_and_outcome():
+    outbox = MemoryOutbox()
+    await outbox.enqueue([item(glucose())])
+    busy = ServerBusyError("x", status_code=503, body="", retry_after=None)
+    posts = []
+    uploader = _uploader(outbox, ScriptedClient(busy), on_post=lambda *args: posts.append(args))
+    await asyncio.wait_for(uploader.run(until_idle=True), 10)
+    assert [(resource.value, outcome) for resource, _, outcome in posts] == [
+        ("glucose", "retry"),
+        ("glucose", "delivered"),
+    ]
+    assert all(seconds >= 0 for _, seconds, _ in posts)
