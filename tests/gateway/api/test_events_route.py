@@ -36,8 +36,15 @@ async def live_client(services, token=None):
         yield client
 
 
+async def subscribed(services, count: int = 1) -> None:
+    """Wait until the stream is attached to the bus (a fixed sleep races a loaded CI box)."""
+    async with asyncio.timeout(5):
+        while services.events.subscribers < count:
+            await asyncio.sleep(0.01)
+
+
 async def publish_soon(services, *events) -> None:
-    await asyncio.sleep(0.2)
+    await subscribed(services)
     for event_type, user_id in events:
         services.events.publish(event_type, user_id, {"n": 1})
 
@@ -46,7 +53,7 @@ async def test_live_events_in_webhook_envelope(services) -> None:
     users.bind(services.db, "C0:FF:EE:00:00:01", "u1")
     async with live_client(services) as client:
         task = asyncio.create_task(collect(client, 1))
-        await asyncio.sleep(0.2)
+        await subscribed(services)
         reading = glucose(1)
         readings.save_transfer(services.db, [reading], zone=services.settings.zone)
         [event] = publish_readings(services.events, [readings.get_reading(services.db, reading.id)])
@@ -140,7 +147,7 @@ async def test_kiosk_stream_hears_the_session_end_of_the_person_who_left(service
     session = kiosk.start_session(services.db, "ada", duration=timedelta(minutes=5))
     async with live_client(services) as client:
         task = asyncio.create_task(collect(client, 1, params={"kiosk": "true"}))
-        await asyncio.sleep(0.2)
+        await subscribed(services)
         assert (await client.delete(f"/v1/kiosk/sessions/{session.id}")).status_code == 200
         [message] = await task
     assert message["data"]["event_type"] == "gateway.kiosk.session.ended"
