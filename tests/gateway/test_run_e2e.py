@@ -23,7 +23,14 @@ from tests.gateway.e2e import (
 METER, CUFF, SCALE = "C0:FF:EE:00:00:01", "C0:FF:EE:00:00:02", "C0:FF:EE:00:00:03"
 
 
-def _scenario(tmp: Path, meter_records: int, pacing_ms: float = 0, drop_every: int = 0) -> Path:
+def _scenario(
+    tmp: Path,
+    meter_records: int,
+    pacing_ms: float = 0,
+    drop_every: int = 0,
+    *,
+    cuff_and_scale: bool = True,
+) -> Path:
     rows = ",\n".join(
         f'{{ seq = {i}, time = "2026-11-{18 + i // 1440:02d}T'
         f'{(i // 60) % 24:02d}:{i % 60:02d}:00", mg_dl = {80 + i % 150} }}'
@@ -32,7 +39,7 @@ def _scenario(tmp: Path, meter_records: int, pacing_ms: float = 0, drop_every: i
     drop = f", drop_link_every = {drop_every}" if drop_every else ""
     # A meter hangs up an idle link; that is what frees it after a central was killed.
     drop += ", idle_disconnect_ms = 1500"
-    text = f"""
+    meter = f"""
 [[devices]]
 kind = "glucose"
 address = "{METER}"
@@ -42,7 +49,8 @@ faults = {{ notify_interval_ms = {pacing_ms}{drop} }}
 records = [
 {rows}
 ]
-
+"""
+    others = f"""
 [[devices]]
 kind = "blood_pressure"
 address = "{CUFF}"
@@ -63,7 +71,7 @@ records = [
 ]
 """
     path = tmp / "scenario.toml"
-    path.write_text(text)
+    path.write_text(meter + (others if cuff_and_scale else ""))
     return path
 
 
@@ -108,10 +116,12 @@ def test_kill_9_during_transfers_loses_and_doubles_nothing(tmp_path: Path, bluet
     """SIGKILL the gateway 20 times at random moments (start-up, mid-transfer, commit, upload).
 
     The meter drops the link every 50 records, so each connection commits a partial transfer
-    and kills land before, inside and after transfers, commits and uploads.
+    and kills land before, inside and after transfers, commits and uploads. Meter only: cuffs
+    and scales erase a reading once BlueZ acknowledged its indication, so a kill between that
+    acknowledgement and the commit loses it whatever the gateway does (see README).
     """
     records = 1000
-    scenario = _scenario(tmp_path, records, pacing_ms=2, drop_every=50)
+    scenario = _scenario(tmp_path, records, pacing_ms=2, drop_every=50, cuff_and_scale=False)
     rng = random.Random(20261123)  # reproducible kill times
     counts: list[int] = []
     with simulator(scenario) as bus, junction_stub() as stub_url:
@@ -126,7 +136,7 @@ def test_kill_9_during_transfers_loses_and_doubles_nothing(tmp_path: Path, bluet
             counts.append(len(reading_rows(db)))
         gateway = start_gateway(config, env, tmp_path / "run.log")
         try:
-            wait_for(lambda: len(reading_rows(db)) >= records + 3, 120, "every record stored")
+            wait_for(lambda: len(reading_rows(db)) >= records, 120, "every record stored")
             wait_for(lambda: len(_stub_samples(stub_url)) >= records, 60, "every upload")
         except AssertionError as exc:
             tail = (tmp_path / "run.log").read_text()[-4000:]
@@ -138,8 +148,8 @@ def test_kill_9_during_transfers_loses_and_doubles_nothing(tmp_path: Path, bluet
         samples = _stub_samples(stub_url)
     rows = reading_rows(db)
     assert len(set(counts)) >= 5, f"too few kills between transfers: {counts}"
-    assert counts[-1] < records + 3, f"the kills never caught a transfer: {counts}"
-    assert len(rows) == len({r[0] for r in rows}) == records + 3  # meter + cuff + scale
+    assert counts[-1] < records, f"the kills never caught a transfer: {counts}"
+    assert len(rows) == len({r[0] for r in rows}) == records
     glucose = [s for s in samples if s["resource"] == "glucose"]
     assert len(glucose) == records  # upserted by key at the stub: resends absorbed
     with sqlite3.connect(db) as conn:
