@@ -134,7 +134,7 @@ def free_port() -> int:
 def start_stub(port: int) -> subprocess.Popen[bytes]:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "sync.junction.stub", str(port), KEY], env=env, cwd=ROOT
+        [sys.executable, "-m", "sync.junction.stub_server", str(port), KEY], env=env, cwd=ROOT
     )
 
 

@@ -31,7 +31,8 @@ from gateway.config import ApiSettings, Binding, JunctionSettings, Settings
 from gateway.pairing import BlePairing
 from gateway.runtime import Gateway, build_gateway
 from gateway.store import aio, kiosk
-from sync.junction.stub import StubServer, create_app
+from sync.junction.stub import create_app
+from sync.junction.stub_server import StubServer
 
 DEMO_USER = "demo-patient"
 DEMO_API_KEY = "sk_demo_local"

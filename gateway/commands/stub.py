@@ -7,8 +7,8 @@ import typer
 from pydantic import ValidationError
 
 from gateway.commands.common import fail
-from sync.junction.stub import run
 from sync.junction.stub_faults import Faults
+from sync.junction.stub_server import run
 
 
 def junction_stub(

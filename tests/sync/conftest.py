@@ -4,7 +4,8 @@ import pytest
 from pydantic import SecretStr
 
 from sync.junction.client import JunctionClient
-from sync.junction.stub import JunctionStub, StubServer, create_app
+from sync.junction.stub import JunctionStub, create_app
+from sync.junction.stub_server import StubServer
 from sync.memory_outbox import MemoryOutbox
 from sync.uploader import Uploader
 

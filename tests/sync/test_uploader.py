@@ -305,7 +305,8 @@ async def test_offline_then_back_online_delivers(outbox, make_uploader, unused_t
     from pydantic import SecretStr
 
     from sync.junction.client import JunctionClient
-    from sync.junction.stub import JunctionStub, StubServer, create_app
+    from sync.junction.stub import JunctionStub, create_app
+    from sync.junction.stub_server import StubServer
     from tests.sync.conftest import API_KEY
 
     client = JunctionClient(

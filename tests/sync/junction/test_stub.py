@@ -7,7 +7,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from sync.junction.stub import Faults, JunctionStub, StubServer, create_app, serve
+from sync.junction.stub import Faults, JunctionStub, create_app
+from sync.junction.stub_server import StubServer, serve
 
 KEY = {"x-vital-api-key": "sk_us_k"}
 
