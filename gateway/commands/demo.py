@@ -6,6 +6,7 @@ stub on 127.0.0.1, and the gateway reads, stores and uploads exactly as it would
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import tempfile
@@ -75,6 +76,9 @@ def demo(
             raise fail(str(exc)) from exc
         # Bleak reads this for every bus connection it opens: the demo never touches a radio.
         os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
+        # The simulated BlueZ has no `bluetoothctl` for Bleak's version probe; its warning
+        # ("assuming 5.55+") is right and only noise here.
+        logging.getLogger("bleak.backends.bluezdbus.version").setLevel(logging.ERROR)
         ok = asyncio.run(_demo(console, data_dir, host, port, once=once))
     if not ok:
         raise typer.Exit(code=1)
