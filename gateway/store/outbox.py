@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
 from drivers.readings import ReadingKind
+from gateway.store import sync_state
 from gateway.store.aio import call
 from gateway.store.changes import ReadingState, mark_changed
 from gateway.store.codec import reading_from_row
@@ -32,9 +32,7 @@ from gateway.store.enqueue import enqueue_items
 from gateway.store.models import (
     OutboxRow,
     ReadingRow,
-    SyncProgressRow,
     UploadAttemptRow,
-    UserHoldRow,
 )
 from sync.outbox import (
     Batch,
@@ -42,7 +40,6 @@ from sync.outbox import (
     OutboxItem,
     Stage,
     StreamInfo,
-    SyncStatus,
     UploadProgress,
     UserHold,
 )
@@ -444,81 +441,19 @@ class SqliteOutbox:
 
     async def holds(self) -> Mapping[str, frozenset[UserHold]]:
         """Users with holds; see `Outbox.holds`."""
-        return await self._run(self._holds)
-
-    def _holds(self) -> Mapping[str, frozenset[UserHold]]:
-        with self._db.read() as session:
-            rows = session.exec(select(UserHoldRow)).all()
-        result: dict[str, set[UserHold]] = {}
-        for row in rows:
-            result.setdefault(row.user_id, set()).add(UserHold(row.hold))
-        return {user: frozenset(holds) for user, holds in result.items()}
+        return await self._run(sync_state.holds, self._db)
 
     async def set_hold(self, user_id: str, hold: UserHold, *, held: bool) -> None:
         """Add or clear a hold; see `Outbox.set_hold`."""
-        await self._run(self._set_hold, user_id, hold, held)
-
-    def _set_hold(self, user_id: str, hold: UserHold, held: bool) -> None:
-        with self._db.write() as session:
-            if held:
-                session.exec(
-                    insert(UserHoldRow)
-                    .values(user_id=user_id, hold=hold.value)
-                    .on_conflict_do_nothing()
-                )
-            else:
-                session.exec(
-                    delete(UserHoldRow).where(
-                        col(UserHoldRow.user_id) == user_id, col(UserHoldRow.hold) == hold.value
-                    )
-                )
-        _LOGGER.info("user %s: hold %s %s", user_id, hold.value, "set" if held else "cleared")
+        await self._run(sync_state.set_hold, self._db, user_id, hold, held=held)
 
     async def record_progress(self, progress: UploadProgress) -> None:
         """Replace a stream's progress; see `Outbox.record_progress`."""
-        await self._run(self._record_progress, progress)
-
-    def _record_progress(self, progress: UploadProgress) -> None:
-        values = {
-            "status": progress.status.value,
-            "at": progress.at,
-            "stage": None if progress.stage is None else progress.stage.value,
-            "count": progress.count,
-            "delivered_total": progress.delivered_total,
-            "error": progress.error,
-        }
-        with self._db.write() as session:
-            session.exec(
-                insert(SyncProgressRow)
-                .values(user_id=progress.user_id, resource=progress.resource.value, **values)
-                .on_conflict_do_update(index_elements=["user_id", "resource"], set_=values)
-            )
+        await self._run(sync_state.record_progress, self._db, progress)
 
     async def progress(self, user_id: str | None = None) -> list[UploadProgress]:
         """Latest progress per stream; see `Outbox.progress`."""
-        return await self._run(self._progress, user_id)
-
-    def _progress(self, user_id: str | None) -> list[UploadProgress]:
-        query = select(SyncProgressRow).order_by(
-            col(SyncProgressRow.user_id), col(SyncProgressRow.resource)
-        )
-        if user_id is not None:
-            query = query.where(col(SyncProgressRow.user_id) == user_id)
-        with self._db.read() as session:
-            rows = session.exec(query).all()
-        return [
-            UploadProgress(
-                user_id=row.user_id,
-                resource=ReadingKind(row.resource),
-                status=SyncStatus(row.status),
-                at=row.at,
-                stage=None if row.stage is None else Stage(row.stage),
-                count=row.count,
-                delivered_total=row.delivered_total,
-                error=row.error,
-            )
-            for row in rows
-        ]
+        return await self._run(sync_state.progress, self._db, user_id)
 
 
 def _instant(value: object) -> datetime:
