@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from gateway.api import errors
+from gateway.api.auth import redact_access_log
 from gateway.api.routes import (
     devices,
     events,
@@ -74,6 +75,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    redact_access_log()
     for module in (readings, devices, users, kiosk, sync, events, health, metrics, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
