@@ -11,12 +11,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import func
-from sqlmodel import col
+from sqlmodel import col, select
 
 from drivers.readings import ReadingKind
 from gateway.store import Database
 from gateway.store.models import OutboxRow, ReadingRow
-from gateway.store.types import from_utc_text
+from gateway.store.readings import StoredReading, decode_cursor, encode_cursor, stored_from_row
+from gateway.store.types import UtcDateTime, from_utc_text
 
 _QUEUED = "queued"  # OutboxRow.state of items waiting for upload
 
@@ -116,6 +117,113 @@ def latest_ids(db: Database, *, user_id: str | None, kinds: list[ReadingKind]) -
             if first is not None:
                 found.append(str(first[0]))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingFilter:
+    """Which readings a list request means (every bound UTC; None: no condition).
+
+    Attributes:
+        kind: Only this kind.
+        user_id: Only this user's readings.
+        unassigned: Only readings with no user (ignored when `user_id` is given).
+        device: Only this device's readings (address, any case).
+        source: Only this provider slug (the slug uploads use; Human API's `source`).
+        start: Measured at or after.
+        end: Measured before.
+        updated_since: Stored or changed at or after.
+        updated_before: Stored or changed before.
+    """
+
+    kind: ReadingKind | None = None
+    user_id: str | None = None
+    unassigned: bool = False
+    device: str | None = None
+    source: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    updated_since: datetime | None = None
+    updated_before: datetime | None = None
+
+
+def _conditions(wanted: ReadingFilter) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if wanted.kind is not None:
+        where.append(col(ReadingRow.kind) == wanted.kind.value)
+    if wanted.user_id is not None:
+        where.append(col(ReadingRow.user_id) == wanted.user_id)
+    elif wanted.unassigned:
+        where.append(col(ReadingRow.user_id).is_(None))
+    if wanted.device is not None:
+        where.append(col(ReadingRow.device) == wanted.device.upper())
+    if wanted.source is not None:
+        where.append(col(ReadingRow.upload_provider) == wanted.source)
+    if wanted.start is not None:
+        where.append(col(ReadingRow.start_date) >= wanted.start)
+    if wanted.end is not None:
+        where.append(col(ReadingRow.start_date) < wanted.end)
+    if wanted.updated_before is not None:
+        where.append(col(ReadingRow.updated_at) < wanted.updated_before)
+    if wanted.updated_since is not None:
+        where.append(col(ReadingRow.updated_at) >= wanted.updated_since)
+        # Start the change-order walk at the first row changed since then (found on the
+        # (updated_at, change_seq) index) instead of at the beginning of time; INDEXED BY,
+        # or SQLite answers min() by walking change_seq from the start (store v4).
+        first = sa.text(
+            "(SELECT min(change_seq) FROM reading INDEXED BY ix_reading_updated_change"
+            " WHERE updated_at >= :since)"
+        ).bindparams(sa.bindparam("since", wanted.updated_since, type_=UtcDateTime()))
+        where.append(col(ReadingRow.change_seq) >= first)
+    return where
+
+
+def reading_page(
+    db: Database, wanted: ReadingFilter, *, limit: int, cursor: str | None
+) -> tuple[list[StoredReading], str | None]:
+    """One page of matching readings in change order (stable keyset paging).
+
+    Same order and cursor as `gateway.store.readings.list_readings` (a reading that changes
+    moves to the end), with the `source` and `updated_before` conditions added.
+
+    Args:
+        db: The store.
+        wanted: The conditions.
+        limit: Page size (0: no rows).
+        cursor: `next_cursor` of the previous page, or None.
+
+    Returns:
+        The page and the next page's cursor (None: this is the last page).
+
+    Raises:
+        InvalidCursorError: `cursor` was not issued by this gateway.
+    """
+    after = decode_cursor(cursor) if cursor is not None else None
+    if limit <= 0:
+        return [], None
+    query = select(ReadingRow).order_by(col(ReadingRow.change_seq)).limit(limit + 1)
+    for condition in _conditions(wanted):
+        query = query.where(condition)
+    if after is not None:
+        query = query.where(col(ReadingRow.change_seq) > after)
+    with db.read() as session:
+        rows = list(session.exec(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].change_seq) if more and rows else None
+    return [stored_from_row(row) for row in rows], next_cursor
+
+
+def reading_count(db: Database, wanted: ReadingFilter) -> int:
+    """How many readings match, over all pages (Fitbit Plus `meta.count`, `X-Total-Count`).
+
+    One index-only count where a filter has its index (store v4/v5); 1,000,000 readings:
+    see bench/api_readings.py.
+    """
+    query = sa.select(func.count()).select_from(ReadingRow)
+    for condition in _conditions(wanted):
+        query = query.where(condition)
+    with db.read() as session:
+        return _int(session.execute(query).scalar_one())
 
 
 def _int(value: object) -> int:

@@ -96,17 +96,61 @@ class Reading(_Out):
     raw: dict[str, str] = Field(description="The device's own values, units and fields.")
 
 
+class PageLinks(_Out):
+    """Links to other pages, as Fitbit Plus cursor paging gives them (full URLs)."""
+
+    next: str | None = Field(description="Full URL of the next page; null on the last page.")
+
+
+class PageMeta(_Out):
+    """About the whole result, not this page (Fitbit Plus `meta`)."""
+
+    count: int = Field(
+        description="Readings matching the filters over all pages, counted when this page "
+        "was read (compare with what you fetched; `limit=0` returns only this)."
+    )
+
+
 class ReadingPage(_Out):
-    """One page of readings; pass `next_cursor` as `cursor` for the next (null: last page)."""
+    """One page of readings; pass `next_cursor` as `cursor` for the next (null: last page).
+
+    `links.next` is the same next page as a full URL (also in the `Link` header) and
+    `meta.count` the number of matching readings (also in `X-Total-Count`).
+    """
 
     data: list[Reading]
     next_cursor: str | None
+    links: PageLinks
+    meta: PageMeta
 
 
 class LatestReadings(_Out):
     """The newest reading of each kind (absent kinds have none)."""
 
     data: dict[ReadingKind, Reading]
+
+
+class WindowSummary(_Out):
+    """Validic's `summary` object (Validic v1 "Summary Object") for a stored/updated window."""
+
+    status: int = Field(description="The HTTP status code (200).")
+    message: str = Field(description="The HTTP status message (OK).")
+    results: int = Field(description="Readings in the window over all pages.")
+    start_date: datetime | None = Field(description="Window start (UTC, inclusive).")
+    end_date: datetime | None = Field(description="Window end (UTC, exclusive).")
+    offset: int = Field(description="Always 0: pages follow `next`, not offsets.")
+    limit: int = Field(description="Page size.")
+    previous: str | None = Field(description="Always null (forward paging only).")
+    next: str | None = Field(description="Full URL of the next page; null on the last page.")
+    params: dict[str, str | None] = Field(description="The query parameters as given.")
+
+
+class ReadingWindow(_Out):
+    """Readings stored or changed in a window, in change order, with Validic's summary."""
+
+    summary: WindowSummary
+    data: list[Reading]
+    next_cursor: str | None
 
 
 _SOURCE_TYPE = {

@@ -201,7 +201,13 @@ _V4 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
+_V5 = Migration(
+    5,
+    "index for the local API's `source` (provider slug) filter in change order",
+    ("CREATE INDEX ix_reading_provider_change ON reading (upload_provider, change_seq)",),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -1,19 +1,31 @@
-"""`/v1/readings`: filtered, keyset-paged readings; the latest per kind; one by id."""
+"""`/v1/readings`: filtered, keyset-paged readings; the latest per kind; one by id.
 
+The list speaks the query vocabularies of the APIs nearby apps were written for (README
+"API conventions"): Human API dates, `source`, `Link`/`X-Total-Count`; Fitbit Plus
+`page[limit]`/`page[after]`, `links`, `meta.count`; Validic's stored-or-updated windows with
+a `summary` on `/latest`. Paging itself is one keyset cursor (`gateway.api.paging`).
+"""
+
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from drivers.readings import ReadingKind
-from gateway.api import queries
-from gateway.api.deps import DbDep, ReadScope
-from gateway.api.params import DeviceQuery, Instant, UserQuery
+from gateway.api import paging, queries
+from gateway.api.deps import DbDep, ReadScope, SettingsDep
+from gateway.api.params import WHEN_FORMS, DeviceQuery, UserQuery, When, resolve
+from gateway.api.queries import ReadingFilter
 from gateway.api.schemas import (
     AUTH_RESPONSES,
     LatestReadings,
+    PageLinks,
+    PageMeta,
     Problem,
     Reading,
     ReadingPage,
+    ReadingWindow,
+    WindowSummary,
     reading_out,
 )
 from gateway.store import readings
@@ -21,14 +33,70 @@ from gateway.store import readings
 router = APIRouter(prefix="/v1/readings", tags=["readings"], responses=AUTH_RESPONSES)
 
 DEFAULT_LIMIT = 100
+MAX_PAGE = readings.MAX_PAGE
+
+SourceQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9_]+$",
+        description="Only readings uploaded under this provider slug, e.g. `omron_ble` "
+        "(Human API `source`).",
+    ),
+]
+LimitQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=MAX_PAGE,
+        description=f"Page size (default {DEFAULT_LIMIT}); 0 returns only the count.",
+    ),
+]
+CursorQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=64, description="next_cursor of the last page."),
+]
+OffsetQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description="Human API offset: only 0 is accepted (400 otherwise); page with `cursor` "
+        "or the `Link` header, which stay correct while readings change.",
+    ),
+]
+UpdatedSince = Annotated[
+    When | None,
+    Query(description=f"Stored or changed at or after (incremental sync). {WHEN_FORMS}."),
+]
+UpdatedBefore = Annotated[
+    When | None, Query(description=f"Stored or changed before. {WHEN_FORMS}.")
+]
+
+_PAGE_HEADERS = {
+    "Link": {
+        "description": 'The next page: `<full URL>; rel="next"` (RFC 8288); absent on the last.',
+        "schema": {"type": "string"},
+    },
+    "X-Total-Count": {
+        "description": "Readings matching the filters over all pages (as `meta.count`).",
+        "schema": {"type": "integer"},
+    },
+}
 
 
 @router.get(
     "",
-    responses={400: {"model": Problem, "description": "A cursor this gateway did not issue."}},
+    responses={
+        200: {"headers": _PAGE_HEADERS},
+        400: {"model": Problem, "description": "An unknown cursor, or offset paging."},
+    },
 )
 def list_readings(
+    request: Request,
+    response: Response,
     db: DbDep,
+    settings: SettingsDep,
     _: ReadScope,
     kind: ReadingKind | None = None,
     user_id: UserQuery = None,
@@ -36,48 +104,173 @@ def list_readings(
         bool, Query(description="Only readings with no user (ignored with user_id).")
     ] = False,
     device: DeviceQuery = None,
+    source: SourceQuery = None,
     start_date: Annotated[
-        Instant | None, Query(description="Measured at or after (UTC if no zone).")
+        When | None,
+        Query(description=f"Measured at or after. {WHEN_FORMS}; a date: from its start."),
     ] = None,
-    end_date: Annotated[Instant | None, Query(description="Measured before.")] = None,
-    updated_since: Annotated[
-        Instant | None, Query(description="Stored or changed at or after (incremental sync).")
+    end_date: Annotated[
+        When | None,
+        Query(description=f"Measured before. {WHEN_FORMS}; a date: up to its end (inclusive)."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=readings.MAX_PAGE)] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None, Query(min_length=1, max_length=64, description="next_cursor of the last page.")
+    updated_since: UpdatedSince = None,
+    updated_before: UpdatedBefore = None,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+    offset: OffsetQuery = None,
+    page_limit: Annotated[
+        int | None,
+        Query(alias=paging.LIMIT, ge=0, le=MAX_PAGE, description="Fitbit Plus name of `limit`."),
+    ] = None,
+    page_after: Annotated[
+        str | None,
+        Query(alias=paging.AFTER, min_length=1, max_length=64, description="Fitbit Plus `cursor`."),
+    ] = None,
+    page_size: Annotated[
+        int | None,
+        Query(alias=paging.SIZE, ge=0, description="Fitbit Plus skip paging: only 0 (the count)."),
+    ] = None,
+    page_number: Annotated[
+        int | None,
+        Query(alias=paging.NUMBER, ge=0, description="Fitbit Plus skip paging: refused (400)."),
     ] = None,
 ) -> ReadingPage:
     """Readings in change order; stable keyset paging while readings keep arriving.
 
-    `start_date` is inclusive and `end_date` exclusive; an empty window gives an empty page.
+    `start_date` is inclusive and `end_date` exclusive, except that a bare date means its
+    whole day in the gateway's `timezone` (Human API's `YYYY-MM-DD`). An empty window gives an
+    empty page. `meta.count` and `X-Total-Count` count every matching reading; `limit=0`
+    (Fitbit Plus: `page[limit]=0` or `page[size]=0`) answers that count alone.
 
     A reading that changes later (assigned, uploaded) moves to the end of the order, so an
-    `updated_since` or cursor consumer sees it again.
+    `updated_since` or cursor consumer sees it again: deduplicate by `id`.
     """
-    rows, next_cursor = readings.list_readings(
-        db,
+    size, after, cursor_name = paging.Paging(
+        limit, cursor, offset, page_limit, page_after, page_size, page_number
+    ).resolve(DEFAULT_LIMIT)
+    zone = settings.zone
+    wanted = ReadingFilter(
         kind=kind,
         user_id=user_id,
         unassigned=unassigned,
         device=device,
-        start=start_date,
-        end=end_date,
-        updated_since=updated_since,
-        limit=limit,
-        cursor=cursor,
+        source=source,
+        start=resolve(start_date, zone, end_of_day=False),
+        end=resolve(end_date, zone, end_of_day=True),
+        updated_since=resolve(updated_since, zone, end_of_day=False),
+        updated_before=resolve(updated_before, zone, end_of_day=False),
     )
-    return ReadingPage(data=[reading_out(r) for r in rows], next_cursor=next_cursor)
+    rows, next_cursor = queries.reading_page(db, wanted, limit=size, cursor=after)
+    count = queries.reading_count(db, wanted)
+    url = paging.next_url(request, cursor_name, next_cursor)
+    response.headers.update({"X-Total-Count": str(count), **paging.link_header(url)})
+    return ReadingPage(
+        data=[reading_out(r) for r in rows],
+        next_cursor=next_cursor,
+        links=PageLinks(next=url),
+        meta=PageMeta(count=count),
+    )
 
 
-@router.get("/latest")
+def _validic_end(value: datetime) -> datetime:
+    # Validic's windows are inclusive to the second (…T10:04:59Z, then …T10:05:00Z): a
+    # whole-second end covers that second; an exclusive bound one second on.
+    return value + (timedelta(seconds=1) if value.microsecond == 0 else timedelta(microseconds=1))
+
+
+@router.get(
+    "/latest",
+    responses={
+        200: {"headers": _PAGE_HEADERS},
+        400: {"model": Problem, "description": "Window given two ways, or offset paging."},
+    },
+)
 def latest_readings(
+    request: Request,
+    response: Response,
     db: DbDep,
+    settings: SettingsDep,
     _: ReadScope,
     user_id: UserQuery = None,
     kind: ReadingKind | None = None,
-) -> LatestReadings:
-    """The newest reading (by measurement time) of each kind, for one user or everyone."""
+    source: SourceQuery = None,
+    updated_since: UpdatedSince = None,
+    updated_before: UpdatedBefore = None,
+    start_date: Annotated[
+        When | None,
+        Query(
+            description="Validic's name on `latest` for `updated_since` (stored or changed "
+            f"at or after). {WHEN_FORMS}."
+        ),
+    ] = None,
+    end_date: Annotated[
+        When | None,
+        Query(
+            description="Validic's name on `latest` for the window end, inclusive to the "
+            f"second (a date: its whole day). {WHEN_FORMS}."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_PAGE, description=f"Window page size (default {DEFAULT_LIMIT})."),
+    ] = None,
+    cursor: CursorQuery = None,
+    offset: OffsetQuery = None,
+) -> LatestReadings | ReadingWindow:
+    """Without a window: the newest reading (by measurement time) of each kind.
+
+    With any of `updated_since`, `updated_before`, `start_date`, `end_date`, `source`,
+    `limit`, `cursor` or `offset`: Validic's "latest" instead: every reading stored or
+    changed in the window (whenever it was measured), in change order, with Validic's
+    `summary` (`results`, `limit`, `next`). Poll with consecutive windows, or with
+    `updated_since` = the time of the previous poll.
+    """
+    window = (updated_since, updated_before, start_date, end_date, source, limit, cursor, offset)
+    if all(v is None for v in window):
+        return _newest_per_kind(db, user_id, kind)
+    if (updated_since or updated_before) and (start_date or end_date):
+        msg = "window given twice: use updated_since/updated_before or start_date/end_date"
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=msg)
+    size, after, _name = paging.Paging(limit=limit, cursor=cursor, offset=offset).resolve(
+        DEFAULT_LIMIT
+    )
+    zone = settings.zone
+    since = resolve(updated_since or start_date, zone, end_of_day=False)
+    if end_date is not None:
+        resolved = resolve(end_date, zone, end_of_day=True)
+        before = _validic_end(resolved) if isinstance(end_date, datetime) and resolved else resolved
+    else:
+        before = resolve(updated_before, zone, end_of_day=False)
+    wanted = ReadingFilter(
+        kind=kind, user_id=user_id, source=source, updated_since=since, updated_before=before
+    )
+    rows, next_cursor = queries.reading_page(db, wanted, limit=size, cursor=after)
+    count = queries.reading_count(db, wanted)
+    url = paging.next_url(request, "cursor", next_cursor)
+    response.headers.update({"X-Total-Count": str(count), **paging.link_header(url)})
+    given = {
+        key: value[:100]
+        for key, value in request.query_params.items()
+        if key not in paging.SECRET_PARAMS
+    }
+    summary = WindowSummary(
+        status=200,
+        message="OK",
+        results=count,
+        start_date=since,
+        end_date=before,
+        offset=0,
+        limit=size,
+        previous=None,
+        next=url,
+        params=given,
+    )
+    return ReadingWindow(
+        summary=summary, data=[reading_out(r) for r in rows], next_cursor=next_cursor
+    )
+
+
+def _newest_per_kind(db: DbDep, user_id: str | None, kind: ReadingKind | None) -> LatestReadings:
     kinds = [kind] if kind is not None else list(ReadingKind)
     found = {}
     for reading_id in queries.latest_ids(db, user_id=user_id, kinds=kinds):

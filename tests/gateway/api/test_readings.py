@@ -39,8 +39,10 @@ async def test_contract_shape_and_junction_units(services, remote_read) -> None:
     response = await remote_read.get("/v1/readings")
     assert response.status_code == 200
     page = response.json()
-    assert set(page) == {"data", "next_cursor"}
+    assert set(page) == {"data", "next_cursor", "links", "meta"}  # DESIGN's two, plus Fitbit's
     assert page["next_cursor"] is None
+    assert page["links"] == {"next": None}
+    assert page["meta"] == {"count": 3}
     g, bp, w = page["data"]
     for r in page["data"]:
         assert {"id", "kind", "user_id", "device", "start_date", "values", "raw"} <= set(r)
@@ -177,7 +179,7 @@ async def test_get_one_and_404(services, remote_read) -> None:
         ({"cursor": "garbage"}, 400, "not valid"),
         ({"cursor": "cjE6LTE"}, 400, "not valid"),  # "r1:-1"
         ({"cursor": "x" * 65}, 422, "cursor"),
-        ({"limit": "0"}, 422, "limit"),
+        ({"limit": "-1"}, 422, "limit"),
         ({"limit": "1001"}, 422, "limit"),
         ({"limit": "99999999999999999999999"}, 422, "limit"),
         ({"limit": "ten"}, 422, "limit"),
@@ -188,7 +190,12 @@ async def test_get_one_and_404(services, remote_read) -> None:
         ({"updated_since": "2026-13-45"}, 422, "updated_since"),
         ({"updated_since": "2026-11-20T25:00:00Z"}, 422, "updated_since"),
         ({"updated_since": "0.5"}, 422, "RFC 3339"),
-        ({"start_date": "2026-11-20"}, 422, "RFC 3339"),
+        ({"start_date": "2026-11-31"}, 422, "calendar date"),
+        ({"start_date": "20261120T0700Z"}, 422, "RFC 3339"),
+        ({"updated_since": "20261120T250000Z"}, 422, "updated_since"),
+        ({"offset": "50"}, 400, "cursor"),
+        ({"page[number]": "2"}, 400, "page[after]"),
+        ({"limit": "5", "page[limit]": "5"}, 400, "give one"),
         ({"start_date": "2026-11-20T06:00:00"}, 422, "RFC 3339"),
         ({"user_id": ""}, 422, "user_id"),
         ({"device": "x" * 100}, 422, "device"),
