@@ -7,10 +7,14 @@ Contract for publishers (collector, uploader, API):
   any thread. `data` must be JSON-serialisable (it is serialised once, at publish time, so a
   bad payload fails the publisher, not the stream). Publish *after* the store committed.
 - Events use Junction's webhook envelope (junction-digest.md §5.1): ``{"event_type",
-  "user_id", "client_user_id", "team_id", "data"}``. Reading events are
-  ``daily.data.<kind>.created`` (`reading_event_type`) with ``data = {"user_id", "source":
-  {"provider", "type", "device_id"}, "data": [reading, ...]}`` where each reading is the same
-  object `GET /v1/readings` returns. Gateway events (`DEVICE_*`, `PAIRING_*`, `SYNC_*`,
+  "user_id", "client_user_id", "team_id", "data"}``. Reading events are Junction's data
+  events (`reading_event_type`, `Resource`): ``daily.data.<resource>.created`` for new
+  readings, ``daily.data.<resource>.updated`` when stored readings change (e.g. assigned to
+  a user), with ``data = {"user_id", "source": {"provider", "type", "app_id": null,
+  "device_id"}, "data": [Junction samples], "reading_ids": [...]}``; the first read of a
+  device's memory (the historical stage) gives one data-less
+  ``historical.data.<resource>.created`` per resource with ``{"user_id", "start_date",
+  "end_date", "provider"}``. Gateway events (`DEVICE_*`, `PAIRING_*`, `SYNC_*`,
   `KIOSK_*` below) have ``user_id`` set when they concern one person, else None.
 - Ids are integers, strictly increasing for the life of the data directory: the bus starts at
   ``epoch << 32 | 1`` where `epoch` is bumped on every start (`next_epoch`), so an id from
@@ -34,8 +38,9 @@ from collections import deque
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from drivers.readings import ReadingKind
 
@@ -59,32 +64,95 @@ KIOSK_SESSION_STARTED = "gateway.kiosk.session.started"  # data: {"id", "user_id
 KIOSK_SESSION_ENDED = "gateway.kiosk.session.ended"  # data: {"id", "user_id"}
 
 
-def reading_event_type(kind: ReadingKind | str) -> str:
-    """The Junction event type for new readings of `kind`, e.g. ``daily.data.glucose.created``."""
-    return f"daily.data.{ReadingKind(kind).value}.created"
+class Resource(StrEnum):
+    """Junction resources (event slugs) the gateway's readings become (junction-digest §1.3).
+
+    A glucose reading is one ``glucose`` sample; a blood-pressure reading one
+    ``blood_pressure`` sample (`systolic`, `diastolic`) plus a ``heartrate`` sample when the
+    cuff measured pulse (Junction's BP sample has no pulse); a body reading a ``weight``
+    sample and a ``fat`` sample when the scale measured body fat.
+    """
+
+    GLUCOSE = "glucose"
+    BLOOD_PRESSURE = "blood_pressure"
+    HEARTRATE = "heartrate"
+    WEIGHT = "weight"
+    FAT = "fat"
+
+
+Stage = Literal["daily", "historical"]
+Change = Literal["created", "updated"]
+
+SOURCE_TYPE = {
+    ReadingKind.GLUCOSE: "fingerprick",
+    ReadingKind.BLOOD_PRESSURE: "cuff",
+    ReadingKind.BODY: "scale",
+}
+
+
+def reading_event_type(
+    resource: Resource | str, *, stage: Stage = "daily", change: Change = "created"
+) -> str:
+    """Junction's data event type, e.g. ``daily.data.glucose.created``.
+
+    ``daily.`` means incremental (new or changed data), ``historical.`` a finished backfill;
+    only ``created`` exists for historical (junction-digest §3.4, §5.1).
+
+    Raises:
+        ValueError: Not a `Resource`, or a historical ``updated``.
+    """
+    if stage == "historical" and change != "created":
+        msg = f"historical.data.{resource}.{change}: Junction has only historical …created"
+        raise ValueError(msg)
+    return f"{stage}.data.{Resource(resource).value}.{change}"
 
 
 def reading_event_data(
-    user_id: str | None, provider: str, kind: ReadingKind | str, device: str, items: list[Any]
+    user_id: str | None,
+    provider: str,
+    kind: ReadingKind | str,
+    device: str,
+    samples: list[dict[str, Any]],
+    reading_ids: list[str],
 ) -> dict[str, Any]:
-    """The ``data`` of a reading event: Junction's ``{user_id, source, data: [...]}`` group.
+    """The ``data`` of a daily data event: Junction's grouped ``{user_id, source, data}``.
 
     Args:
         user_id: The readings' user (None while unassigned).
         provider: Provider slug (``source.provider``).
         kind: Reading kind (sets ``source.type``: fingerprick, cuff or scale).
         device: Device address (``source.device_id``).
-        items: The readings as `GET /v1/readings` shows them (JSON-ready dicts).
+        samples: Junction samples ``{timestamp, timezone_offset, type, unit, value}`` (blood
+            pressure: ``systolic``/``diastolic`` instead of ``value``).
+        reading_ids: Gateway extension: the `/v1/readings/{id}` behind each sample, in order.
     """
-    source_type = {"glucose": "fingerprick", "blood_pressure": "cuff", "body": "scale"}
     return {
         "user_id": user_id,
         "source": {
             "provider": provider,
-            "type": source_type[ReadingKind(kind).value],
+            "type": SOURCE_TYPE[ReadingKind(kind)],
+            "app_id": None,
             "device_id": device,
         },
-        "data": items,
+        "data": samples,
+        "reading_ids": reading_ids,
+    }
+
+
+def historical_event_data(
+    user_id: str | None, provider: str, start_date: datetime, end_date: datetime
+) -> dict[str, Any]:
+    """The ``data`` of ``historical.data.<resource>.created``: the backfill's window, no samples.
+
+    As Junction's (junction-digest §5.1): ``{user_id, start_date, end_date, provider}``; read
+    the readings with ``GET /v1/readings?user_id=…&start_date=…&end_date=…`` (UTC, end
+    exclusive).
+    """
+    return {
+        "user_id": user_id,
+        "start_date": start_date.astimezone(UTC).isoformat(),
+        "end_date": end_date.astimezone(UTC).isoformat(),
+        "provider": provider,
     }
 
 

@@ -226,6 +226,32 @@ def reading_count(db: Database, wanted: ReadingFilter) -> int:
         return _int(session.execute(query).scalar_one())
 
 
+def last_change(db: Database) -> int:
+    """The newest change sequence number (0 for an empty store): a mark for `assigned_since`."""
+    with db.read() as session:
+        return _int(session.execute(sa.select(func.max(col(ReadingRow.change_seq)))).scalar())
+
+
+def assigned_since(db: Database, mark: int, *, device: str, user_id: str) -> list[StoredReading]:
+    """A device's readings given to `user_id` by hand after `mark`, in change order.
+
+    For the ``.updated`` events of a bind: readings the new binding attributes as they
+    arrive (attributed_by ``binding``) are new readings, published as created.
+    """
+    query = (
+        select(ReadingRow)
+        .where(
+            col(ReadingRow.change_seq) > mark,
+            col(ReadingRow.device) == device.upper(),
+            col(ReadingRow.user_id) == user_id,
+            col(ReadingRow.attributed_by) == "manual",
+        )
+        .order_by(col(ReadingRow.change_seq))
+    )
+    with db.read() as session:
+        return [stored_from_row(row) for row in session.exec(query)]
+
+
 def _int(value: object) -> int:
     return int(value) if isinstance(value, int | float | str) else 0
 

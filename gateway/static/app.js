@@ -42,7 +42,7 @@ async function loadPerson() {
   if (changed) {
     state.readings.clear();
     renderReadings();
-    if (session) await loadReadings();
+    if (session) await loadReadings(false);
   }
   await loadUpload();
 }
@@ -53,25 +53,20 @@ function isMine(reading) {
   return state.person !== null && reading.user_id === state.person.user_id;
 }
 
-async function loadReadings() {
+async function loadReadings(markFresh = true) {
   const person = state.person;
+  if (!person) return;
   // The session's readings were stored after it started (measured time may be earlier).
   const params = new URLSearchParams({
     user_id: person.user_id, updated_since: person.started_at, limit: "1000",
   });
   const page = await api(`/v1/readings?${params}`);
-  page.data.filter(isMine).forEach((r) => state.readings.set(r.id, r));
-  renderReadings();
-}
-
-function addReadings(items) {
-  const fresh = [];
-  for (const reading of items) {
-    if (!isMine(reading)) continue; // never show anybody else's data
-    if (!state.readings.has(reading.id)) fresh.push(reading.id);
+  const fresh = new Set();
+  for (const reading of page.data.filter(isMine)) { // never show anybody else's data
+    if (markFresh && !state.readings.has(reading.id)) fresh.add(reading.id);
     state.readings.set(reading.id, reading);
   }
-  renderReadings(new Set(fresh));
+  renderReadings(fresh);
 }
 
 function formatValues(reading) {
@@ -203,9 +198,10 @@ function soon(fn) {
 
 function onEvent(envelope) {
   const type = envelope.event_type;
-  if (type.startsWith("daily.data.")) {
-    const data = envelope.data || {};
-    addReadings(Array.isArray(data.data) ? data.data : [data]);
+  if (/^(daily|historical)\.data\./.test(type)) {
+    // Junction data events carry samples (or, historical, only a window): read the
+    // person's readings back from the API, which has everything the list shows.
+    soon(loadReadings);
     soon(loadUpload);
   } else if (type.startsWith("gateway.device.") || type.startsWith("gateway.pairing.")) {
     soon(loadDevices);

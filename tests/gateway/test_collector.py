@@ -164,7 +164,9 @@ async def test_new_readings_are_attributed_and_published(db_path: Path):
     created = [e for e in events if e.event_type == "daily.data.glucose.created"]
     assert len(created) == 1
     assert created[0].user_id == "user-1"
-    assert [r["id"] for r in created[0].data["data"]] == [_reading(1).id]
+    assert created[0].data["reading_ids"] == [_reading(1).id]
+    [sample] = created[0].data["data"]
+    assert set(sample) == {"timestamp", "timezone_offset", "type", "unit", "value"}
 
 
 async def test_failing_device_warns_once_until_it_recovers(

@@ -4,15 +4,18 @@ import asyncio
 import contextlib
 import json
 import threading
+from datetime import UTC, datetime
 
 import pytest
 
-from drivers.readings import ReadingKind
 from gateway.events import (
     EPOCH_BITS,
     GAP,
     EventBus,
+    Resource,
+    historical_event_data,
     next_epoch,
+    reading_event_data,
     reading_event_type,
 )
 
@@ -43,11 +46,52 @@ def test_envelope_and_ids_increase() -> None:
     assert first.envelope() == json.loads(first.json)
 
 
-def test_reading_event_type() -> None:
-    assert reading_event_type(ReadingKind.BLOOD_PRESSURE) == "daily.data.blood_pressure.created"
-    assert reading_event_type("body") == "daily.data.body.created"
+def test_reading_event_type_is_junctions() -> None:
+    assert reading_event_type(Resource.BLOOD_PRESSURE) == "daily.data.blood_pressure.created"
+    assert reading_event_type("weight", change="updated") == "daily.data.weight.updated"
+    assert reading_event_type("fat", stage="historical") == "historical.data.fat.created"
     with pytest.raises(ValueError, match="steps"):
         reading_event_type("steps")
+    with pytest.raises(ValueError, match="body"):
+        reading_event_type("body")  # scales give weight and fat samples, not a list
+    with pytest.raises(ValueError, match="historical"):
+        reading_event_type("glucose", stage="historical", change="updated")
+
+
+def test_reading_event_data_is_a_junction_group() -> None:
+    sample = {
+        "timestamp": "2026-11-20T06:01:00+00:00",
+        "timezone_offset": 3600,
+        "type": None,
+        "unit": "mmol/L",
+        "value": 5.8,
+    }
+    data = reading_event_data(
+        "u1", "accuchek_ble", "glucose", "C0:FF:EE:00:00:01", [sample], ["r1"]
+    )
+    assert data == {
+        "user_id": "u1",
+        "source": {
+            "provider": "accuchek_ble",
+            "type": "fingerprick",
+            "app_id": None,
+            "device_id": "C0:FF:EE:00:00:01",
+        },
+        "data": [sample],
+        "reading_ids": ["r1"],
+    }
+    window = historical_event_data(
+        "u1",
+        "omron_ble",
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 11, 20, 12, tzinfo=UTC),
+    )
+    assert window == {
+        "user_id": "u1",
+        "start_date": "2026-11-01T00:00:00+00:00",
+        "end_date": "2026-11-20T12:00:00+00:00",
+        "provider": "omron_ble",
+    }
 
 
 def test_unserialisable_data_publishes_nothing() -> None:

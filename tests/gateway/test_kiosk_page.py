@@ -68,10 +68,10 @@ def now_reading(reading):
 def save_and_publish(services, reading, *, one_by_one: bool = False) -> None:
     readings.save_transfer(services.db, [reading], zone=services.settings.zone)
     stored = readings.get_reading(services.db, reading.id)
-    if one_by_one:  # the shape gateway.collector publishes: data is the reading itself
+    if one_by_one:  # an older shape: data is the reading itself (the page reads back either way)
         data = reading_out(stored).model_dump(mode="json")
         services.events.publish(reading_event_type(reading.kind), stored.user_id, data)
-    else:  # Junction's grouped shape: data = {user_id, source, data: [reading]}
+    else:  # what gateway.collector publishes: Junction samples, {user_id, source, data: [...]}
         publish_readings(services.events, [stored])
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from gateway.api import queries
 from gateway.api.deps import AdminScope, ReadScope, ServicesDep
 from gateway.api.params import AddressPath
+from gateway.api.reading_events import publish_readings
 from gateway.api.schemas import (
     AUTH_RESPONSES,
     BindingOut,
@@ -185,6 +186,7 @@ async def bind(
         )
     assigned = 0
     if body.assign_unassigned:
+        mark = await aio.call(queries.last_change, services.db)
         assigned = await aio.call(
             readings.assign_device_readings,
             services.db,
@@ -196,6 +198,10 @@ async def bind(
         )
         if assigned:
             services.sync.wake()
+            changed = await aio.call(
+                queries.assigned_since, services.db, mark, device=address, user_id=body.user_id
+            )
+            publish_readings(services.events, changed, change="updated")
     return BindResult(binding=binding_out(binding), assigned_readings=assigned)
 
 

@@ -7,6 +7,7 @@ The gateway's zone is Europe/Berlin (UTC+1 in November), so a date that meant a 
 would give different answers.
 """
 
+import asyncio
 import contextlib
 import io
 import logging
@@ -16,14 +17,18 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from drivers.readings import DeviceTime
+from drivers.readings import DeviceTime, GlucoseUnit, MassUnit, PressureUnit, ReadingFlag
+from gateway.api.reading_events import publish_readings
 from gateway.services import Services
 from gateway.store import readings, users
 from gateway.store.aio import call
-from tests.gateway.api.live import serve
-from tests.sync.factories import T0, blood_pressure, glucose
+from sync.junction import mapping
+from tests.gateway.api.live import serve, sse_messages
+from tests.sync.factories import T0, blood_pressure, body, glucose
 
 METER = "C0:FF:EE:00:00:01"
+CUFF = "C0:FF:EE:00:00:02"
+SCALE = "C0:FF:EE:00:00:03"
 
 
 def at(day: int, hour: int, minute: int = 0) -> DeviceTime:
@@ -316,3 +321,134 @@ async def test_openapi_documents_every_parameter_and_header(services) -> None:
     assert {"updated_since", "updated_before", "start_date", "end_date", "limit"} <= latest
     events = {p["name"] for p in schema["paths"]["/v1/events"]["get"]["parameters"]}
     assert "access_token" in events
+
+
+# ---------------------------------------------------------------- Junction events
+
+
+async def stream(client: httpx.AsyncClient, n: int, path: str) -> list[dict]:
+    """The first `n` SSE messages' envelopes, as a browser EventSource would get them."""
+    out: list[dict] = []
+    async with asyncio.timeout(5), client.stream("GET", path) as response:
+        assert response.status_code == 200, await response.aread()
+        async for message in sse_messages(response):
+            out.append(message["data"])
+            if len(out) == n:
+                break
+    return out
+
+
+async def attached(services: Services) -> None:
+    async with asyncio.timeout(5):
+        while services.events.subscribers < 1:
+            await asyncio.sleep(0.01)
+
+
+def save_and_publish(services: Services, items) -> None:
+    """What the collector does after a transfer: commit, then publish the new readings."""
+    saved = readings.save_transfer(services.db, items, zone=services.settings.zone)
+    publish_readings(services.events, [readings.get_reading(services.db, i) for i in saved.new_ids])
+
+
+async def test_junction_daily_events_carry_junction_samples(services, read_token) -> None:
+    users.bind(services.db, METER, "u1")
+    users.bind(services.db, CUFF, "u1")
+    users.bind(services.db, SCALE, "u1")
+    g = glucose(1, concentration=0.00104, unit=GlucoseUnit.KG_PER_L)
+    bp = blood_pressure(2, systolic=16.0, diastolic=10.0, unit=PressureUnit.KPA, pulse=64.0)
+    w = body(3, device=SCALE, weight=154.0, unit=MassUnit.LB, fat_percent=21.5)
+    async with app_client(services) as client:
+        # A page off the box: EventSource cannot send headers, so the token rides in the query.
+        task = asyncio.create_task(stream(client, 5, f"/v1/events?access_token={read_token}"))
+        await attached(services)
+        await call(save_and_publish, services, [g])
+        await call(save_and_publish, services, [bp])
+        await call(save_and_publish, services, [w])
+        events = await task
+    by_type = {e["event_type"]: e for e in events}
+    assert list(by_type) == [
+        "daily.data.glucose.created",
+        "daily.data.blood_pressure.created",
+        "daily.data.heartrate.created",
+        "daily.data.weight.created",
+        "daily.data.fat.created",
+    ]
+    glucose_event = by_type["daily.data.glucose.created"]
+    assert glucose_event["user_id"] == "u1"
+    assert glucose_event["data"]["source"] == {
+        "provider": "accuchek_ble",
+        "type": "fingerprick",
+        "app_id": None,
+        "device_id": METER,
+    }
+    assert glucose_event["data"]["data"] == [
+        {
+            "timestamp": "2026-11-20T06:01:00+00:00",  # 07:01 Berlin
+            "timezone_offset": 3600,
+            "type": None,
+            "unit": "mmol/L",
+            "value": mapping.glucose_mmol_per_l(0.00104, GlucoseUnit.KG_PER_L),
+        }
+    ]
+    assert glucose_event["data"]["reading_ids"] == [g.id]
+    [pressure] = by_type["daily.data.blood_pressure.created"]["data"]["data"]
+    assert pressure["unit"] == "mmHg"
+    assert pressure["systolic"] == mapping.pressure_mmhg(16.0, PressureUnit.KPA)
+    assert pressure["diastolic"] == mapping.pressure_mmhg(10.0, PressureUnit.KPA)
+    assert "value" not in pressure
+    [pulse] = by_type["daily.data.heartrate.created"]["data"]["data"]
+    assert (pulse["unit"], pulse["value"]) == ("bpm", 64.0)
+    assert by_type["daily.data.heartrate.created"]["data"]["source"]["type"] == "cuff"
+    [weight] = by_type["daily.data.weight.created"]["data"]["data"]
+    assert (weight["unit"], weight["value"]) == ("kg", mapping.mass_kg(154.0, MassUnit.LB))
+    [fat] = by_type["daily.data.fat.created"]["data"]["data"]
+    assert (fat["unit"], fat["value"]) == ("%", 21.5)
+    assert by_type["daily.data.fat.created"]["data"]["source"]["type"] == "scale"
+
+
+async def test_junction_historical_event_for_a_first_read(services, read_token) -> None:
+    users.bind(services.db, METER, "u1")
+    backlog = [
+        glucose(seq, device_time=at(1 + seq, 9), flags=frozenset({ReadingFlag.HISTORICAL}))
+        for seq in range(1, 4)
+    ]
+    async with app_client(services, read_token) as client:
+        task = asyncio.create_task(stream(client, 1, "/v1/events"))
+        await attached(services)
+        await call(save_and_publish, services, backlog)
+        [event] = await task
+        # Junction: a historical event carries no samples; fetch the range afterwards.
+        window = event["data"]
+        back = await client.get(
+            "/v1/readings",
+            params={
+                "user_id": window["user_id"],
+                "start_date": window["start_date"],
+                "end_date": window["end_date"],
+            },
+        )
+    assert event["event_type"] == "historical.data.glucose.created"
+    assert set(window) == {"user_id", "start_date", "end_date", "provider"}
+    assert window["provider"] == "accuchek_ble"
+    assert window["start_date"] == "2026-11-02T08:00:00+00:00"  # 09:00 Berlin, earliest
+    assert ids(back) == [r.id for r in backlog]
+
+
+async def test_junction_updated_event_when_a_reading_changes(services, admin_token) -> None:
+    unassigned = [glucose(1), glucose(2)]
+    save(services, unassigned)
+    async with app_client(services) as client:
+        task = asyncio.create_task(stream(client, 1, f"/v1/events?access_token={admin_token}"))
+        await attached(services)
+        bound = await client.post(
+            f"/v1/devices/{METER}/bindings",
+            json={"user_id": "u1"},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+        [event] = await task
+    assert bound.status_code == 201
+    assert bound.json()["assigned_readings"] == 2
+    assert event["event_type"] == "daily.data.glucose.updated"
+    assert event["user_id"] == event["data"]["user_id"] == "u1"
+    assert event["data"]["reading_ids"] == [r.id for r in unassigned]
+    assert [s["unit"] for s in event["data"]["data"]] == ["mmol/L", "mmol/L"]

@@ -66,11 +66,12 @@ async def test_live_events_in_webhook_envelope(services) -> None:
     assert body["data"]["source"] == {
         "provider": "accuchek_ble",
         "type": "fingerprick",
+        "app_id": None,
         "device_id": "C0:FF:EE:00:00:01",
     }
-    [item] = body["data"]["data"]
-    assert item["id"] == reading.id
-    assert item["values"]["glucose"]["unit"] == "mmol/L"
+    [sample] = body["data"]["data"]
+    assert sample["unit"] == "mmol/L"
+    assert body["data"]["reading_ids"] == [reading.id]
 
 
 async def test_resume_with_last_event_id(services) -> None:
