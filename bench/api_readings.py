@@ -10,7 +10,12 @@ authenticated), each scenario for S seconds at concurrency 1 (latency) and 16 (t
 - ``first page``: ``/v1/readings?limit=100``;
 - ``deep page``: ``/v1/readings?limit=100&cursor=<random position>`` (keyset paging);
 - ``filtered``: ``kind=glucose&device=<one of 20>&limit=100`` from a random position;
-- ``updated_since``: readings changed in the last minute (an incremental-sync poll).
+- ``updated_since``: readings changed in the last minute (an incremental-sync poll);
+- ``kind only``, ``source``: one filter matching every reading, from a random position;
+- ``week (Human API)``: ``start_date``/``end_date`` as calendar dates a week apart;
+- ``count alone``: ``page[limit]=0`` (Fitbit Plus), the count of every reading.
+
+Every page also counts its matches (``meta.count``, ``X-Total-Count``).
 
 Prints figures only (no assertions).
 """
@@ -97,6 +102,16 @@ def fill(data_dir: Path, target: int) -> str:
         db.close()
 
 
+def week(first: datetime) -> dict[str, str | int]:
+    """Human API date range: seven whole days from `first`'s date."""
+    last = first + timedelta(days=6)
+    return {
+        "start_date": first.date().isoformat(),
+        "end_date": last.date().isoformat(),
+        "limit": 100,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -179,9 +194,22 @@ def main() -> None:
                 "updated_since": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
                 "limit": 100,
             },
+            # Client conventions (README "API conventions"): every page also counts its matches.
+            "kind only": lambda rng: {
+                "kind": "glucose",
+                "limit": 100,
+                "cursor": encode_cursor(rng.randrange(n)),
+            },
+            "source": lambda rng: {
+                "source": "accuchek_ble",
+                "limit": 100,
+                "cursor": encode_cursor(rng.randrange(n)),
+            },
+            "week (Human API)": lambda rng: week(BASE + timedelta(minutes=rng.randrange(n))),
+            "count alone": lambda _rng: {"page[limit]": 0},
         }
         print(
-            f"\n{'scenario':<14} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+            f"\n{'scenario':<16} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
         )
         for name, make_params in scenarios.items():
             for concurrency in (1, 16):
@@ -192,7 +220,7 @@ def main() -> None:
                 )
                 q = statistics.quantiles(latencies, n=100)
                 print(
-                    f"{name:<14} {concurrency:>4} {len(latencies) / args.seconds:>8.0f} "
+                    f"{name:<16} {concurrency:>4} {len(latencies) / args.seconds:>8.0f} "
                     f"{q[49] * 1000:>8.1f} {q[98] * 1000:>8.1f} {errors:>6}",
                     flush=True,
                 )

@@ -3,7 +3,9 @@
 Each SSE message has ``id: <event id>`` and ``data: <envelope JSON>`` and no ``event:``
 field, so `EventSource.onmessage` sees every type (the type is ``event_type`` inside).
 Resume with the ``Last-Event-ID`` header (browsers send it on reconnect) or the
-``last_event_id`` query parameter.
+``last_event_id`` query parameter. A browser `EventSource` cannot send an Authorization
+header: off the box it authenticates with ``?access_token=`` (Human API's query token, same
+scopes; see `gateway.api.auth`). Reading events are Junction data events (`gateway.events`).
 """
 
 import contextlib

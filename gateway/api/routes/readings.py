@@ -175,7 +175,11 @@ def list_readings(
 def _validic_end(value: datetime) -> datetime:
     # Validic's windows are inclusive to the second (…T10:04:59Z, then …T10:05:00Z): a
     # whole-second end covers that second; an exclusive bound one second on.
-    return value + (timedelta(seconds=1) if value.microsecond == 0 else timedelta(microseconds=1))
+    step = timedelta(seconds=1) if value.microsecond == 0 else timedelta(microseconds=1)
+    try:
+        return value + step
+    except OverflowError:  # the last representable second: nothing is stored after it
+        return value
 
 
 @router.get(
