@@ -58,6 +58,38 @@ class ApiSettings(_Section):
     mdns: bool = False  # advertise _edge-gateway._tcp on the network
 
 
+class MqttSettings(_Section):
+    """[mqtt]: publish readings to the owner's MQTT broker with Home Assistant discovery.
+
+    Readings go only to the broker configured here; nothing is published unless `enabled`.
+    """
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls_ca_file: Path | None = None  # set (or set a client cert) to connect with TLS
+    tls_cert_file: Path | None = None  # client certificate (mutual TLS)
+    tls_key_file: Path | None = None  # its private key
+    base_topic: str = "edge-gateway"
+    discovery_prefix: str = "homeassistant"
+    client_id: str | None = None  # default: edge-gateway-<base_topic>
+    glucose_unit: Literal["mg/dL", "mmol/L"] = "mmol/L"
+    # How a bound person appears in topics and device names: the user's name ("label") or
+    # the Junction user id (only if the owner asks; ids are pseudonymous but stable).
+    person_topic: Literal["label", "user_id"] = "label"
+    keepalive_s: int = Field(default=60, ge=5, le=3600)
+
+    @field_validator("base_topic", "discovery_prefix")
+    @classmethod
+    def _topic_prefix(cls, value: str) -> str:
+        if not value or any(c in value for c in "#+\0") or value.startswith("/"):
+            msg = f"{value!r} is not a usable MQTT topic prefix; use letters, digits, - and /"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+
 class Binding(_Section):
     """[[bindings]]: whose readings a device's (user slot's) readings are."""
 
@@ -88,6 +120,7 @@ class Settings(BaseSettings):
     ble: BleSettings = BleSettings()
     junction: JunctionSettings = JunctionSettings()
     api: ApiSettings = ApiSettings()
+    mqtt: MqttSettings = MqttSettings()
     bindings: list[Binding] = []
 
     @field_validator("timezone")
@@ -162,7 +195,7 @@ def describe_errors(source: str, exc: ValidationError) -> str:
         key = ".".join(str(p) for p in err["loc"])
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" = {value!r}"
-        if "api_key" in key:
+        if "api_key" in key or "password" in key:
             shown = ""  # never echo a secret
         lines.append(f"{source}: {key}{shown}: {err['msg']}")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from gateway.collector import Collector, CollectorHooks, DeviceState, Radio, Tra
 from gateway.config import Settings
 from gateway.events import EventBus, next_epoch
 from gateway.metrics import GatewayMetrics
+from gateway.mqtt.sink import MqttSink
 from gateway.services import (
     MemoryRadar,
     NoPairing,
@@ -113,6 +114,7 @@ class Gateway:
     collector: Collector
     services: Services
     close_client: Callable[[], object]
+    mqtt: MqttSink | None = None  # [mqtt] enabled: readings also go to the owner's broker
 
     async def serve(self, stop: asyncio.Event, *, api: bool = True) -> None:
         """Run until `stop` is set, then shut down in order (transfers first)."""
@@ -122,6 +124,8 @@ class Gateway:
             asyncio.create_task(self.uploader.run(), name="uploader"),
             asyncio.create_task(self.collector.run(), name="collector"),
         }
+        if self.mqtt is not None:
+            tasks.add(asyncio.create_task(self.mqtt.run(), name="mqtt"))
         server: uvicorn.Server | None = None
         if api:
             config = uvicorn.Config(
@@ -143,6 +147,8 @@ class Gateway:
             _LOGGER.info("stopping: finishing transfers in progress")
             await self.collector.stop()
             self.uploader.stop()
+            if self.mqtt is not None:
+                self.mqtt.stop()
             if server is not None:
                 server.should_exit = True
             scheduler.shutdown(wait=False)
@@ -183,6 +189,7 @@ def build_gateway(
         elif outcome == "rejected":
             metrics.dead_letters.labels(resource=resource.value).inc()
 
+    upstream = UpstreamState()
     uploader, client = build_uploader(
         outbox,
         base_url=junction.base_url,
@@ -192,12 +199,16 @@ def build_gateway(
         time_zone=settings.timezone,
         token_store=SqliteTokenStore(db),
         priority=priority,
-        on_event=_sync_event_logger(events),
+        on_event=upstream.follow(_sync_event_logger(events)),
         on_post=on_post,
     )
 
+    mqtt = build_mqtt_sink(db, settings, radar, upstream)
+
     def on_transfer(done: TransferDone) -> None:
         _LOGGER.debug("%s: %d new reading(s) published", done.address, len(done.new_readings))
+        if mqtt is not None and done.new_readings:
+            mqtt.wake()
 
     def on_error(address: str, exc: Exception) -> None:
         metrics.ble_errors.labels(device=address).inc()
@@ -241,7 +252,38 @@ def build_gateway(
         collector=collector,
         services=services,
         close_client=client.aclose,
+        mqtt=mqtt,
     )
+
+
+@dataclass
+class UpstreamState:
+    """Whether Junction is reachable, from the uploader's offline/online events."""
+
+    online: bool = True
+
+    def follow(self, inner: Callable[[SyncEvent], None]) -> Callable[[SyncEvent], None]:
+        """An `on_event` hook that tracks reachability, then calls `inner`."""
+
+        def on_event(event: SyncEvent) -> None:
+            if event.kind in ("offline", "online"):
+                self.online = event.kind == "online"
+            inner(event)
+
+        return on_event
+
+
+def build_mqtt_sink(
+    db: Database, settings: Settings, radar: MemoryRadar, upstream: UpstreamState
+) -> MqttSink | None:
+    """The MQTT sink when `[mqtt] enabled`, else None."""
+    if not settings.mqtt.enabled:
+        return None
+
+    def rssi(address: str) -> int | None:
+        return next((d.rssi for d in radar.snapshot() if d.address == address), None)
+
+    return MqttSink(db, settings.mqtt, upstream_online=lambda: upstream.online, rssi=rssi)
 
 
 def _sync_event_logger(events: EventBus) -> Callable[[SyncEvent], None]:

@@ -207,7 +207,28 @@ _V5 = Migration(
     ("CREATE INDEX ix_reading_provider_change ON reading (upload_provider, change_seq)",),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
+_V6 = Migration(
+    6,
+    "MQTT sink: its change-order cursor and the readings it has published (with what it sent)",
+    (
+        """CREATE TABLE mqtt_cursor (
+            name TEXT PRIMARY KEY NOT NULL,
+            change_seq INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE mqtt_published (
+            reading_id TEXT PRIMARY KEY NOT NULL,
+            node TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            start_date TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            published_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX ix_mqtt_published_node ON mqtt_published (node, kind, start_date)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -7,6 +7,7 @@ Rows never leave `gateway.store`: callers get `drivers.readings` values or store
 
 from datetime import datetime
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from gateway.store.types import UtcDateTime
@@ -194,3 +195,27 @@ class JunctionSessionRow(SQLModel, table=True):
     refresh_token: str
     expires_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class MqttCursorRow(SQLModel, table=True):
+    """How far (in reading change order) an MQTT sink has looked (schema version 6)."""
+
+    __tablename__ = "mqtt_cursor"
+
+    name: str = Field(primary_key=True)
+    change_seq: int
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class MqttPublishedRow(SQLModel, table=True):
+    """A reading the MQTT sink has published, and a digest of what it sent (schema version 6)."""
+
+    __tablename__ = "mqtt_published"
+    __table_args__ = (Index("ix_mqtt_published_node", "node", "kind", "start_date"),)
+
+    reading_id: str = Field(primary_key=True)
+    node: str
+    kind: str
+    start_date: datetime = Field(sa_type=UtcDateTime)
+    digest: str
+    published_at: datetime = Field(sa_type=UtcDateTime)
