@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from gateway.api import errors
+from gateway.api import errors, middleware
 from gateway.api.auth import redact_access_log
 from gateway.api.routes import (
     devices,
@@ -38,7 +38,9 @@ Readings from Bluetooth meters, cuffs and scales, in Junction's units, with live
 
 Authenticate with `Authorization: Bearer <token>` (`edge-gateway token create --scope read`);
 `admin` scope for changes. Requests from the gateway itself (loopback) need no token unless
-`[api] trust_loopback = false`.
+`[api] trust_loopback = false`; tokenless ones that change something must send a JSON body or
+`X-Requested-With`, and come from the gateway's own page when sent by a browser.
+Bodies over `[api] max_body_bytes` get 413.
 """
 
 
@@ -70,12 +72,16 @@ def create_app(services: Services) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        responses={400: {"model": Problem, "description": "Malformed request."}},
+        responses={
+            400: {"model": Problem, "description": "Malformed request."},
+            413: {"model": Problem, "description": "Body over `[api] max_body_bytes`."},
+        },
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.services = services
     errors.install(app)
     redact_access_log()
+    middleware.install(app, services)
     for module in (readings, devices, users, kiosk, sync, events, health, metrics, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")

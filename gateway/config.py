@@ -56,6 +56,19 @@ class ApiSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     trust_loopback: bool = True  # requests from 127.0.0.1/::1 need no token (kiosk browser)
     mdns: bool = False  # advertise _edge-gateway._tcp on the network
+    # Host names (or addresses) LAN apps use to reach the API, besides the loopback ones, the
+    # bound address and (with mdns) `<hostname>.local`. Any other Host header gets 400: that is
+    # what stops DNS rebinding. A leading "*." allows subdomains.
+    allowed_hosts: list[str] = []
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed. Empty: proxy
+    # headers are ignored, whatever FORWARDED_ALLOW_IPS says.
+    trusted_proxies: list[str] = []
+    # Largest request body accepted; bigger ones get 413 before they are read. The default
+    # fits the largest valid body (a requeue of 1000 reading ids is ~67 KB).
+    max_body_bytes: int = Field(default=128 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Other web origins (scheme://host:port) allowed to call the API from a browser (CORS);
+    # they still need a token. Empty: no cross-origin access.
+    cors_origins: list[str] = []
 
 
 class MqttSettings(_Section):

@@ -18,6 +18,7 @@ from drivers.clock import ClockPolicy
 from drivers.devices.registry import DriverRegistry, default_registry
 from drivers.readings import ReadingKind
 from gateway import jobs
+from gateway.api.server import server_config
 from gateway.app import create_app
 from gateway.collector import Collector, CollectorHooks, DeviceState, Radio, TransferDone
 from gateway.config import Settings
@@ -128,13 +129,7 @@ class Gateway:
             tasks.add(asyncio.create_task(self.mqtt.run(), name="mqtt"))
         server: uvicorn.Server | None = None
         if api:
-            config = uvicorn.Config(
-                create_app(self.services),
-                host=self.settings.api.host,
-                port=self.settings.api.port,
-                log_level="warning",
-                lifespan="on",
-            )
+            config = server_config(create_app(self.services), self.settings.api)
             server = _EmbeddedServer(config)
             tasks.add(asyncio.create_task(server.serve(), name="api"))
         stopper = asyncio.create_task(stop.wait())

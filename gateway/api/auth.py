@@ -1,12 +1,19 @@
-"""Bearer-token authentication with `read` and `admin` scopes.
+"""Bearer-token authentication with `read` and `admin` scopes, decided before any body is read.
 
 Tokens are created by `edge-gateway token create` and stored hashed (`gateway.store.tokens`).
 With `[api] trust_loopback` (the default), a request from 127.0.0.1 or ::1 *without* an
-Authorization header is treated as admin: the kiosk browser on the same box needs no token.
+Authorization header is treated as admin, so the kiosk browser on the same box needs no
+token, but only when it comes from the gateway's own page (same origin) and, when it changes
+something, carries `X-Requested-With` or a JSON body: neither can be sent cross-origin
+without a CORS preflight, which the gateway refuses (SECURITY.md, "Cross-site requests").
 A request that does send a token is always checked, wherever it comes from. The token may
 also come as the `access_token` query parameter (Human API's convention; a browser
 `EventSource` cannot send headers), with the same scopes. Tokens are never logged: the
 uvicorn access log is filtered (`redact_access_log`) in case it is turned on.
+
+`authenticate` is the one place the decision is made; `AuthGate` (gateway.api.middleware)
+calls it for every request before the route reads a body, and the route dependency
+`authenticated` hands its outcome to the route.
 """
 
 import ipaddress
@@ -16,7 +23,11 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+from starlette.types import Scope as AsgiScope
 
+from gateway.api import origin
+from gateway.api.origin import Site
 from gateway.services import Services
 from gateway.store import tokens
 from gateway.store.tokens import Scope
@@ -54,32 +65,76 @@ _QUERY_TOKEN = Query(
 )
 
 
-def authenticate(
-    request: Request,
-    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)],
-    access_token: Annotated[str | None, _QUERY_TOKEN] = None,
-) -> Scope:
-    """The scope of the request's credentials (header, or `access_token` query parameter).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Any value will do: a custom header (like a JSON content type) makes browsers preflight a
+# cross-origin request, and the preflight fails unless the origin is in `[api] cors_origins`.
+CSRF_HEADER = "X-Requested-With"
+_AUTH_SCOPE_KEY = "edge_gateway.auth"
+
+
+def _forbidden(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
+
+
+def _marked_non_simple(conn: HTTPConnection) -> bool:
+    """Whether the request carries something a cross-origin form or no-cors fetch cannot."""
+    if conn.headers.get(CSRF_HEADER.lower(), "").strip():
+        return True
+    media_type = conn.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def authenticate(conn: HTTPConnection, services: Services) -> Scope:
+    """The scope of a request's credentials (blocking: it may look a token up in the store).
+
+    Rules, in order:
+    1. A state-changing request (not GET/HEAD/OPTIONS) whose `Origin`/`Sec-Fetch-Site` says
+       another site, and not an origin of `[api] cors_origins`, is refused (403).
+    2. With an Authorization header (or the `access_token` query parameter, not both): it
+       must be `Bearer <token>` with a live token.
+    3. Without one: loopback peers are admin under `[api] trust_loopback`, if the request is
+       same-origin or not from a browser, and a state-changing one carries `X-Requested-With`
+       or a JSON content type (403 otherwise). Anyone else: 401.
 
     Raises:
         HTTPException: 401 when the token is missing, malformed, unknown or revoked, or
-            given both ways.
+            given both ways; 403 for a cross-site state change or an unmarked tokenless one.
     """
-    services: Services = request.app.state.services
-    header = request.headers.get("authorization")
+    api = services.settings.api
+    changes_state = conn.scope.get("method", "GET") not in SAFE_METHODS
+    site = origin.classify(conn, api.cors_origins)
+    if changes_state and site is Site.CROSS_SITE:
+        msg = (
+            "cross-site request refused: this page's origin may not change the gateway; "
+            "list it in [api] cors_origins and send a token"
+        )
+        raise _forbidden(msg)
+    header = conn.headers.get("authorization")
+    access_token = conn.query_params.get("access_token")
     if access_token is not None:
         if header is not None:
             msg = "token given twice (Authorization header and access_token); send one"
             raise _unauthorized(msg)
         header = f"Bearer {access_token}"
     if header is None:
-        client = request.client.host if request.client else None
-        if services.settings.api.trust_loopback and is_loopback(client):
+        client = conn.client.host if conn.client else None
+        loopback = api.trust_loopback and is_loopback(client)
+        if loopback and site in {Site.SAME_ORIGIN, Site.NO_BROWSER}:
+            if changes_state and not _marked_non_simple(conn):
+                msg = (
+                    f"tokenless loopback requests that change something must send a JSON body "
+                    f"or the header '{CSRF_HEADER}: <anything>' (cross-site request protection)"
+                )
+                raise _forbidden(msg)
             return Scope.ADMIN
         msg = (
             "missing bearer token; send 'Authorization: Bearer <token>' "
             "(create one with `edge-gateway token create --scope read`)"
         )
+        if loopback:
+            msg += "; requests from other web origins get no loopback exemption"
         raise _unauthorized(msg)
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -88,10 +143,40 @@ def authenticate(
         raise _unauthorized(msg)
     scope = tokens.verify_token(services.db, token) if len(token) <= _MAX_TOKEN_CHARS else None
     if scope is None:
-        _LOGGER.info("refused an unknown or revoked API token from %s", request.client)
+        _LOGGER.info("refused an unknown or revoked API token from %s", conn.client)
         msg = "unknown or revoked token; create a new one with `edge-gateway token create`"
         raise _unauthorized(msg)
     return scope
+
+
+def record_decision(scope: AsgiScope, decision: Scope | HTTPException) -> None:
+    """Keep `authenticate`'s outcome in the ASGI scope for the route dependency."""
+    scope[_AUTH_SCOPE_KEY] = decision
+
+
+def authenticated(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)],
+    access_token: Annotated[str | None, _QUERY_TOKEN] = None,
+) -> Scope:
+    """Route dependency: the scope `AuthGate` decided (decided here if there is no gate).
+
+    The parameters only declare the header and the query token in OpenAPI (and make
+    `access_token` a known query parameter); `authenticate` reads them itself.
+
+    Raises:
+        HTTPException: The gate's 401/403.
+    """
+    del access_token
+    decision = request.scope.get(_AUTH_SCOPE_KEY)
+    if decision is None:
+        decision = authenticate(request, request.app.state.services)
+    if isinstance(decision, HTTPException):
+        raise decision
+    if not isinstance(decision, Scope):  # only record_decision writes the key
+        msg = "corrupt auth decision"
+        raise TypeError(msg)
+    return decision
 
 
 def require_admin(scope: Scope) -> Scope:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.api.auth import authenticate, require_admin
+from gateway.api.auth import authenticated, require_admin
 from gateway.config import Settings
 from gateway.events import EventBus
 from gateway.services import Services
@@ -33,7 +33,7 @@ def get_events(services: Annotated[Services, Depends(get_services)]) -> EventBus
     return services.events
 
 
-def admin_scope(scope: Annotated[Scope, Depends(authenticate)]) -> Scope:
+def admin_scope(scope: Annotated[Scope, Depends(authenticated)]) -> Scope:
     """Authenticated with admin scope (403 otherwise)."""
     return require_admin(scope)
 
@@ -42,5 +42,5 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
-ReadScope = Annotated[Scope, Depends(authenticate)]
+ReadScope = Annotated[Scope, Depends(authenticated)]
 AdminScope = Annotated[Scope, Depends(admin_scope)]

@@ -11,8 +11,10 @@ import signal
 import typer
 
 from drivers.bleak_link import BleakRadio
+from gateway import instance_lock
 from gateway.commands.common import ConfigOption, fail, settings_from
 from gateway.config import Settings
+from gateway.instance_lock import InstanceLockedError
 from gateway.pairing import BlePairing
 from gateway.runtime import build_gateway
 from gateway.store import StoreError
@@ -24,8 +26,9 @@ def run(config: ConfigOption = None) -> None:
     """Run the gateway until SIGTERM or Ctrl-C (the transfer in progress finishes first)."""
     settings = settings_from(config)
     try:
-        asyncio.run(serve(settings))
-    except StoreError as exc:
+        with instance_lock.hold(settings.data_dir):
+            asyncio.run(serve(settings))
+    except (InstanceLockedError, StoreError) as exc:
         raise fail(str(exc)) from exc
 
 

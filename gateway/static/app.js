@@ -20,7 +20,13 @@ const $ = (id) => document.getElementById(id);
 async function api(path, options = {}) {
   const response = await fetch(path, {
     ...options,
-    headers: { "Content-Type": "application/json", ...(options.headers || {}) },
+    // X-Requested-With marks the page's own calls: the gateway lets tokenless loopback
+    // requests change things only with it (or a JSON body), which other origins cannot send.
+    headers: {
+      "Content-Type": "application/json",
+      "X-Requested-With": "edge-gateway-kiosk",
+      ...(options.headers || {}),
+    },
   });
   if (!response.ok) {
     let detail = response.statusText;

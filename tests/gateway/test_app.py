@@ -9,7 +9,7 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from gateway.app import create_app
 from gateway.mdns import SERVICE_TYPE, advertised_addresses, service_info
-from tests.gateway.api.conftest import LOOPBACK, make_services
+from tests.gateway.api.conftest import KIOSK_HEADERS, LOOPBACK, make_services
 
 ROUTES = {
     ("GET", "/v1/readings"),
@@ -47,7 +47,9 @@ ROUTES = {
 async def client(tmp_path):
     services = make_services(tmp_path)
     transport = httpx.ASGITransport(app=create_app(services), client=LOOPBACK)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://localhost", headers=KIOSK_HEADERS
+    ) as c:
         yield c
     services.db.close()
 

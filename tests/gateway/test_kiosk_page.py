@@ -22,7 +22,7 @@ from gateway.api.schemas import reading_out
 from gateway.events import reading_event_type
 from gateway.services import MemoryRadar, RadarDevice, ScriptedPairing
 from gateway.store import kiosk, readings, users
-from tests.gateway.api.conftest import make_services
+from tests.gateway.api.conftest import KIOSK_HEADERS, make_services
 from tests.gateway.api.live import serve
 from tests.sync.factories import blood_pressure, glucose
 
@@ -133,7 +133,7 @@ async def test_reading_appears_live_and_only_for_the_person(tmp_path, browser) -
 
         # The session ends: the person's readings leave the screen at once.
         [session] = kiosk.active_sessions(services.db)
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx.AsyncClient(base_url=url, headers=KIOSK_HEADERS) as client:
             ended = await client.delete(f"/v1/kiosk/sessions/{session.id}")
             assert ended.status_code == 200
         await expect(page.locator("#person-name")).to_have_text("Nobody yet")

@@ -39,18 +39,27 @@ def admin_token(services: Services) -> str:
     return tokens.create_token(services.db, Scope.ADMIN, "tests")[0]
 
 
+# What the kiosk page sends with every call (gateway/static/app.js).
+KIOSK_HEADERS = {"X-Requested-With": "edge-gateway-kiosk"}
+
+
 def client_for(
-    services: Services, peer: tuple[str, int] = LOOPBACK, token: str | None = None
+    services: Services,
+    peer: tuple[str, int] = LOOPBACK,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=create_app(services), client=peer)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(transport=transport, base_url="http://gateway", headers=headers)
+    sent = dict(headers or {})
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    return httpx.AsyncClient(transport=transport, base_url="http://localhost", headers=sent)
 
 
 @pytest.fixture
 async def local(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    """The kiosk browser on the box itself: loopback, no token."""
-    async with client_for(services) as client:
+    """The kiosk page on the box itself: loopback, no token, its marking header."""
+    async with client_for(services, headers=KIOSK_HEADERS) as client:
         yield client
 
 

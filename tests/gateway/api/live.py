@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import uvicorn
 
+from gateway.api.server import server_config
 from gateway.app import create_app
 from gateway.services import Services
 
@@ -15,9 +16,8 @@ from gateway.services import Services
 @contextlib.asynccontextmanager
 async def serve(services: Services) -> AsyncIterator[str]:
     """Serve the app; yields its base URL."""
-    config = uvicorn.Config(
-        create_app(services), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-    )
+    # The settings' own uvicorn config (proxy headers off, ...) on an ephemeral port.
+    config = server_config(create_app(services), services.settings.api, port=0, access_log=True)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):

@@ -10,6 +10,7 @@ import pytest
 from gateway.api.reading_events import publish_readings
 from gateway.events import GAP, KIOSK_SESSION_STARTED
 from gateway.store import kiosk, readings, users
+from tests.gateway.api.conftest import KIOSK_HEADERS
 from tests.gateway.api.live import serve, sse_messages
 from tests.sync.factories import glucose
 
@@ -31,7 +32,7 @@ async def collect(client, n, *, params=None, headers=None) -> list[dict]:
 
 @contextlib.asynccontextmanager
 async def live_client(services, token=None):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"Authorization": f"Bearer {token}"} if token else KIOSK_HEADERS
     async with serve(services) as url, httpx.AsyncClient(base_url=url, headers=headers) as client:
         yield client
 
