@@ -10,33 +10,20 @@ sockets), started with `FORWARDED_ALLOW_IPS=*` in its environment.
 """
 
 import contextlib
-import os
 import select
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.store import DATABASE_FILENAME, open_database, tokens
-from gateway.store.tokens import Scope
 from tests.gateway.api.conftest import make_services
-from tests.gateway.api.live import serve
+from tests.gateway.api.live import serve, serve_api
 
 MIB = 1024 * 1024
 ATTACK_BYTES = 100 * MIB
-CLI = "from gateway.cli import main; main()"
 RSS_GROWTH_LIMIT = 8 * MIB  # the unprotected gateway grew by ~500 MB per body
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def lan_address() -> str | None:
@@ -57,43 +44,6 @@ def peak_rss(pid: int) -> int:
             return int(line.split()[1]) * 1024
     msg = f"no VmHWM for {pid}"
     raise AssertionError(msg)
-
-
-@contextlib.contextmanager
-def serve_api(tmp_path: Path, host: str = "127.0.0.1", extra: str = "") -> Iterator[tuple]:
-    """`edge-gateway serve-api` with FORWARDED_ALLOW_IPS=*; yields (process, base URL, token)."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    db = open_database(data_dir / DATABASE_FILENAME)
-    token, _ = tokens.create_token(db, Scope.ADMIN, "tests")
-    db.close()
-    port = free_port(host)
-    config = tmp_path / "gateway.toml"
-    config.write_text(f'data_dir = "{data_dir}"\n[api]\nhost = "{host}"\nport = {port}\n{extra}')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["FORWARDED_ALLOW_IPS"] = "*"
-    process = subprocess.Popen(
-        [sys.executable, "-c", CLI, "serve-api", "--config", str(config)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://{host}:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/v1/health/live", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "serve-api did not come up"
-                time.sleep(0.1)
-        yield process, url, token
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
 
 
 def big_post(port: int, headers: dict[str, str], *, chunked: bool) -> tuple[int | None, int]:
