@@ -46,7 +46,7 @@ def test_serve_api_answers_and_stops(tmp_path) -> None:
                 time.sleep(0.1)
         assert health.json()["ready"] is True
         page = httpx.get(f"http://127.0.0.1:{port}/v1/readings", timeout=5)
-        assert page.json() == {"data": [], "next_cursor": None}  # loopback: no token needed
+        assert page.json()["data"] == []  # loopback: no token needed
     finally:
         process.terminate()
         process.communicate(timeout=10)
