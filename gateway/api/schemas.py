@@ -55,7 +55,11 @@ class Problem(_Out):
 
 AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"model": Problem, "description": "Missing, malformed, unknown or revoked token."},
-    403: {"model": Problem, "description": "The token's scope is not enough (admin needed)."},
+    403: {
+        "model": Problem,
+        "description": "The token's scope is not enough (admin needed), or a browser change "
+        "from another site, or a tokenless loopback change without JSON or X-Requested-With.",
+    },
 }
 
 

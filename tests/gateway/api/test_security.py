@@ -5,7 +5,9 @@ import json
 
 import pytest
 
+from gateway.api.hosts import allowed_hosts, interface_addresses
 from gateway.app import create_app
+from gateway.config import ApiSettings
 from gateway.store import tokens
 from gateway.store.tokens import Scope
 from tests.gateway.api.conftest import KIOSK_HEADERS, LOOPBACK, REMOTE, client_for, make_services
@@ -158,6 +160,15 @@ async def test_the_bound_address_is_allowed(tmp_path) -> None:
     async with client_for(services) as client:
         assert (await client.get("/v1/health", headers={"Host": "192.0.2.7"})).status_code == 200
     services.db.close()
+
+
+def test_allowed_hosts_for_wildcard_and_ipv6_binds() -> None:
+    wildcard = allowed_hosts(ApiSettings(host="0.0.0.0"))  # noqa: S104 - a setting
+    assert {"localhost", "127.0.0.1", "[::1]"} <= set(wildcard)
+    for address in interface_addresses():
+        assert address in wildcard or f"[{address}]" in wildcard
+    assert "[2001:db8::5]" in allowed_hosts(ApiSettings(host="2001:db8::5"))
+    assert "attacker.example" not in wildcard
 
 
 # ---------------------------------------------------------------- bodies
