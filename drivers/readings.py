@@ -11,6 +11,7 @@ A `Reading` is what a device handed over, kept as the device said it:
 """
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -22,6 +23,7 @@ class ReadingKind(StrEnum):
     GLUCOSE = "glucose"
     BLOOD_PRESSURE = "blood_pressure"
     BODY = "body"
+    KETONE = "ketone"  # blood beta-ketone; Junction has no such resource: kept locally only
 
 
 class GlucoseUnit(StrEnum):
@@ -60,6 +62,27 @@ class ReadingFlag(StrEnum):
     IMPROPER_POSITION = "improper_position"
     DEVICE_FAULT = "device_fault"
     HISTORICAL = "historical"  # came from the first full read of a device's memory
+    # The device clock was measurably wrong (more than an hour off): the instant is the device
+    # time minus the measured skew; the raw fields are kept as sent.
+    CLOCK_CORRECTED = "clock_corrected"
+    # A value that is not a finite, physically possible number (NaN, +-INF, negative, absurd):
+    # the record is kept and shown, never sent upstream as a sample.
+    VALUE_UNUSABLE = "value_unusable"
+
+
+# No Bluetooth LE health device can hold a record from before Bluetooth 4.0 (2010): earlier
+# years are clocks reset to a factory default (Mi scales 1970, meters 2000).
+EARLIEST_DEVICE_YEAR = 2010
+# A record stamped more than a year after it was received is a clock error (Fora's bogus 2037
+# record when its memory is full), not a measurement. A clock a little ahead is left alone:
+# with its skew measured it is corrected, without it the device time is still the best guess.
+_FUTURE_SLACK = timedelta(days=366)
+# A corrected time must not land after the receive time, give or take any zone offset (UTC+14
+# is the largest in use): otherwise the record predates the clock going wrong.
+_ZONE_SLACK = timedelta(hours=14, minutes=5)
+# Device clocks further off than this are corrected with the measured skew (a clock that
+# drifted a few minutes is left alone: its raw time is closer than a skew read seconds apart).
+CLOCK_CORRECTION_THRESHOLD_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +102,32 @@ class DeviceTime:
     offset_minutes: int = 0
 
     def wall_clock(self) -> datetime | None:
-        """The naive wall-clock time this record stands for, or None if it is unknown."""
+        """The naive wall-clock time this record stands for, or None if it is unusable.
+
+        Unusable: year 0 ("unknown", Date Time 0x2A08), impossible fields (month 0 or 13 from
+        i-SENS meters, glucometerutils #58), a year before `EARLIEST_DEVICE_YEAR` (a clock
+        reset to its factory year), or a time that leaves the calendar once its offset and
+        any zone are applied (9999-12-31 23:59 +60 min). Never raises.
+        """
+        raw = self.raw_wall_clock()
+        if raw is None or raw.year < EARLIEST_DEVICE_YEAR:
+            return None
+        return raw
+
+    def raw_wall_clock(self) -> datetime | None:
+        """The fields as a naive datetime whatever the year; None if they are no date at all."""
         if self.year == 0:
             return None
         try:
             base = datetime(  # noqa: DTZ001 - device wall time has no zone by definition
                 self.year, self.month, self.day, self.hour, self.minute, self.second
             )
-        except ValueError:
+            wall = base + timedelta(minutes=self.offset_minutes)
+            # Room for any zone offset, so converting it to UTC later cannot overflow.
+            wall - timedelta(days=1), wall + timedelta(days=1)
+        except (ValueError, OverflowError, TypeError):
             return None
-        return base + timedelta(minutes=self.offset_minutes)
+        return wall
 
     @classmethod
     def from_datetime(cls, value: datetime, offset_minutes: int = 0) -> "DeviceTime":
@@ -130,22 +169,93 @@ class Reading:
     user_index: int | None = None
     flags: frozenset[ReadingFlag] = field(default_factory=frozenset)
 
+    def __post_init__(self) -> None:
+        """Add the time and value flags every kind earns the same way (see `time_flags`)."""
+        derived = time_flags(self.device_time, self.received_at, self.clock_skew_s)
+        if not self.value_usable():
+            derived.add(ReadingFlag.VALUE_UNUSABLE)
+        if not derived <= self.flags:
+            object.__setattr__(self, "flags", self.flags | derived)
+
     @property
     def kind(self) -> ReadingKind:
         """The measurement family; each subclass fixes it."""
         raise NotImplementedError
 
+    def value_usable(self) -> bool:
+        """Whether the measured values are finite and physically possible (per kind)."""
+        return True
+
     def instant(self, zone: tzinfo) -> datetime:
-        """The UTC instant of the measurement.
+        """The UTC instant of the measurement; never raises.
 
         Device wall time is read in `zone` (the zone the device clocks show, from config).
-        Without a usable device time the gateway's receive time stands in, and the reading
-        carries `ReadingFlag.NO_DEVICE_TIME`.
+        With `ReadingFlag.CLOCK_CORRECTED` the measured skew is taken off it. Without a usable
+        device time the gateway's receive time stands in, and the reading carries
+        `ReadingFlag.NO_DEVICE_TIME`.
         """
-        wall = self.device_time.wall_clock() if self.device_time else None
+        received = self.received_at.astimezone(UTC)
+        if self.device_time is None or ReadingFlag.NO_DEVICE_TIME in self.flags:
+            return received
+        wall = self.device_time.raw_wall_clock()
         if wall is None:
-            return self.received_at.astimezone(UTC)
-        return wall.replace(tzinfo=zone).astimezone(UTC)
+            return received
+        if ReadingFlag.CLOCK_CORRECTED in self.flags and self.clock_skew_s is not None:
+            wall = _corrected(wall, self.clock_skew_s)
+            if wall is None:
+                return received
+        try:
+            return wall.replace(tzinfo=zone).astimezone(UTC)
+        except (OverflowError, ValueError):
+            return received
+
+
+def _corrected(wall: datetime, skew_s: float) -> datetime | None:
+    try:
+        return wall - timedelta(seconds=skew_s)
+    except (OverflowError, ValueError):
+        return None
+
+
+def time_flags(
+    device_time: DeviceTime | None, received_at: datetime, skew_s: float | None
+) -> set[ReadingFlag]:
+    """How a record's device time can be used, as flags (the same rule for every kind).
+
+    - A usable time whose clock was measured within `CLOCK_CORRECTION_THRESHOLD_S`: no flag.
+    - A clock measured further off (xDrip corrects meter skew too; a BP cuff's clock reset to
+      its factory year, derdilla/blood-pressure-monitor-fl #410): `CLOCK_CORRECTED` when the
+      corrected time is plausible (from `EARLIEST_DEVICE_YEAR` on, not after the receive time).
+    - Otherwise an unusable or implausible time (none, unknown, impossible fields, factory
+      year, far in the future): `NO_DEVICE_TIME`; the raw fields stay on the reading.
+
+    Args:
+        device_time: The record's raw clock fields, if any.
+        received_at: When the gateway received it (aware).
+        skew_s: Device clock minus gateway clock measured during the transfer, if any.
+    """
+    raw = device_time.raw_wall_clock() if device_time is not None else None
+    if raw is None:
+        return {ReadingFlag.NO_DEVICE_TIME}
+    received = received_at.astimezone(UTC).replace(tzinfo=None)
+    if skew_s is not None and math.isfinite(skew_s) and abs(skew_s) > CLOCK_CORRECTION_THRESHOLD_S:
+        fixed = _corrected(raw, skew_s)
+        if (
+            fixed is not None
+            and fixed.year >= EARLIEST_DEVICE_YEAR
+            and fixed <= received + _ZONE_SLACK
+        ):
+            return {ReadingFlag.CLOCK_CORRECTED}
+    if raw.year < EARLIEST_DEVICE_YEAR or raw > received + _FUTURE_SLACK:
+        return {ReadingFlag.NO_DEVICE_TIME}
+    return set()
+
+
+def _finite_in(value: float | None, low: float, high: float, *, optional: bool = True) -> bool:
+    """Whether `value` is a finite number in (low, high]; None passes when `optional`."""
+    if value is None:
+        return optional
+    return math.isfinite(value) and low < value <= high
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +274,43 @@ class GlucoseReading(Reading):
         """Always glucose."""
         return ReadingKind.GLUCOSE
 
+    def value_usable(self) -> bool:
+        """A finite concentration above 0 and at most 10,000 mg/dL (555 mmol/L)."""
+        high = 0.1 if self.unit is GlucoseUnit.KG_PER_L else 0.555
+        return _finite_in(self.concentration, 0.0, high, optional=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KetoneReading(Reading):
+    """A blood beta-ketone result a meter sent through the Glucose Service.
+
+    i-SENS CareSens meters mark one with Glucose Measurement Context meal code 6 and put
+    ketone x 10 in the concentration field as mg/dL (tidepool-org/uploader PR #1040), so
+    `concentration_mmol_l` is that field in mg/dL divided by 10. The raw glucose-field value
+    and unit are kept. Junction has no ketone resource: the gateway stores and shows these
+    readings and never uploads them.
+
+    Attributes:
+        concentration_mmol_l: Beta-ketone, mmol/L.
+        raw_concentration: The Glucose Measurement concentration as sent.
+        raw_unit: Its unit flag.
+        meal: The context meal code that marked the record (6).
+    """
+
+    concentration_mmol_l: float
+    raw_concentration: float
+    raw_unit: GlucoseUnit
+    meal: int | None = None
+
+    @property
+    def kind(self) -> ReadingKind:
+        """Always ketone."""
+        return ReadingKind.KETONE
+
+    def value_usable(self) -> bool:
+        """A finite result above 0 and at most 10 mmol/L (Tidepool's bloodKetone range)."""
+        return _finite_in(self.concentration_mmol_l, 0.0, 10.0, optional=False)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BloodPressureReading(Reading):
@@ -181,6 +328,15 @@ class BloodPressureReading(Reading):
         """Always blood pressure."""
         return ReadingKind.BLOOD_PRESSURE
 
+    def value_usable(self) -> bool:
+        """Finite pressures above 0 and at most 400 mmHg (53.3 kPa); pulse at most 400 bpm."""
+        high = 400.0 if self.unit is PressureUnit.MMHG else 53.3
+        return (
+            _finite_in(self.systolic, 0.0, high, optional=False)
+            and _finite_in(self.diastolic, 0.0, high, optional=False)
+            and _finite_in(self.pulse_bpm, 0.0, 400.0)
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BodyReading(Reading):
@@ -197,6 +353,16 @@ class BodyReading(Reading):
         """Always body."""
         return ReadingKind.BODY
 
+    def value_usable(self) -> bool:
+        """A weight above 0 and at most 1000 kg (2205 lb), a body fat above 0 and at most 100 %.
+
+        Absent values are fine; at least one of the two must be present.
+        """
+        if self.weight is None and self.fat_percent is None:
+            return False
+        high = 1000.0 if self.unit is MassUnit.KG else 2205.0
+        return _finite_in(self.weight, 0.0, high) and _finite_in(self.fat_percent, 0.0, 100.0)
+
 
 def stable_reading_id(
     device: str,
@@ -205,12 +371,15 @@ def stable_reading_id(
     sequence: int | None,
     device_time: DeviceTime | None,
     user_index: int | None = None,
+    value: float | None = None,
 ) -> str:
     """The stable id of a device record (DESIGN.md §4 "Nothing doubled").
 
     Built from the device identity, the kind, the device's sequence number and its raw clock
     fields, so a re-read of the same record gives the same id while a meter whose sequence
-    numbers restarted after a reset gives new ids (its records carry other times).
+    numbers restarted after a reset gives new ids (its records carry other times). Meters whose
+    sequence numbers are no identity (TaiDoc numbers newest-first) pass ``sequence=None`` and
+    the record's raw `value` instead: device time + value identify the record.
 
     Returns:
         32 hex characters.
@@ -223,4 +392,6 @@ def stable_reading_id(
             f"{t.offset_minutes:+d}"
         )
     parts.append("" if user_index is None else str(user_index))
+    if value is not None:
+        parts.append(repr(value))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
