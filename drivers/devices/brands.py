@@ -30,6 +30,9 @@ class Brand:
         pairing_hint: How to put its devices in pairing mode.
         claims_by_name: Whether the name alone (no SIG service advertised) is proof enough;
             False for short, common name prefixes.
+        company_ids: Bluetooth SIG company identifiers of its manufacturer-specific data.
+        newest_first: Its meters number records newest-first (sequence 0 is the latest), so
+            sequence numbers are no record identity (see `drivers.devices.sig_glucose`).
     """
 
     name: str
@@ -41,6 +44,8 @@ class Brand:
     service_uuids: tuple[str, ...] = ()
     pairing_hint: str = "put the device in pairing mode (see its manual) and retry"
     claims_by_name: bool = True
+    company_ids: tuple[int, ...] = ()
+    newest_first: bool = False
 
     def matches_name(self, name: str | None) -> bool:
         """Whether an advertised name is one of this brand's."""
@@ -61,6 +66,10 @@ class Brand:
     def matches_services(self, service_uuids: tuple[str, ...]) -> bool:
         """Whether the advertisement carries one of this brand's vendor services."""
         return any(u in service_uuids for u in self.service_uuids)
+
+    def matches_company(self, company_ids: tuple[int, ...]) -> bool:
+        """Whether the advertisement's manufacturer data is under this brand's company id."""
+        return any(c in company_ids for c in self.company_ids)
 
 
 ACCU_CHEK = Brand(
@@ -107,6 +116,32 @@ BEURER = Brand(
     manufacturers=("beurer", "sanitas"),
     pairing_hint="start pairing from the device's Bluetooth menu (see its manual) and retry",
     claims_by_name=False,  # "BM…", "BC…", "BF…" are far too common on their own
+    # Beurer GmbH; BF720/BF788/BF950 adverts carry it (KristianP26/ble-scale-sync #168, #255).
+    company_ids=(0x0611,),
+)
+CARESENS = Brand(
+    name="CareSens",
+    # Junction has no i-SENS slug; readings go out as generic manual entries.
+    provider="manual",
+    kinds=_GLUCOSE,
+    name_contains=("caresens",),
+    manufacturers=("i-sens", "isens"),
+    # i-SENS v1.5 custom service (tidepool-org/uploader's ble-glucose); 0xFFF0 of v1.4 is far
+    # too common to mean i-SENS.
+    service_uuids=("c4dea010-5a9d-11e9-8647-d663bd873d93",),
+    pairing_hint=(
+        "turn Bluetooth on in the meter's settings until it shows a PIN, then pass it with --pin"
+    ),
+)
+TAIDOC = Brand(
+    name="TaiDoc",
+    # Junction has no TaiDoc slug; readings go out as generic manual entries.
+    provider="manual",
+    kinds=_GLUCOSE,
+    name_prefixes=("taidoc", "td-4", "td4"),
+    manufacturers=("taidoc",),
+    newest_first=True,  # DM30b fw 1.2.4 and OEM rebrands (xDrip BluetoothGlucoseMeter)
+    claims_by_name=False,  # "TD-4…" model numbers alone are weak; GLS must be advertised
 )
 A_AND_D = Brand(
     name="A&D",
@@ -127,7 +162,7 @@ GENERIC = Brand(
     kinds=(ReadingKind.GLUCOSE, ReadingKind.BLOOD_PRESSURE, ReadingKind.BODY),
 )
 
-BRANDS: tuple[Brand, ...] = (ACCU_CHEK, CONTOUR, OMRON, BEURER, A_AND_D)
+BRANDS: tuple[Brand, ...] = (ACCU_CHEK, CONTOUR, CARESENS, TAIDOC, OMRON, BEURER, A_AND_D)
 """Every known brand, most specific first; `GENERIC` is not listed."""
 
 
@@ -137,17 +172,20 @@ def brand_for(
     name: str | None = None,
     service_uuids: tuple[str, ...] = (),
     manufacturer: str | None = None,
+    company_ids: tuple[int, ...] = (),
 ) -> Brand:
     """The brand of a device measuring `kind`.
 
     Device Information wins over the advertisement; within the advertisement a vendor service
-    UUID wins over the name. Brands that do not make `kind` devices are skipped.
+    UUID wins over the company id of the manufacturer data, which wins over the name. Brands
+    that do not make `kind` devices are skipped.
 
     Args:
         kind: What the device measures (from its SIG service).
         name: Advertised name.
         service_uuids: Advertised service UUIDs.
         manufacturer: Device Information manufacturer string, once connected.
+        company_ids: Company ids of the advertisement's manufacturer-specific data.
 
     Returns:
         The brand, or `GENERIC`.
@@ -156,6 +194,7 @@ def brand_for(
     tests: tuple[Callable[[Brand], bool], ...] = (
         lambda b: b.matches_manufacturer(manufacturer),
         lambda b: b.matches_services(service_uuids),
+        lambda b: b.matches_company(company_ids),
         lambda b: b.matches_name(name),
     )
     for test in tests:
@@ -177,3 +216,8 @@ def brand_by_name(name: str | None, service_uuids: tuple[str, ...] = ()) -> Bran
         if brand.matches_services(service_uuids) or brand.matches_name(name):
             return brand
     return None
+
+
+def brand_named(name: str) -> Brand | None:
+    """The known brand with this display name (as a `DeviceMatch` carries it), or None."""
+    return next((b for b in BRANDS if b.name == name), None)

@@ -36,7 +36,12 @@ class SigDriver(Driver):
             return None
         services = advertisement.service_uuids
         if self.service_uuid in services:
-            brand = brand_for(self.kind, name=advertisement.name, service_uuids=services)
+            brand = brand_for(
+                self.kind,
+                name=advertisement.name,
+                service_uuids=services,
+                company_ids=tuple(advertisement.manufacturer_data),
+            )
         else:
             named = brand_by_name(advertisement.name, services)
             if named is None or named.kinds[0] is not self.kind:

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from drivers.clock import check_clock
+from drivers.devices.adverts import is_xiaomi_scale
 from drivers.devices.base import (
     Advertisement,
     CollectContext,
@@ -62,8 +63,6 @@ _LOGGER = logging.getLogger(__name__)
 
 # A scale answers a consent write within a connection interval or two.
 CONSENT_TIMEOUT_S = 5.0
-# Advertised names of scales that borrow the SIG UUIDs for proprietary payloads (Xiaomi).
-_IMPOSTOR_NAMES = ("mibcs", "mibfs", "mi scale", "mi_scale", "xmtzc")
 
 
 @dataclass
@@ -123,12 +122,7 @@ class SigScaleDriver(SigDriver):
 
     def _rejects(self, advertisement: Advertisement) -> bool:
         """Xiaomi scales put proprietary payloads under the SIG UUIDs: not ours."""
-        name = (advertisement.name or "").lower()
-        if any(name.startswith(n) for n in _IMPOSTOR_NAMES):
-            return True
-        # SIG scales carry no service data in adverts; Mi scales broadcast weights there.
-        sig = (uuids.WEIGHT_SCALE_SERVICE, uuids.BODY_COMPOSITION_SERVICE)
-        return any(u in advertisement.service_data for u in sig)
+        return is_xiaomi_scale(advertisement)
 
     async def collect(self, link: GattLink, cursor: Cursor, context: CollectContext) -> Transfer:
         """Give consent per stored user slot and take every measurement the scale sends."""

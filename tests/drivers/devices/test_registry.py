@@ -25,7 +25,7 @@ CLAIMS = [
     (advert("Contour7830H6123", GLS), "sig_glucose", "Contour", "contour_ble"),
     (advert(None, GLS, CONTOUR_SERVICE), "sig_glucose", "Contour", "contour_ble"),
     (advert("Ocontour"), "sig_glucose", "Contour", "contour_ble"),
-    (advert("CareSens N", GLS), "sig_glucose", "Generic", "manual"),
+    (advert("CareSens N", GLS), "sig_glucose", "CareSens", "manual"),
     (advert("BLEsmart_00000116", BLS), "sig_blood_pressure", "Omron", "omron_ble"),
     (advert("BLESmart_0000011F"), "sig_blood_pressure", "Omron", "omron_ble"),
     (advert("OMRON M7", BLS), "sig_blood_pressure", "Omron", "omron_ble"),
