@@ -92,14 +92,21 @@ class Cursor:
         last_sequence: Highest record sequence stored with no gap before it (RACP devices).
         last_id: Stable reading id of that record, so a different meter (or one reset and
             refilled) that reuses the number can be told apart.
+        newest_first: The meter numbers its records newest-first (TaiDoc): sequence numbers
+            shift with every new test, so they are no cursor; every read is a full read
+            deduplicated by device time + value.
     """
 
     last_sequence: int | None = None
     last_id: str | None = None
+    newest_first: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (the store writes it with `json.dumps`)."""
-        return {"last_sequence": self.last_sequence, "last_id": self.last_id}
+        value: dict[str, Any] = {"last_sequence": self.last_sequence, "last_id": self.last_id}
+        if self.newest_first:
+            value["newest_first"] = True
+        return value
 
     @classmethod
     def from_json(cls, value: object) -> "Cursor":
@@ -115,6 +122,7 @@ class Cursor:
         return cls(
             last_sequence=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
             last_id=last_id if isinstance(last_id, str) else None,
+            newest_first=value.get("newest_first") is True,
         )
 
 

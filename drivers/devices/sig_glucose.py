@@ -11,10 +11,25 @@ One transfer:
    Without a cursor, or if the meter cannot filter, read everything; stable ids deduplicate.
 4. Measurements that announce a Context are held until it arrives (or the next record).
 
-Control-solution and HI/LO results are kept and flagged, not dropped. Nothing is deleted on
+Field quirks (README "Device quirks"):
+
+- A record is not always glucose: a Context with meal code 6 marks a blood beta-ketone result
+  (i-SENS CareSens, tidepool-org/uploader PR #1040), which becomes a `KetoneReading`. Code 6
+  is reserved in the Glucose Profile, so every meter's meal 6 is taken as ketone: the safe
+  mistake (a glucose kept locally) rather than the dangerous one (a false hypoglycaemia).
+- Sequence numbers are not always identities: TaiDoc meters (and OEM rebrands) number records
+  newest-first, so every number shifts after a new test (xDrip). Such a meter is recognised by
+  its brand, or by a report whose times fall as sequence numbers rise (also when the cursor's
+  record comes back with another time, which would otherwise look like a reset). It is then
+  always read in full, its records identified by device time + value, and no reset is
+  reported; the cursor remembers the numbering.
+
+Control-solution and HI/LO results are kept and flagged, not dropped; a record whose value is
+not a usable number is kept flagged (`ReadingFlag.VALUE_UNUSABLE`). Nothing is deleted on
 the meter; the caller disconnects, which some meters take as "transfer complete".
 """
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -31,6 +46,7 @@ from drivers.devices.base import (
     NoticeCode,
     Transfer,
 )
+from drivers.devices.brands import brand_named
 from drivers.devices.racp_client import RACP_IDLE_TIMEOUT_S, RacpClient
 from drivers.devices.sig import MalformedPackets, SigDriver, read_device_info, with_flags
 from drivers.errors import DisconnectedError, ParseError, ProtocolError
@@ -46,9 +62,21 @@ from drivers.gatt.glucose import (
 )
 from drivers.gatt.racp import count_greater_or_equal, report_all, report_greater_or_equal
 from drivers.link import GattLink
-from drivers.readings import GlucoseReading, ReadingFlag, ReadingKind, stable_reading_id
+from drivers.readings import (
+    GlucoseReading,
+    GlucoseUnit,
+    KetoneReading,
+    ReadingFlag,
+    ReadingKind,
+    stable_reading_id,
+)
 
 _LOGGER = logging.getLogger(__name__)
+
+# Glucose Measurement Context meal code i-SENS CareSens meters use for a blood ketone result.
+KETONE_MEAL_CODE = 6
+# CareSens puts ketone x 10 in the concentration field as mg/dL (uploader PR #1040).
+KETONE_MG_DL_PER_MMOL_L = 10.0
 
 
 @dataclass
@@ -62,6 +90,12 @@ class _Received:
     @property
     def complete(self) -> bool:
         return self.context is not None or not self.measurement.context_follows
+
+    @property
+    def is_ketone(self) -> bool:
+        """The context marks a blood ketone result, not a glucose one."""
+        meal = None if self.context is None else self.context.meal
+        return meal is not None and int(meal) == KETONE_MEAL_CODE
 
 
 @dataclass
@@ -106,6 +140,7 @@ class _GlucoseRun:
         self.racp = RacpClient(link, idle_timeout_s=driver.racp_timeout_s)
         self.malformed = MalformedPackets(link.address)
         self.full_read = False  # reading everything (first read, reset, or no filtering)
+        self.newest_first = cursor.newest_first  # sequence numbers shift: no identities
 
     async def collect(self) -> Transfer:
         try:
@@ -120,6 +155,9 @@ class _GlucoseRun:
         link = self.link
         self.info = await read_device_info(link)
         self.match = self.driver.refine(self.match, self.info, link.name)
+        brand = brand_named(self.match.brand)
+        if brand is not None and brand.newest_first:
+            self.newest_first = True
         check = await check_clock(
             link, self.context.clock_policy, clock=self.context.clock, zone=self.context.zone
         )
@@ -135,6 +173,9 @@ class _GlucoseRun:
         """The records to store, per the incremental strategy."""
         address = self.link.address
         last = self.cursor.last_sequence
+        if self.newest_first:
+            _LOGGER.info("%s: meter numbers newest-first: all records", address)
+            return await self._report_all()
         if last is None:
             _LOGGER.info("%s: first read, all records", address)
             return await self._report_all()
@@ -152,6 +193,11 @@ class _GlucoseRun:
             return await self._reset(f"record {last} reported but not sent")
         newer = self._after_anchor(records)
         if newer is None:
+            if numbered_newest_first(records):
+                # Not a reset: the numbers shifted under a new test (TaiDoc).
+                _LOGGER.info("%s: meter numbers newest-first; reading all records", address)
+                self.newest_first = True
+                return await self._report_all()
             return await self._reset(f"record {last} is not the one stored")
         return newer
 
@@ -253,7 +299,10 @@ class _GlucoseRun:
     def _transfer(
         self, records: list[_Received], *, complete: bool, advance: bool = True
     ) -> Transfer:
-        readings = []
+        if not self.newest_first and self.full_read and numbered_newest_first(records):
+            _LOGGER.info("%s: meter numbers its records newest-first", self.link.address)
+            self.newest_first = True
+        readings: list[GlucoseReading | KetoneReading] = []
         skipped = 0
         for received in records:
             reading = self._reading(received)
@@ -265,7 +314,9 @@ class _GlucoseRun:
             _LOGGER.info("%s: %d record(s) without a value skipped", self.link.address, skipped)
         unique = tuple({r.id: r for r in readings}.values())
         cursor = self.cursor
-        if records and advance:
+        if self.newest_first:
+            cursor = Cursor(newest_first=True)  # every read is a full one; ids dedupe
+        elif records and advance:
             last = records[-1]
             cursor = Cursor(last.measurement.sequence, self._id(last))
         elif complete and self.full_read:
@@ -289,14 +340,26 @@ class _GlucoseRun:
 
     def _id(self, received: _Received) -> str:
         m = received.measurement
+        kind = ReadingKind.KETONE if received.is_ketone else ReadingKind.GLUCOSE
+        if self.newest_first:
+            # The number is no identity: device time + value are (xDrip does the same).
+            return stable_reading_id(
+                self.link.address,
+                kind,
+                sequence=None,
+                device_time=m.device_time,
+                value=m.concentration,
+            )
         return stable_reading_id(
-            self.link.address, ReadingKind.GLUCOSE, sequence=m.sequence, device_time=m.device_time
+            self.link.address, kind, sequence=m.sequence, device_time=m.device_time
         )
 
-    def _reading(self, received: _Received) -> GlucoseReading | None:
+    def _reading(self, received: _Received) -> GlucoseReading | KetoneReading | None:
         m = received.measurement
-        if m.concentration is None or m.unit is None or math.isnan(m.concentration):
-            return None
+        if m.concentration is None or m.unit is None:
+            return None  # the record carries no result at all (e.g. a context-only entry)
+        if received.is_ketone:
+            return self._ketone(received, m.concentration, m.unit)
         return GlucoseReading(
             id=self._id(received),
             device=self.link.address,
@@ -315,6 +378,48 @@ class _GlucoseRun:
             if received.context is None or received.context.meal is None
             else int(received.context.meal),
         )
+
+    def _ketone(self, received: _Received, raw: float, unit: GlucoseUnit) -> KetoneReading:
+        """A CareSens ketone result; the vendor encoding is known for mg/dL (kg/L) only."""
+        m = received.measurement
+        if unit is GlucoseUnit.KG_PER_L and math.isfinite(raw):
+            # Rounded to the field's resolution first: 15e-5 kg/L * 1e5 is 15.000000000000002.
+            mmol_l = round(raw * 100_000, 6) / KETONE_MG_DL_PER_MMOL_L
+        else:
+            mmol_l = math.nan  # kept and flagged unusable rather than guessed
+        return KetoneReading(
+            id=self._id(received),
+            device=self.link.address,
+            provider=self.match.provider,
+            received_at=received.received_at,
+            device_time=m.device_time,
+            clock_skew_s=self.skew,
+            sequence=m.sequence,
+            flags=with_flags(glucose_flags(m), self.context),
+            concentration_mmol_l=mmol_l,
+            raw_concentration=raw,
+            raw_unit=unit,
+            meal=KETONE_MEAL_CODE,
+        )
+
+
+def numbered_newest_first(records: list[_Received]) -> bool:
+    """Whether a report's sequence numbers run against its times (TaiDoc: 0 is the latest).
+
+    Needs two records with usable device times; every step up in sequence must go back in
+    time, at least one strictly.
+    """
+    timed = sorted(
+        (r.measurement.sequence, wall)
+        for r in records
+        if (wall := r.measurement.device_time.wall_clock()) is not None
+    )
+    if len(timed) < 2:
+        return False
+    steps = [later[1] - earlier[1] for earlier, later in itertools.pairwise(timed)]
+    return all(step.total_seconds() <= 0 for step in steps) and any(
+        step.total_seconds() < 0 for step in steps
+    )
 
 
 def glucose_flags(m: GlucoseMeasurement) -> set[ReadingFlag]:
