@@ -35,6 +35,18 @@ from typing import Protocol, runtime_checkable
 
 from drivers.readings import Reading, ReadingFlag, ReadingKind
 
+# Junction resources readings are uploaded to (DESIGN.md §3): it has no ketone timeseries.
+UPLOADED_KINDS = frozenset({ReadingKind.GLUCOSE, ReadingKind.BLOOD_PRESSURE, ReadingKind.BODY})
+
+
+def uploadable(reading: Reading) -> bool:
+    """Whether a reading may go to Junction at all.
+
+    Only kinds Junction has a resource for, and only values that are samples:
+    `ReadingFlag.VALUE_UNUSABLE` readings and ketones are kept locally, never sent.
+    """
+    return reading.kind in UPLOADED_KINDS and ReadingFlag.VALUE_UNUSABLE not in reading.flags
+
 
 class Stage(StrEnum):
     """Junction's upload stage (mobile-sdk-sync.md §3.1)."""
@@ -419,8 +431,10 @@ def items_for_read(
         provider: Provider slug overriding each reading's own (a binding's choice).
 
     Returns:
-        One item per reading, in the given order.
+        One item per uploadable reading (`uploadable`), in the given order; the others are
+        kept by the store and never queued.
     """
+    readings = [r for r in readings if uploadable(r)]
     windows: dict[ReadingKind, tuple[datetime, datetime]] = {}
     for reading in readings:
         if ReadingFlag.HISTORICAL not in reading.flags:

@@ -4,6 +4,7 @@ Reading values are in Junction's units, taken from `sync.junction.mapping` (the 
 units are converted); the device's raw values and flags come alongside in `raw`.
 """
 
+import math
 import re
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -15,6 +16,7 @@ from drivers.readings import (
     BloodPressureReading,
     BodyReading,
     GlucoseReading,
+    KetoneReading,
     ReadingKind,
 )
 from gateway.store.changes import ReadingState
@@ -95,7 +97,7 @@ class Reading(_Out):
     flags: list[str]
     values: dict[str, Quantity] = Field(
         description="glucose (mmol/L); systolic, diastolic (mmHg), pulse (bpm); "
-        "body_mass (kg), body_fat_percentage (%)."
+        "body_mass (kg), body_fat_percentage (%); ketone (mmol/L, kept locally only)."
     )
     raw: dict[str, str] = Field(description="The device's own values, units and fields.")
 
@@ -161,6 +163,7 @@ _SOURCE_TYPE = {
     ReadingKind.GLUCOSE: "fingerprick",
     ReadingKind.BLOOD_PRESSURE: "cuff",
     ReadingKind.BODY: "scale",
+    ReadingKind.KETONE: "fingerprick",
 }
 
 
@@ -170,8 +173,18 @@ def source_type(kind: ReadingKind) -> str:
 
 
 def _values(stored: StoredReading) -> dict[str, Quantity]:
-    """Junction-unit values via `sync.junction.mapping`'s converters (as its samples use them)."""
+    """Junction-unit values via `sync.junction.mapping`'s converters (as its samples use them).
+
+    Values that are no finite number (NaN, +-INF from a device) are left out: the reading
+    carries `value_unusable` and its raw fields in `raw`.
+    """
+    return {k: q for k, q in _all_values(stored).items() if math.isfinite(q.value)}
+
+
+def _all_values(stored: StoredReading) -> dict[str, Quantity]:
     reading = stored.reading
+    if isinstance(reading, KetoneReading):
+        return {"ketone": Quantity(value=round(reading.concentration_mmol_l, 2), unit="mmol/L")}
     if isinstance(reading, GlucoseReading):
         mmol = mapping.glucose_mmol_per_l(reading.concentration, reading.unit)
         return {"glucose": Quantity(value=mmol, unit="mmol/L")}

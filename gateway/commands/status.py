@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from drivers.readings import CLOCK_CORRECTION_THRESHOLD_S
 from gateway.commands.common import ConfigOption, fail, settings_from
 from gateway.health_probe import HealthProbe
 from gateway.status import StatusReport, collect_status
@@ -38,8 +39,9 @@ def status(
     adapter: {name};
     gateway: {url, running, is_gateway, ready, status, checks: {name: bool}, started_at, error};
     devices: list of {address, name, kind, brand, bond_state, last_seen_at, battery_percent,
-    clock_skew_s, last_sequence, readings};
-    readings: {kind: {state: count}}, states unassigned, queued, delivered, dead;
+    clock_skew_s, clock_corrected, last_sequence, readings} (clock_corrected: the device clock
+    is more than an hour off, so its readings' instants are corrected by the measured skew);
+    readings: {kind: {state: count}}, states unassigned, queued, delivered, dead, local;
     uploads: list of {user_id, resource, queued, due, dead_letters, status, status_at,
     delivered_total, error};
     errors: {dead_letters, holds: {user_id: list of holds}}.
@@ -87,6 +89,7 @@ def report_document(report: StatusReport) -> dict[str, Any]:
                 "last_seen_at": _iso(d.last_seen_at),
                 "battery_percent": d.battery_percent,
                 "clock_skew_s": d.clock_skew_s,
+                "clock_corrected": _clock_corrected(d.clock_skew_s),
                 "last_sequence": d.last_sequence,
                 "readings": d.readings,
             }
@@ -150,15 +153,27 @@ def _devices_table(report: StatusReport, now: datetime) -> Table:
             d.bond_state,
             _when(d.last_seen_at, now),
             _NONE if d.battery_percent is None else f"{d.battery_percent} %",
-            _NONE if d.clock_skew_s is None else f"{d.clock_skew_s:+.0f} s",
+            _skew_text(d.clock_skew_s),
             _NONE if d.last_sequence is None else str(d.last_sequence),
             str(d.readings),
         )
     return table
 
 
+def _clock_corrected(skew_s: float | None) -> bool:
+    """Whether readings of a device with this skew get `ReadingFlag.CLOCK_CORRECTED`."""
+    return skew_s is not None and abs(skew_s) > CLOCK_CORRECTION_THRESHOLD_S
+
+
+def _skew_text(skew_s: float | None) -> str:
+    if skew_s is None:
+        return _NONE
+    text = f"{skew_s:+.0f} s"
+    return f"{text} (wrong clock: times corrected)" if _clock_corrected(skew_s) else text
+
+
 def _readings_table(report: StatusReport) -> Table:
-    states = ("unassigned", "queued", "delivered", "dead")
+    states = ("unassigned", "queued", "delivered", "dead", "local")
     table = Table(title="Readings stored", title_justify="left")
     table.add_column("kind")
     for name in ("total", *states):

@@ -23,6 +23,7 @@ class ReadingState(StrEnum):
     QUEUED = "queued"  # in the outbox
     DELIVERED = "delivered"  # Junction answered 2xx
     DEAD = "dead"  # Junction refused it for good (see the dead letters)
+    LOCAL = "local"  # kept and shown here only: Junction cannot take it (ketone, no value)
 
 
 def next_change_seq(session: Session) -> int:

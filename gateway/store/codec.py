@@ -12,6 +12,7 @@ from drivers.readings import (
     DeviceTime,
     GlucoseReading,
     GlucoseUnit,
+    KetoneReading,
     MassUnit,
     PressureUnit,
     Reading,
@@ -26,6 +27,7 @@ _KINDS: dict[ReadingKind, tuple[type[Reading], dict[str, type[StrEnum]]]] = {
     ReadingKind.GLUCOSE: (GlucoseReading, {"unit": GlucoseUnit}),
     ReadingKind.BLOOD_PRESSURE: (BloodPressureReading, {"unit": PressureUnit}),
     ReadingKind.BODY: (BodyReading, {"unit": MassUnit}),
+    ReadingKind.KETONE: (KetoneReading, {"raw_unit": GlucoseUnit}),
 }
 _BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(Reading))
 

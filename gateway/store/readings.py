@@ -33,6 +33,7 @@ from gateway.store.db import Database
 from gateway.store.errors import InvalidCursorError
 from gateway.store.models import ReadingRow
 from gateway.store.types import UtcDateTime
+from sync.outbox import uploadable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def save_transfer(
                     "user_id": who.user_id if who else None,
                     "attributed_by": who.source.value if who else None,
                     "upload_provider": (who.provider if who else None) or reading.provider,
-                    "state": (ReadingState.QUEUED if who else ReadingState.UNASSIGNED).value,
+                    "state": _state(reading, who is not None).value,
                     "created_at": now,
                     "updated_at": now,
                     "change_seq": seq + offset,
@@ -178,6 +179,13 @@ def save_transfer(
     return SaveResult(
         len(fresh), len(unique) - len(fresh), queued, unassigned, tuple(r.id for r in fresh)
     )
+
+
+def _state(reading: Reading, attributed: bool) -> ReadingState:
+    """A new reading's state: never queued when Junction cannot take it (`uploadable`)."""
+    if not uploadable(reading):
+        return ReadingState.LOCAL
+    return ReadingState.QUEUED if attributed else ReadingState.UNASSIGNED
 
 
 def _existing_ids(session: Session, ids: Sequence[str]) -> set[str]:
@@ -346,10 +354,11 @@ def assign_readings(
             )
         if not rows:
             return 0
-        by_provider: dict[str, list[str]] = {}
+        by_provider: dict[tuple[str, ReadingState], list[str]] = {}
         for row in rows:
-            by_provider.setdefault(provider or row.upload_provider, []).append(row.id)
-        for slug, slug_ids in by_provider.items():
+            state = _state(reading_from_row(row), attributed=True)
+            by_provider.setdefault((provider or row.upload_provider, state), []).append(row.id)
+        for (slug, state), slug_ids in by_provider.items():
             mark_changed(
                 session,
                 slug_ids,
@@ -357,7 +366,7 @@ def assign_readings(
                 user_id=user_id,
                 attributed_by="manual",
                 upload_provider=slug,
-                state=ReadingState.QUEUED.value,
+                state=state.value,
             )
         attribution = Attribution(user_id, provider, AttributionSource.MANUAL)
         enqueue.enqueue_attributed(

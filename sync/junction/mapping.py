@@ -23,6 +23,7 @@ from drivers.readings import (
     BodyReading,
     GlucoseReading,
     GlucoseUnit,
+    KetoneReading,
     MassUnit,
     PressureUnit,
     Reading,
@@ -100,6 +101,12 @@ def metadata(reading: Reading) -> dict[str, str]:
             "raw_diastolic": reading.diastolic,
             "raw_mean_arterial": reading.mean_arterial,
             "measurement_status": reading.measurement_status,
+        }
+    elif isinstance(reading, KetoneReading):
+        optional |= {
+            "raw_value": reading.raw_concentration,
+            "raw_unit": reading.raw_unit.value,
+            "meal": reading.meal,
         }
     elif isinstance(reading, BodyReading):
         optional |= {

@@ -40,3 +40,26 @@ def test_status_codes_follow_the_sdk():
     assert SyncStatus.UPLOADED_CHUNK.code == 3
     assert SyncStatus.COMPLETED.code == 5
     assert SyncStatus.CONNECTION_DESTROYED.code == 12
+
+
+def test_readings_junction_cannot_take_are_never_queued():
+    from drivers.readings import GlucoseUnit, KetoneReading
+    from sync.outbox import uploadable
+
+    ketone = KetoneReading(
+        id="k1",
+        device="C0:FF:EE:00:00:01",
+        provider="manual",
+        received_at=T0,
+        concentration_mmol_l=1.5,
+        raw_concentration=15e-5,
+        raw_unit=GlucoseUnit.KG_PER_L,
+    )
+    nan = glucose(concentration=float("nan"))
+    negative = glucose(concentration=-0.001)
+    good = glucose()
+    assert ReadingFlag.VALUE_UNUSABLE in nan.flags
+    assert ReadingFlag.VALUE_UNUSABLE in negative.flags
+    assert [uploadable(r) for r in (ketone, nan, negative, good)] == [False, False, False, True]
+    items = items_for_read([ketone, nan, good, negative], user_id="u", zone=TOKYO, enqueued_at=T0)
+    assert [i.id for i in items] == [good.id]

@@ -252,3 +252,33 @@ async def test_repeated_query_parameters_are_refused(services, remote_read) -> N
     response = await remote_read.get("/v1/readings?user_id=a&user_id=b")
     assert response.status_code == 400
     assert "user_id given more than once" in response.json()["detail"]
+
+
+async def test_ketone_and_unusable_values_are_shown_but_kept_local(services, remote_read) -> None:
+    from drivers.readings import KetoneReading, ReadingFlag
+
+    users.bind(services.db, METER, "u1")
+    ketone = KetoneReading(
+        id="k1",
+        device=METER,
+        provider="manual",
+        received_at=T0,
+        device_time=DeviceTime(2026, 11, 20, 7, 31, 0),
+        sequence=1,
+        concentration_mmol_l=1.5,
+        raw_concentration=15e-5,
+        raw_unit=GlucoseUnit.KG_PER_L,
+        meal=6,
+    )
+    nan = glucose(2, concentration=float("nan"))
+    save(services, [ketone, nan])
+    response = await remote_read.get("/v1/readings", params={"kind": "ketone"})
+    assert response.status_code == 200
+    [k] = response.json()["data"]
+    assert k["values"] == {"ketone": {"value": 1.5, "unit": "mmol/L"}}
+    assert (k["state"], k["user_id"], k["raw"]["meal"]) == ("local", "u1", "6")
+    [g] = (await remote_read.get("/v1/readings", params={"kind": "glucose"})).json()["data"]
+    assert g["values"] == {}  # NaN is no value to show; the flag says so
+    assert g["state"] == "local"
+    assert ReadingFlag.VALUE_UNUSABLE.value in g["flags"]
+    assert await call(readings.list_readings, services.db) is not None

@@ -324,3 +324,43 @@ async def test_concurrent_transfers_and_queries_from_worker_threads(db):
     assert sum(r.new for r in results[:8]) == 80
     assert _count(db, "reading") == 80
     assert _count(db, "outbox_item") == 80
+
+
+def test_a_ketone_or_an_unusable_value_is_stored_locally_and_never_queued(db):
+    from drivers.readings import KetoneReading
+
+    users.bind(db, METER, "u1")
+    ketone = KetoneReading(
+        id="k1",
+        device=METER,
+        provider="manual",
+        received_at=T0,
+        device_time=DeviceTime(2026, 11, 20, 7, 31, 0),
+        concentration_mmol_l=1.5,
+        raw_concentration=15e-5,
+        raw_unit=GlucoseUnit.KG_PER_L,
+    )
+    hi = glucose(concentration=math.inf, device=METER)
+    good = glucose(device=METER)
+    result = save_transfer(db, [ketone, hi, good], zone=ZONE)
+    assert (result.new, result.queued) == (3, 1)
+    assert _count(db, "outbox_item") == 1
+    states = {s.reading.id: s.state for s in list_readings(db)[0]}
+    assert states == {
+        "k1": ReadingState.LOCAL,
+        hi.id: ReadingState.LOCAL,
+        good.id: ReadingState.QUEUED,
+    }
+    assert readings.get_reading(db, "k1").reading == ketone  # type: ignore[union-attr]
+
+
+def test_a_record_dated_9999_with_an_offset_is_saved_with_the_others(db):
+    bad = glucose(device=METER, device_time=DeviceTime(9999, 12, 31, 23, 59, 0, 60))
+    good = [glucose(device=METER), glucose(device=METER)]
+    result = save_transfer(db, [good[0], bad, good[1]], zone=ZONE)
+    assert result.new == 3
+    stored = readings.get_reading(db, bad.id)
+    assert stored is not None
+    assert ReadingFlag.NO_DEVICE_TIME in stored.reading.flags
+    assert stored.start_date == bad.received_at
+    assert stored.reading.device_time == DeviceTime(9999, 12, 31, 23, 59, 0, 60)
