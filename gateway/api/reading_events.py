@@ -101,7 +101,8 @@ def publish_readings(
         groups.setdefault(key, []).append(reading_out(stored))
     events = []
     for (user_id, kind, device, provider, historical), members in groups.items():
-        for resource, _ in _RESOURCES[ReadingKind(kind)]:
+        # A kind Junction has no resource for (ketone) has no Junction data event.
+        for resource, _ in _RESOURCES.get(ReadingKind(kind), ()):
             with_value = [
                 (r, s) for r in members if (s := junction_sample(r, resource)) is not None
             ]
