@@ -8,6 +8,7 @@ bench/api_readings.py). Candidates to move into `gateway.store`.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func
@@ -148,8 +149,16 @@ class ReadingFilter:
 
 def _conditions(wanted: ReadingFilter) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
+    # Kind and source match a third to all of the rows; with a device or user, `x || ''`
+    # keeps SQLite (no ANALYZE statistics) off their indexes and on the selective one
+    # (1,000,000 readings: a kind + device count 630 ms → 1 ms).
+    narrow = wanted.device is not None or wanted.user_id is not None
+
+    def broad(column: Any) -> Any:
+        return column.op("||")("") if narrow else column
+
     if wanted.kind is not None:
-        where.append(col(ReadingRow.kind) == wanted.kind.value)
+        where.append(broad(col(ReadingRow.kind)) == wanted.kind.value)
     if wanted.user_id is not None:
         where.append(col(ReadingRow.user_id) == wanted.user_id)
     elif wanted.unassigned:
@@ -157,7 +166,7 @@ def _conditions(wanted: ReadingFilter) -> list[sa.ColumnElement[bool]]:
     if wanted.device is not None:
         where.append(col(ReadingRow.device) == wanted.device.upper())
     if wanted.source is not None:
-        where.append(col(ReadingRow.upload_provider) == wanted.source)
+        where.append(broad(col(ReadingRow.upload_provider)) == wanted.source)
     if wanted.start is not None:
         where.append(col(ReadingRow.start_date) >= wanted.start)
     if wanted.end is not None:

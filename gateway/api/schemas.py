@@ -111,9 +111,10 @@ class PageLinks(_Out):
 class PageMeta(_Out):
     """About the whole result, not this page (Fitbit Plus `meta`)."""
 
-    count: int = Field(
-        description="Readings matching the filters over all pages, counted when this page "
-        "was read (compare with what you fetched; `limit=0` returns only this)."
+    count: int | None = Field(
+        description="Readings matching the filters over all pages, counted on the first page "
+        "(no cursor) and for `limit=0` (which returns only this); null on later pages, "
+        "because counting costs a scan of every match."
     )
 
 
@@ -121,7 +122,7 @@ class ReadingPage(_Out):
     """One page of readings; pass `next_cursor` as `cursor` for the next (null: last page).
 
     `links.next` is the same next page as a full URL (also in the `Link` header) and
-    `meta.count` the number of matching readings (also in `X-Total-Count`).
+    `meta.count` the number of matching readings (also in `X-Total-Count`; first page only).
     """
 
     data: list[Reading]
@@ -141,7 +142,9 @@ class WindowSummary(_Out):
 
     status: int = Field(description="The HTTP status code (200).")
     message: str = Field(description="The HTTP status message (OK).")
-    results: int = Field(description="Readings in the window over all pages.")
+    results: int | None = Field(
+        description="Readings in the window over all pages (first page only; null later)."
+    )
     start_date: datetime | None = Field(description="Window start (UTC, inclusive).")
     end_date: datetime | None = Field(description="Window end (UTC, exclusive).")
     offset: int = Field(description="Always 0: pages follow `next`, not offsets.")
