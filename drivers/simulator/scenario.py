@@ -24,23 +24,30 @@ class _Strict(BaseModel):
 
 
 class GlucoseRecord(_Strict):
-    """One stored glucose record."""
+    """One stored glucose record (or, with `ketone_mmol_l`, a CareSens ketone result)."""
 
     seq: Annotated[int, Field(ge=0, le=0xFFFF)]
     time: datetime
     mg_dl: float | None = None
     mmol_l: float | None = None
+    # A blood ketone result sent the i-SENS CareSens way: ketone x 10 as mg/dL, meal code 6.
+    ketone_mmol_l: Annotated[float, Field(gt=0, le=204.7)] | None = None
     offset_min: int = 0
     type: int = 1  # capillary whole blood
     location: int = 1  # finger
     meal: int | None = None  # context record: 1 preprandial, 2 postprandial, 3 fasting …
     control: bool = False  # control-solution test
     status: int = 0  # sensor status annunciation bits
+    after_reads: Annotated[int, Field(ge=0)] = 0  # measured after the meter was read N times
 
     @model_validator(mode="after")
     def _one_unit(self) -> "GlucoseRecord":
-        if (self.mg_dl is None) == (self.mmol_l is None):
-            msg = "give exactly one of mg_dl or mmol_l"
+        given = [v for v in (self.mg_dl, self.mmol_l, self.ketone_mmol_l) if v is not None]
+        if len(given) != 1:
+            msg = "give exactly one of mg_dl, mmol_l or ketone_mmol_l"
+            raise ValueError(msg)
+        if self.ketone_mmol_l is not None and self.meal is not None:
+            msg = "a ketone record carries meal code 6 itself; leave meal out"
             raise ValueError(msg)
         return self
 
@@ -122,10 +129,16 @@ class _DeviceBase(_Strict):
 
 
 class GlucoseDevice(_DeviceBase):
-    """A glucose meter (Glucose Service with RACP)."""
+    """A glucose meter (Glucose Service with RACP).
+
+    ``numbering = "newest_first"`` numbers the records a TaiDoc meter's way: sequence 0 is the
+    latest, so every number shifts when a record appears (`GlucoseRecord.after_reads`); the
+    ``seq`` of each record in the file is then only its key.
+    """
 
     kind: Literal["glucose"]
     records: list[GlucoseRecord] = []
+    numbering: Literal["oldest_first", "newest_first"] = "oldest_first"
 
 
 class BloodPressureDevice(_DeviceBase):

@@ -44,9 +44,22 @@ _GLUCOSE_FEATURES = 0x03FF
 CONTROL_SOLUTION_TYPE = 0x0A
 
 
+# i-SENS CareSens: context meal code 6 marks a ketone result, sent as ketone x 10 in mg/dL.
+KETONE_MEAL = 6
+KETONE_MG_DL_PER_MMOL_L = 10
+
+
+def context_meal(record: GlucoseRecord) -> int | None:
+    """The meal code of the record's Context, or None when it has no Context."""
+    return KETONE_MEAL if record.ketone_mmol_l is not None else record.meal
+
+
 def measurement_for(record: GlucoseRecord) -> GlucoseMeasurement:
     """The Glucose Measurement a meter sends for a stored record."""
-    if record.mg_dl is not None:
+    if record.ketone_mmol_l is not None:
+        mg_dl = round(record.ketone_mmol_l * KETONE_MG_DL_PER_MMOL_L)
+        concentration, unit = mg_dl / 100_000, GlucoseUnit.KG_PER_L
+    elif record.mg_dl is not None:
         # kg/L with SFLOAT exponent -5: the mantissa is the mg/dL figure, as meters encode it.
         concentration, unit = record.mg_dl / 100_000, GlucoseUnit.KG_PER_L
     else:
@@ -62,7 +75,7 @@ def measurement_for(record: GlucoseRecord) -> GlucoseMeasurement:
         sample_type=GlucoseSampleType(sample_type),
         sample_location=SampleLocation(record.location),
         sensor_status=SensorStatus(record.status),
-        context_follows=record.meal is not None,
+        context_follows=context_meal(record) is not None,
     )
 
 
@@ -74,6 +87,8 @@ class GlucoseProfile(Profile):
     def __init__(self, spec: GlucoseDevice, zone: str) -> None:
         super().__init__(spec, zone)
         self.records: dict[int, GlucoseRecord] = {r.seq: r for r in spec.records}
+        self.reads = 0  # connections that asked for records (`GlucoseRecord.after_reads`)
+        self._asked = False
         self._running = False
         self._measurement = Characteristic(
             uuids.GLUCOSE_MEASUREMENT, ["notify"], descriptors=[cccd()]
@@ -103,9 +118,26 @@ class GlucoseProfile(Profile):
         return [uuids.GLUCOSE_SERVICE]
 
     def on_disconnect(self, device: "SimDevice") -> None:
-        """A transfer in progress dies with the link."""
+        """A transfer in progress dies with the link; a read that asked for records counts."""
         super().on_disconnect(device)
         self._running = False
+        if self._asked:
+            self.reads += 1
+            self._asked = False
+
+    def memory(self) -> dict[int, tuple[int, GlucoseRecord]]:
+        """What the meter holds now: sequence number as sent → (record key, record).
+
+        Records measured later (`after_reads`) appear once the meter was read that often; a
+        newest-first meter numbers them from 0 = the latest.
+        """
+        held = [(key, r) for key, r in self.records.items() if r.after_reads <= self.reads]
+        if self.spec.numbering == "newest_first":
+            held.sort(key=lambda item: item[1].time, reverse=True)
+            return {
+                seq: (key, r.model_copy(update={"seq": seq})) for seq, (key, r) in enumerate(held)
+            }
+        return {key: (key, r) for key, r in held}
 
     # ------------------------------------------------------------------ RACP
     def _on_racp_write(self, value: bytes) -> None:
@@ -131,7 +163,8 @@ class GlucoseProfile(Profile):
 
     async def _run(self, request: RacpRequest) -> None:
         try:
-            selected = request.select(self.records)
+            memory = self.memory()
+            selected = request.select(memory)
             if request.op_code is RacpOpCode.REPORT_NUMBER_OF_STORED_RECORDS:
                 await self._racp.notify(
                     encode_racp_response(
@@ -147,23 +180,24 @@ class GlucoseProfile(Profile):
                 return
             if request.op_code is RacpOpCode.DELETE_STORED_RECORDS:
                 for seq in selected:
-                    del self.records[seq]
+                    del self.records[memory[seq][0]]
                 await self._respond(request.op_code, RacpResponseCode.SUCCESS)
                 return
-            await self._report(selected)
+            self._asked = True
+            await self._report([memory[seq][1] for seq in selected])
         finally:
             self._running = False
 
-    async def _report(self, selected: list[int]) -> None:
+    async def _report(self, selected: list[GlucoseRecord]) -> None:
         device = self._device
         assert device is not None  # noqa: S101 - set when the GATT database was built
-        for seq in selected:
+        for record in selected:
             if not self._running:
                 return  # aborted; the abort's own response was already sent
-            record = self.records[seq]
             await self._measurement.notify(encode_glucose_measurement(measurement_for(record)))
-            if record.meal is not None:
-                context = GlucoseContext(sequence=seq, meal=Meal(record.meal))
+            meal = context_meal(record)
+            if meal is not None:
+                context = GlucoseContext(sequence=record.seq, meal=Meal(meal))
                 await self._context.notify(encode_glucose_context(context))
             if self.count_record(device):
                 return

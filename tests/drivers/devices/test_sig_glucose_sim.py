@@ -125,3 +125,62 @@ async def test_context_merged_and_control_and_high_flagged(simulator):
     assert ReadingFlag.CONTROL_SOLUTION in by_seq[2].flags
     assert ReadingFlag.HIGH in by_seq[3].flags
     assert by_seq[3].unit.value == "mol/L"
+
+
+def _taidoc() -> str:
+    return """
+[[devices]]
+kind = "glucose"
+address = "C0:FF:EE:00:00:01"
+name = "TAIDOC TD4277"
+manufacturer = "TaiDoc"
+numbering = "newest_first"
+records = [
+  { seq = 1, time = "2026-11-20T07:00:00", mg_dl = 120 },
+  { seq = 2, time = "2026-11-20T08:00:00", mg_dl = 110 },
+  { seq = 3, time = "2026-11-20T09:00:00", mg_dl = 100 },
+  { seq = 4, time = "2026-11-20T10:00:00", mg_dl = 130, after_reads = 1 },
+]
+"""
+
+
+@pytest.mark.parametrize("scenario", [parse_scenario(_taidoc())])
+async def test_newest_first_meter_keeps_identities_across_a_new_test(simulator):
+    advert = ("TAIDOC TD4277", GLS)
+    first = await collect_over_bleak(METER, *advert, Cursor(), clock=fixed_clock)
+    assert [r.sequence for r in first.readings] == [0, 1, 2]  # 0 is the latest
+    assert first.cursor.newest_first
+    second = await collect_over_bleak(METER, *advert, first.cursor, clock=fixed_clock)
+    assert [r.sequence for r in second.readings] == [0, 1, 2, 3]  # every number shifted
+    assert {r.id for r in first.readings} < {r.id for r in second.readings}
+    assert len({r.id for r in (*first.readings, *second.readings)}) == 4
+    assert not [n for n in (*first.notices, *second.notices) if n.code is NoticeCode.METER_RESET]
+
+
+CARESENS = """
+[[devices]]
+kind = "glucose"
+address = "C0:FF:EE:00:00:01"
+name = "CareSens N Premier"
+manufacturer = "i-SENS"
+records = [
+  { seq = 1, time = "2026-11-20T07:31:00", ketone_mmol_l = 1.5 },
+  { seq = 2, time = "2026-11-20T07:35:00", mg_dl = 120, meal = 1 },
+]
+"""
+
+
+@pytest.mark.parametrize("scenario", [parse_scenario(CARESENS)])
+async def test_a_caresens_ketone_result_comes_over_bleak_as_a_ketone_reading(simulator):
+    from drivers.readings import KetoneReading
+
+    transfer = await collect_over_bleak(
+        METER, "CareSens N Premier", GLS, Cursor(), clock=fixed_clock
+    )
+    ketone, glucose = transfer.readings
+    assert isinstance(ketone, KetoneReading)
+    assert ketone.concentration_mmol_l == 1.5
+    assert isinstance(glucose, GlucoseReading)
+    assert glucose.concentration == 0.0012
+    assert transfer.match is not None
+    assert (transfer.match.brand, transfer.match.provider) == ("CareSens", "manual")

@@ -54,7 +54,7 @@ def test_builtin_scenario_has_one_of_each_family():
         (
             "[[devices]]\nkind = 'glucose'\naddress = 'C0:FF:EE:00:00:01'\n"
             "records = [{ seq = 1, time = '2026-11-20T07:30:00' }]",
-            "exactly one of mg_dl or mmol_l",
+            "exactly one of mg_dl, mmol_l or ketone_mmol_l",
         ),
         (
             "[[devices]]\nkind = 'glucose'\naddress = 'C0:FF:EE:00:00:01'\n"
