@@ -2,6 +2,7 @@
 
 import logging
 import sys
+from importlib import metadata
 from typing import Annotated
 
 import typer
@@ -15,11 +16,24 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"edge-gateway {metadata.version('edge-gateway')}")
+        raise typer.Exit
+
+
 @app.callback()
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Edge Gateway: BLE glucose meters, BP cuffs and scales to Junction."""
+    del version  # handled by its callback
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -4,13 +4,27 @@ Built once by the CLI (`load_settings`) and passed down; nothing reads settings 
 Precedence, highest first: keyword arguments, environment, the TOML file, defaults.
 """
 
+import difflib
+import json
 import os
+import re
 import tomllib
+import types
+import typing
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +32,15 @@ from pydantic_settings import (
 )
 
 CONFIG_ENV = "GATEWAY_CONFIG"
+ENV_PREFIX = "GATEWAY_"
+ENV_DELIMITER = "__"
+# A key whose value is never echoed (config check, error lines): credentials by their name,
+# whatever section they are in, known to the gateway or not (a typo like `apikey` included).
+SECRET_KEY_PATTERN = re.compile(r"key|token|secret|passw|credential|auth", re.IGNORECASE)
+# Sections whose every value is treated as a secret (a team key may sit under any misspelt
+# name there), but for the keys that only say where data goes.
+SECRET_SECTIONS = frozenset({"junction"})
+PUBLIC_KEYS = frozenset({"region", "environment", "base_url", "resource_priority"})
 DEFAULT_DATA_DIR = Path("/var/lib/edge-gateway")
 
 
@@ -189,26 +212,145 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         source = str(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            msg = (
+                f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start}); save the file as UTF-8"
+            )
+            raise ConfigError(msg) from exc
         except OSError as exc:
             msg = f"{path}: cannot read the config file ({exc.strerror}); check the path"
             raise ConfigError(msg) from exc
         except tomllib.TOMLDecodeError as exc:
             msg = f"{path}: not valid TOML ({exc}); fix the syntax"
             raise ConfigError(msg) from exc
+    # TOML has types: the file's values are checked strictly (no "8080" for 8080, no "yes"
+    # for true) before the environment, whose values are all strings, is parsed leniently.
+    lines = list(_strict_file_errors(source, data))
     try:
-        return Settings(**_merge(data, overrides))
+        settings = Settings(**_merge(data, overrides))
     except ValidationError as exc:
-        raise ConfigError(describe_errors(source, exc)) from exc
+        seen = set(lines)
+        lines.extend(line for line in _lines(source, exc.errors()) if line not in seen)
+    if lines:
+        raise ConfigError("\n".join(lines))
+    return settings
+
+
+def _strict_file_errors(source: str, data: dict[str, Any]) -> Iterator[str]:
+    if not data:
+        return
+    try:
+        # JSON mode: strict about numbers, booleans and strings, yet a path may be a string.
+        _FileModel.model_validate_json(json.dumps(data, default=str), strict=True)
+    except ValidationError as exc:
+        # Only what the lenient pass would let through (wrong types, unknown keys); the
+        # rest is reported once, by the full validation.
+        kinds = {"int_type", "float_type", "bool_type", "string_type", "extra_forbidden"}
+        yield from _lines(source, [e for e in exc.errors() if e["type"] in kinds], strict=True)
 
 
 def describe_errors(source: str, exc: ValidationError) -> str:
     """One line per problem: the key, the value given, and what is expected."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+    return "\n".join(_lines(source, exc.errors()))
+
+
+def is_secret(loc: Sequence[str | int]) -> bool:
+    """Whether a value at `loc` (``("junction", "api_key")``) must never be shown."""
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return False
+    if any(SECRET_KEY_PATTERN.search(n) for n in names):
+        return True
+    return names[0] in SECRET_SECTIONS and not (len(names) == 2 and names[1] in PUBLIC_KEYS)
+
+
+def dotted(loc: Sequence[str | int]) -> str:
+    """`("bindings", 2, "device")` as `bindings[2].device`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def env_variable(loc: Sequence[str | int]) -> str | None:
+    """The `GATEWAY_*` variable that set the value at `loc`, if one did."""
+    present = {name.upper() for name in os.environ}
+    names = [str(p).upper() for p in loc if isinstance(p, str)]
+    for end in range(len(names), 0, -1):
+        variable = ENV_PREFIX + ENV_DELIMITER.join(names[:end])
+        if variable in present:
+            return variable
+    return None
+
+
+def blame(source: str, loc: Sequence[str | int]) -> str:
+    """Where the value at `loc` came from: its environment variable, else `source`."""
+    variable = env_variable(loc)
+    return f"${variable}" if variable else source
+
+
+_TYPE_HINTS = {
+    "int_type": "an integer (TOML: a number without quotes)",
+    "float_type": "a number (TOML: without quotes)",
+    "bool_type": "true or false (TOML: without quotes)",
+    "string_type": 'a string (TOML: in double quotes, "like this")',
+}
+
+
+def _lines(source: str, errors: Sequence[Any], *, strict: bool = False) -> Iterator[str]:
+    for err in errors:
+        loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+        key = dotted(loc)
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" = {value!r}"
-        if "api_key" in key or "password" in key:
-            shown = ""  # never echo a secret
-        lines.append(f"{source}: {key}{shown}: {err['msg']}")
-    return "\n".join(lines)
+        shown = "" if isinstance(value, dict) or is_secret(loc) else f" = {value!r}"
+        where = source if strict else blame(source, loc)
+        if err["type"] == "extra_forbidden":
+            yield f"{where}: {_unknown_key(loc)}"
+            continue
+        expected = _TYPE_HINTS.get(err["type"]) if strict else None
+        message = f"expected {expected}, got {type(value).__name__}" if expected else err["msg"]
+        yield f"{where}: {key}{shown}: {message}"
+
+
+def _unknown_key(loc: tuple[str | int, ...]) -> str:
+    name = str(loc[-1])
+    known = sorted(_model_at(loc[:-1]).model_fields)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key {dotted(loc)!r}; did you mean {dotted((*loc[:-1], close[0]))!r}?"
+    section = f" in [{dotted(loc[:-1])}]" if len(loc) > 1 else ""
+    return f"unknown key {dotted(loc)!r}; expected one of{section}: {', '.join(known)}"
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel]:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        inner = _submodel(field.annotation) if field is not None else None
+        if inner is None:
+            break
+        model = inner
+    return model
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        for arg in typing.get_args(annotation):
+            found = _submodel(arg)
+            if found is not None:
+                return found
+    return None
+
+
+# The settings' fields as a plain model: `BaseSettings.__init__` (env sources) would lose the
+# `strict` flag, so the file's own values are validated through this twin.
+_FileModel = create_model(  # type: ignore[call-overload]
+    "_FileModel",
+    __config__=ConfigDict(extra="forbid"),
+    **{name: (field.annotation, field) for name, field in Settings.model_fields.items()},
+)

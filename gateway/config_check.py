@@ -6,10 +6,12 @@ Nothing here changes anything: the data directory is not created, the port is bo
 moment only.
 """
 
+import contextlib
 import errno
 import os
 import re
 import socket
+import sqlite3
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from drivers.readings import ReadingKind
-from gateway.config import ApiSettings, JunctionSettings, Settings
+from gateway.config import ApiSettings, JunctionSettings, Settings, blame, is_secret
 from gateway.health_probe import probe_health
 from gateway.store import DATABASE_FILENAME
 
@@ -41,9 +43,20 @@ class Problem:
     expected: str
 
     def line(self, source: str) -> str:
-        """One line: source, key, value, expectation (as `describe_errors` writes them)."""
-        shown = "" if "api_key" in self.key else f" = {self.value!r}"
-        return f"{source}: {self.key}{shown}: {self.expected}"
+        """One line: source, key, value, expectation (as `describe_errors` writes them).
+
+        The source is the `GATEWAY_*` variable when one set the value; a secret's value is
+        never shown.
+        """
+        loc = _loc(self.key)
+        shown = "" if is_secret(loc) else f" = {self.value!r}"
+        return f"{blame(source, loc)}: {self.key}{shown}: {self.expected}"
+
+
+def _loc(key: str) -> tuple[str | int, ...]:
+    return tuple(
+        int(part) if part.isdigit() else part for part in re.split(r"[.\[\]]+", key) if part
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +72,81 @@ class Note:
     text: str
 
 
-Finding = Problem | Note
+@dataclass(frozen=True, slots=True)
+class Warn:
+    """Something that may be a mistake but can work (e.g. a key for another region).
+
+    Attributes:
+        key: Dotted config key.
+        text: One line, ending with a remedy.
+    """
+
+    key: str
+    text: str
+
+
+Finding = Problem | Note | Warn
+
+# Provider slugs Junction lists per kind of data (junction-digest §2.3: SDK-based BLE slugs and
+# the cloud providers of the same devices). A binding's `provider` outside its kind's list is
+# most likely a typo or a slug from another kind.
+PROVIDER_SLUGS: dict[ReadingKind, frozenset[str]] = {
+    ReadingKind.GLUCOSE: frozenset(
+        {
+            "accuchek_ble",
+            "contour_ble",
+            "freestyle_libre_ble",
+            "onetouch_ble",
+            "dexcom",
+            "dexcom_v3",
+            "abbott_libreview",
+            "freestyle_libre",
+            "apple_health_kit",
+            "health_connect",
+            "manual",
+        }
+    ),
+    ReadingKind.BLOOD_PRESSURE: frozenset(
+        {
+            "omron_ble",
+            "beurer_ble",
+            "omron",
+            "beurer_api",
+            "withings",
+            "apple_health_kit",
+            "health_connect",
+            "manual",
+        }
+    ),
+    ReadingKind.BODY: frozenset(
+        {
+            "omron_ble",
+            "omron",
+            "withings",
+            "renpho",
+            "fitbit",
+            "garmin",
+            "apple_health_kit",
+            "health_connect",
+            "manual",
+        }
+    ),
+}
+
+
+def validation_problems(settings: Settings) -> list[Problem]:
+    """The problems every command refuses to start with (`run` as much as `config check`).
+
+    The API port is left out: whether it is free is a fact of the moment, which `run`
+    learns by binding it (and `config check` reports from `check_api`).
+    """
+    found = [
+        *check_data_dir(settings.data_dir),
+        *check_timezone(settings.timezone),
+        *check_bindings(settings),
+        *check_junction(settings.junction),
+    ]
+    return [f for f in found if isinstance(f, Problem)]
 
 
 def check_settings(settings: Settings) -> list[Finding]:
@@ -70,6 +157,8 @@ def check_settings(settings: Settings) -> list[Finding]:
         *check_bindings(settings),
         *check_api(settings.api),
         *check_junction(settings.junction),
+        *check_key_prefix(settings.junction),
+        *check_providers(settings),
     ]
 
 
@@ -93,7 +182,7 @@ def check_data_dir(path: Path) -> Iterator[Finding]:
                     key,
                     str(path),
                     f"{database.name} readable and writable by this user; chown it to the "
-                    "user the gateway runs as",
+                    "user the gateway runs as (and `chattr -i` it if it is immutable)",
                 )
         return
     parent = path.parent
@@ -252,3 +341,81 @@ def _check_base_url(junction: JunctionSettings) -> Iterator[Finding]:
             f"{environment!r}, the environment of base_url {url}; set environment = "
             f"{environment!r} or drop base_url",
         )
+
+
+def check_key_prefix(junction: JunctionSettings) -> Iterator[Finding]:
+    """Warn when the team key's prefix names another environment or region.
+
+    Junction team keys are `pk_us_*`/`pk_eu_*` (production) and `sk_us_*`/`sk_eu_*` (sandbox)
+    (junction-digest, "Environment / Base URL / Team API key prefix"). A local stub accepts any.
+    """
+    if junction.api_key is None or _local_base_url(junction.base_url):
+        return
+    match = re.match(r"^(pk|sk)_(us|eu)_", junction.api_key.get_secret_value())
+    if match is None:
+        yield Warn(
+            "junction.api_key",
+            "does not start like a Junction team key (pk_us_, pk_eu_, sk_us_ or sk_eu_); "
+            "copy it again from the Junction dashboard",
+        )
+        return
+    environment = "production" if match.group(1) == "pk" else "sandbox"
+    if environment != junction.environment:
+        yield Warn(
+            "junction.api_key",
+            f"is a {environment} key ({match.group(1)}_*) but environment = "
+            f"{junction.environment!r}; set environment = {environment!r} or use a "
+            f"{junction.environment} key",
+        )
+    if match.group(2) != junction.region:
+        yield Warn(
+            "junction.api_key",
+            f"is a key for region {match.group(2)!r} but region = {junction.region!r}; set "
+            f"region = {match.group(2)!r} or use a key of the {junction.region} region",
+        )
+
+
+def check_providers(settings: Settings) -> Iterator[Finding]:
+    """Warn when a binding's `provider` is not a slug Junction lists for its device's kind.
+
+    The kind comes from the gateway's database when the device was read before (opened
+    read-only); otherwise the slug is compared with every kind the gateway uploads.
+    """
+    kinds = _known_kinds(settings.data_dir)
+    for index, binding in enumerate(settings.bindings):
+        if binding.provider is None:
+            continue
+        kind = kinds.get(binding.device)
+        allowed = (
+            PROVIDER_SLUGS[kind]
+            if kind is not None
+            else frozenset().union(*PROVIDER_SLUGS.values())
+        )
+        if binding.provider in allowed:
+            continue
+        what = f"{kind.value} data" if kind is not None else "glucose, blood pressure or body data"
+        yield Warn(
+            f"bindings[{index}].provider",
+            f"{binding.provider!r} is not a provider slug Junction lists for {what}; use one "
+            f"of {', '.join(sorted(allowed))} (or drop it: the driver picks one)",
+        )
+
+
+def _known_kinds(data_dir: Path) -> dict[str, ReadingKind]:
+    database = data_dir / DATABASE_FILENAME
+    if not database.is_file():
+        return {}
+    kinds: dict[str, ReadingKind] = {}
+    with (
+        contextlib.suppress(sqlite3.Error),
+        contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as conn,
+    ):
+        for address, kind in conn.execute("SELECT address, kind FROM devices"):
+            with contextlib.suppress(ValueError):
+                kinds[str(address).upper()] = ReadingKind(kind)
+    return kinds
+
+
+def _local_base_url(url: str | None) -> bool:
+    host = (urlsplit(url).hostname or "").lower() if url else ""
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")

@@ -1,21 +1,34 @@
 """The composition root for `edge-gateway run`: store, collector, uploader, scheduler, API.
 
-Everything runs on one event loop. Start-up order: open (and migrate) the store, apply the
-config's bindings, then start the uploader, the collector, the jobs and the API. On stop the
-collector finishes (and commits) the transfer in progress before anything else closes.
+Everything runs on one event loop. Start-up order: open (and migrate) the store, check it can
+be written, apply the config's bindings, bind the API's socket, then start the uploader, the
+collector, the jobs and the API; the gateway is announced as running only once the radio
+scans and the API answers. On stop the collector finishes (and commits) the transfer in
+progress before anything else closes.
+
+A part that dies (the collector without BlueZ, the uploader on a locked database, the API's
+server) takes the whole process down with a `GatewayFailureError`: one line naming the part, the
+cause and the remedy, so systemd's `Restart=on-failure` sees a failure, not a clean exit.
 """
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 
 from drivers.clock import ClockPolicy
+from drivers.devices.base import Advertisement
 from drivers.devices.registry import DriverRegistry, default_registry
+from drivers.errors import DriverError
+from drivers.link import GattLink
 from drivers.readings import ReadingKind
 from gateway import jobs
 from gateway.api.server import server_config
@@ -32,7 +45,7 @@ from gateway.services import (
     RadarDevice,
     Services,
 )
-from gateway.store import DATABASE_FILENAME, Database, open_database
+from gateway.store import DATABASE_FILENAME, Database, StoreError, open_database
 from gateway.store import users as user_store
 from gateway.store.credentials import SqliteTokenStore
 from gateway.store.outbox import SqliteOutbox
@@ -43,6 +56,112 @@ _LOGGER = logging.getLogger(__name__)
 
 # The radar (and its SSE events) is refreshed at most this often per device while advertising.
 RADAR_REFRESH_S = 5.0
+# How long start-up waits for the radio to scan and the API to answer before giving up.
+START_TIMEOUT_S = 30.0
+
+
+class GatewayFailureError(Exception):
+    """A part of the gateway cannot work; the message is one line: part, cause, remedy.
+
+    Attributes:
+        exit_code: 2 for a store the gateway cannot use (as at start-up), else 1.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def failure_of(part: str, exc: BaseException | None) -> GatewayFailureError:
+    """The `GatewayFailureError` for `part` ("collector", "uploader", "api") ending with `exc`."""
+    if exc is None:
+        return GatewayFailureError(f"{part} stopped on its own; restart the gateway (see the log)")
+    if isinstance(exc, StoreError):
+        return GatewayFailureError(f"{part} stopped: {exc}", exit_code=2)
+    if isinstance(exc, DriverError | OSError):
+        return GatewayFailureError(f"{part} stopped: {exc}")
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return GatewayFailureError(
+        f"{part} stopped: unexpected {type(exc).__name__}"
+        + (f" ({detail})" if detail else "")
+        + "; run with -v for the traceback and report it"
+    )
+
+
+def check_writable(db: Database) -> None:
+    """Take the write lock and touch the header, then roll back (nothing changes).
+
+    Raises:
+        StoreError: The database is locked by another process (after the busy timeout),
+            read-only or immutable (`chattr +i`), so no reading could be saved.
+    """
+
+    class _UndoError(Exception):
+        pass
+
+    with contextlib.suppress(_UndoError), db.write_connection() as conn:
+        version: int = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+        conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+        raise _UndoError
+
+
+def bind_api(host: str, port: int) -> socket.socket:
+    """Listen on (host, port) now, so a taken port stops start-up before "running".
+
+    Raises:
+        GatewayFailureError: The port is taken, the address is not this machine's, or the port
+            needs privileges.
+    """
+    where = f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        msg = f"api: cannot resolve [api] host {host!r} ({exc.strerror}); use a local address"
+        raise GatewayFailureError(msg, exit_code=2) from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        # As uvicorn does: a port in TIME_WAIT from a stopped gateway counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            msg = (
+                f"api: port {port} is taken ({where} is in use by another program); stop it "
+                "or set [api] port to a free port"
+            )
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            msg = f"api: {host} is not an address of this machine; set [api] host (0.0.0.0: all)"
+        elif exc.errno == errno.EACCES:
+            msg = f"api: port {port} needs privileges; use 1024 or more, or CAP_NET_BIND_SERVICE"
+        else:
+            msg = f"api: cannot listen on {where} ({exc.strerror}); set [api] host and port"
+        raise GatewayFailureError(msg, exit_code=2) from exc
+    return sock
+
+
+class WatchedRadio:
+    """The collector's radio, noting when scanning has started (for start-up)."""
+
+    def __init__(self, radio: Radio) -> None:
+        """Wrap `radio`; `scanning` is set once its scan runs."""
+        self._radio = radio
+        self.scanning = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def advertisements(self) -> AsyncIterator[AsyncIterator[Advertisement]]:
+        """The wrapped radio's scan; sets `scanning` once it started."""
+        async with self._radio.advertisements() as adverts:
+            self.scanning.set()
+            yield adverts
+
+    def connect(self, advertisement: Advertisement) -> AbstractAsyncContextManager[GattLink]:
+        """The wrapped radio's connect."""
+        return self._radio.connect(advertisement)
 
 
 def apply_config_bindings(db: Database, settings: Settings) -> None:
@@ -116,9 +235,26 @@ class Gateway:
     services: Services
     close_client: Callable[[], object]
     mqtt: MqttSink | None = None  # [mqtt] enabled: readings also go to the owner's broker
+    radio: WatchedRadio | None = None  # the collector's, to know when it scans
 
-    async def serve(self, stop: asyncio.Event, *, api: bool = True) -> None:
-        """Run until `stop` is set, then shut down in order (transfers first)."""
+    async def serve(
+        self,
+        stop: asyncio.Event,
+        *,
+        api: bool = True,
+        on_running: Callable[[int | None], None] | None = None,
+    ) -> None:
+        """Start every part, call `on_running(api_port)` once all work, run until `stop`.
+
+        Shuts down in order (transfers first) on `stop` and on failure.
+
+        Raises:
+            GatewayFailureError: A part could not start (port taken, no BlueZ) or died while
+                running (database locked, BlueZ gone); one line naming it and the remedy.
+        """
+        listener: socket.socket | None = None
+        if api:
+            listener = bind_api(self.settings.api.host, self.settings.api.port)
         scheduler = jobs.build_scheduler(self)
         scheduler.start()
         tasks = {
@@ -128,16 +264,19 @@ class Gateway:
         if self.mqtt is not None:
             tasks.add(asyncio.create_task(self.mqtt.run(), name="mqtt"))
         server: uvicorn.Server | None = None
-        if api:
+        if listener is not None:
             config = server_config(create_app(self.services), self.settings.api)
             server = _EmbeddedServer(config)
-            tasks.add(asyncio.create_task(server.serve(), name="api"))
+            tasks.add(asyncio.create_task(server.serve(sockets=[listener]), name="api"))
         stopper = asyncio.create_task(stop.wait())
+        failure: GatewayFailureError | None = None
         try:
-            done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done - {stopper}:
-                if not task.cancelled() and task.exception() is not None:
-                    _LOGGER.error("%s stopped", task.get_name(), exc_info=task.exception())
+            failure = await self._started(tasks, stopper, server)
+            if failure is None and not stop.is_set():
+                if on_running is not None:
+                    on_running(None if listener is None else listener.getsockname()[1])
+                done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                failure = _first_failure(done - {stopper}, stop)
         finally:
             _LOGGER.info("stopping: finishing transfers in progress")
             await self.collector.stop()
@@ -156,7 +295,55 @@ class Gateway:
                 if asyncio.iscoroutine(result):
                     await result
             self.db.close()
+            if listener is not None:
+                listener.close()
             _LOGGER.info("stopped")
+        if failure is not None:
+            raise failure
+
+    async def _started(
+        self,
+        tasks: set[asyncio.Task[None]],
+        stopper: asyncio.Task[bool],
+        server: uvicorn.Server | None,
+    ) -> GatewayFailureError | None:
+        """Wait until the radio scans and the API answers, or a part fails first."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            scanning = self.radio is None or self.radio.scanning.is_set()
+            if scanning and (server is None or server.started):
+                return None
+            done, _ = await asyncio.wait({*tasks, stopper}, timeout=0.05)
+            if stopper in done:
+                return None
+            if done:
+                return _first_failure(done, None)
+        parts = [
+            name
+            for name, ok in (
+                ("collector (BlueZ scan)", self.radio is None or self.radio.scanning.is_set()),
+                ("api", server is None or server.started),
+            )
+            if not ok
+        ]
+        return GatewayFailureError(
+            f"{' and '.join(parts)} did not start within {START_TIMEOUT_S:.0f} s; check "
+            "bluetoothd (`systemctl status bluetooth`) and run with -v"
+        )
+
+
+def _first_failure(
+    done: set[asyncio.Task[Any]], stop: asyncio.Event | None
+) -> GatewayFailureError | None:
+    for task in sorted(done, key=lambda t: t.get_name()):
+        if task.cancelled():
+            continue
+        exc = task.exception()
+        if exc is None and stop is not None and stop.is_set():
+            continue
+        _LOGGER.debug("%s stopped", task.get_name(), exc_info=exc)
+        return failure_of(task.get_name(), exc)
+    return None
 
 
 def build_gateway(
@@ -169,7 +356,12 @@ def build_gateway(
     """Open the store and wire every part (nothing runs until `Gateway.serve`)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = open_database(settings.data_dir / DATABASE_FILENAME)
-    apply_config_bindings(db, settings)
+    try:
+        check_writable(db)
+        apply_config_bindings(db, settings)
+    except BaseException:
+        db.close()
+        raise
     events = EventBus(epoch=next_epoch(settings.data_dir))
     outbox = SqliteOutbox(db, zone=settings.zone)
     metrics = GatewayMetrics()
@@ -209,10 +401,11 @@ def build_gateway(
         metrics.ble_errors.labels(device=address).inc()
         del exc
 
+    watched = WatchedRadio(radio)
     collector = Collector(
         db=db,
         registry=registry or default_registry(),
-        radio=radio,
+        radio=watched,
         zone=settings.zone,
         events=events,
         max_connections=settings.ble.max_connections,
@@ -248,6 +441,7 @@ def build_gateway(
         services=services,
         close_client=client.aclose,
         mqtt=mqtt,
+        radio=watched,
     )
 
 

@@ -18,6 +18,7 @@ from drivers.devices.base import Advertisement
 from drivers.devices.registry import default_registry
 from drivers.errors import LinkError
 from gateway.commands.common import ConfigOption, fail, settings_from
+from gateway.config_check import ADDRESS_PATTERN
 
 # Exit code for "the device or radio said no" (2 is a usage or config error).
 FAILED = 1
@@ -111,8 +112,14 @@ def pair(
     config: ConfigOption = None,
 ) -> None:
     """Bond with a meter, cuff or scale, answering its passkey or PIN request with --pin."""
-    settings = settings_from(config)
     wanted = address.upper()
+    if not ADDRESS_PATTERN.match(wanted):
+        msg = (
+            f"{address!r} is not a Bluetooth address; write it like AA:BB:CC:DD:EE:FF "
+            "(`edge-gateway scan` lists them)"
+        )
+        raise fail(msg)
+    settings = settings_from(config)
     try:
         asyncio.run(_pair(wanted, pin, timeout, settings.ble.adapter))
     except LinkError as exc:

@@ -1,11 +1,13 @@
 """Helpers every command shares: errors on stderr, settings loading."""
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.config import CONFIG_ENV, ConfigError, Settings, load_settings
+from gateway.config_check import validation_problems
 
 ConfigOption = Annotated[
     Path | None,
@@ -19,9 +21,31 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+def config_source(config: Path | None) -> str:
+    """What problems are blamed on when no environment variable set the value."""
+    if config is not None:
+        return str(config)
+    return os.environ.get(CONFIG_ENV) or "defaults"
+
+
 def settings_from(config: Path | None) -> Settings:
-    """Load settings for a command, turning config errors into a clean exit."""
+    """Load and validate settings for a command; a bad config exits 2 with one line.
+
+    The validation is the one `edge-gateway config check` runs (`validation_problems`);
+    nothing is created or written before it passes.
+    """
     try:
-        return load_settings(config)
+        settings = load_settings(config)
     except ConfigError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(_one_line(str(exc).splitlines())) from exc
+    problems = validation_problems(settings)
+    if problems:
+        raise fail(_one_line([p.line(config_source(config)) for p in problems]))
+    return settings
+
+
+def _one_line(lines: list[str]) -> str:
+    more = len(lines) - 1
+    if more <= 0:
+        return lines[0]
+    return f"{lines[0]} (and {more} more; see `edge-gateway config check`)"

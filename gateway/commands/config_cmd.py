@@ -1,17 +1,17 @@
 """`edge-gateway config check`: the effective configuration (secrets masked) and its problems."""
 
 import json
-import os
-from pathlib import Path
+import re
 from typing import Any
 
 import typer
 from pydantic import SecretStr
 
-from gateway.commands.common import ConfigOption, fail
-from gateway.config import CONFIG_ENV, ConfigError, Settings, load_settings
-from gateway.config_check import Note, Problem, check_settings
+from gateway.commands.common import ConfigOption, config_source, fail
+from gateway.config import ConfigError, Settings, is_secret, load_settings
+from gateway.config_check import Note, Problem, Warn, check_settings
 
+_URL_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
 SECRET_MASK = "***"  # noqa: S105 - what a secret is shown as
 PROBLEM_EXIT = 2
 
@@ -28,7 +28,7 @@ def check(config: ConfigOption = None) -> None:
     junction base_url agrees with region and environment. Exits 0 when all is well, else 2
     with one line per problem on stderr: the key, the value and what is expected.
     """
-    source = _source(config)
+    source = config_source(config)
     try:
         settings = load_settings(config)
     except ConfigError as exc:
@@ -40,6 +40,8 @@ def check(config: ConfigOption = None) -> None:
     findings = check_settings(settings)
     for note in (f for f in findings if isinstance(f, Note)):
         typer.echo(f"note: {note.key}: {note.text}", err=True)
+    for warn in (f for f in findings if isinstance(f, Warn)):
+        typer.secho(f"warning: {warn.key}: {warn.text}", fg=typer.colors.YELLOW, err=True)
     problems = [f for f in findings if isinstance(f, Problem)]
     for problem in problems:
         typer.secho(f"problem: {problem.line(source)}", fg=typer.colors.RED, err=True)
@@ -50,26 +52,29 @@ def check(config: ConfigOption = None) -> None:
     typer.echo("# config check: ok")
 
 
-def _source(config: Path | None) -> str:
-    if config is not None:
-        return str(config)
-    return os.environ.get(CONFIG_ENV) or "defaults"
-
-
 def masked(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data, every secret replaced by `***`."""
+    """The settings as plain data, every secret replaced by `***`.
 
-    def walk(value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            return SECRET_MASK
+    Secret: a `SecretStr`, any key that looks like a key, token or secret
+    and any [junction] value but where data goes (`gateway.config.is_secret`).
+    Credentials in a URL (``https://user:pass@host``) are masked too.
+    """
+
+    def walk(value: Any, loc: tuple[str, ...]) -> Any:
         if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
+            return {k: walk(v, (*loc, k)) for k, v in value.items()}
         if isinstance(value, list):
-            return [walk(v) for v in value]
+            return [walk(v, loc) for v in value]
+        if value is None:
+            return None
+        if isinstance(value, SecretStr) or is_secret(loc):
+            return SECRET_MASK
+        if isinstance(value, str) and "@" in value and "://" in value:
+            return _URL_USERINFO.sub(r"\1***@", value)
         return value
 
     data: dict[str, Any] = json.loads(
-        json.dumps(walk(settings.model_dump(mode="python")), default=str)
+        json.dumps(walk(settings.model_dump(mode="python"), ()), default=str)
     )
     return data
 

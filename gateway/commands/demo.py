@@ -30,7 +30,7 @@ from gateway.api.queries import reading_counts
 from gateway.commands.common import fail
 from gateway.config import ApiSettings, Binding, JunctionSettings, Settings
 from gateway.pairing import BlePairing
-from gateway.runtime import Gateway, build_gateway
+from gateway.runtime import Gateway, GatewayFailureError, build_gateway
 from gateway.store import aio, kiosk
 from sync.junction.stub import create_app
 from sync.junction.stub_server import StubServer
@@ -65,7 +65,11 @@ def demo(
         Path | None, typer.Option(help="Keep the demo's database here (default: a temp dir).")
     ] = None,
 ) -> None:
-    """Run the whole gateway against simulated devices and a local Junction stand-in."""
+    """Run the whole gateway against simulated devices and a local Junction stand-in.
+
+    Progress goes to stderr; the closing summary (what Junction accepted) to stdout. Exits 1
+    when the kiosk port is taken or (with --once) not every reading arrived in time.
+    """
     console = Console(stderr=True)
     with contextlib.ExitStack() as stack:
         if data_dir is None:
@@ -79,7 +83,12 @@ def demo(
         # The simulated BlueZ has no `bluetoothctl` for Bleak's version probe; its warning
         # ("assuming 5.55+") is right and only noise here.
         logging.getLogger("bleak.backends.bluezdbus.version").setLevel(logging.ERROR)
-        ok = asyncio.run(_demo(console, data_dir, host, port, once=once))
+        try:
+            ok = asyncio.run(_demo(console, data_dir, host, port, once=once))
+        except GatewayFailureError as exc:
+            hint = " (or --port 0 for any free port)" if "taken" in str(exc) else ""
+            msg = f"{exc}{hint}"
+            raise fail(msg, 1) from exc
     if not ok:
         raise typer.Exit(code=1)
 
@@ -102,18 +111,30 @@ async def _demo(console: Console, data_dir: Path, host: str, port: int, *, once:
             )
             gateway = build_gateway(settings, BleakRadio(), pairing=BlePairing())
             kiosk.start_session(gateway.db, DEMO_USER, duration=timedelta(hours=8))
-            shown_port = port
             console.print(
                 f"[bold]Edge Gateway demo[/]: {len(scenario.devices)} simulated devices, "
                 f"Junction stub at {stub.base_url}"
             )
-            console.print(f"Kiosk page: [link]http://{host}:{shown_port}/[/link]  (Ctrl-C stops)")
-            runner = asyncio.create_task(gateway.serve(stop))
+            started = asyncio.Event()
+
+            def announce(bound: int | None) -> None:
+                # Only now: the port is ours, so the link cannot point at another service.
+                stops = "" if once else "  (Ctrl-C stops)"
+                console.print(f"Kiosk page: [link]http://{host}:{bound}/[/link]{stops}")
+                started.set()
+
+            runner = asyncio.create_task(gateway.serve(stop, on_running=announce))
+            waiter = asyncio.create_task(started.wait())
+            await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if runner.done():
+                await runner  # raises the start-up failure
+                return False
             expected = expected_samples(scenario)
             done = await _watch(console, stub, gateway, expected, stop, once=once)
             stop.set()
             await runner
-            _summary(console, stub, expected)
+            _summary(stub, scenario, expected)
             return done or not once
     finally:
         await simulator.stop()
@@ -158,7 +179,8 @@ async def _watch(
     return not once
 
 
-def _summary(console: Console, stub: StubServer, expected: int) -> None:
+def _summary(stub: StubServer, scenario: Scenario, expected: int) -> None:
+    """What Junction accepted, on stdout; why readings and samples differ in number."""
     counts = Counter(key[1] for key in stub.stub.samples)
     table = Table(title="Accepted by the Junction stub")
     table.add_column("resource")
@@ -166,7 +188,15 @@ def _summary(console: Console, stub: StubServer, expected: int) -> None:
     for resource, count in sorted(counts.items()):
         table.add_row(resource, str(count))
     table.add_row("[bold]total[/]", f"[bold]{sum(counts.values())}[/] of {expected}")
-    console.print(table)
+    out = Console()
+    out.print(table)
+    readings = sum(len(device.records) for device in scenario.devices)
+    if expected != readings:
+        out.print(
+            f"{readings} readings became {expected} samples: Junction keeps body fat apart "
+            f"from weight, so each of the {expected - readings} scale readings with a body-fat "
+            "value is two samples (weight and fat)."
+        )
 
 
 def register(app: typer.Typer) -> None:

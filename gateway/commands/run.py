@@ -16,20 +16,28 @@ from gateway.commands.common import ConfigOption, fail, settings_from
 from gateway.config import Settings
 from gateway.instance_lock import InstanceLockedError
 from gateway.pairing import BlePairing
-from gateway.runtime import build_gateway
+from gateway.runtime import GatewayFailureError, build_gateway
 from gateway.store import StoreError
 
 _LOGGER = logging.getLogger(__name__)
 
 
 def run(config: ConfigOption = None) -> None:
-    """Run the gateway until SIGTERM or Ctrl-C (the transfer in progress finishes first)."""
+    """Run the gateway until SIGTERM or Ctrl-C (the transfer in progress finishes first).
+
+    Logs "edge-gateway running" only once the store is writable, the API listens and BlueZ
+    scans. Exits 2 with one line for a bad config or a store it cannot use, and 1 with one
+    line when a part (collector, uploader, API) cannot start or dies, so that systemd's
+    Restart=on-failure restarts it.
+    """
     settings = settings_from(config)
     try:
         with instance_lock.hold(settings.data_dir):
             asyncio.run(serve(settings))
     except (InstanceLockedError, StoreError) as exc:
         raise fail(str(exc)) from exc
+    except GatewayFailureError as exc:
+        raise fail(str(exc), exc.exit_code) from exc
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -42,13 +50,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     gateway = build_gateway(
         settings, BleakRadio(adapter=adapter), pairing=BlePairing(adapter=adapter)
     )
-    _LOGGER.info(
-        "edge-gateway running: data in %s, API on http://%s:%d",
-        settings.data_dir,
-        settings.api.host,
-        settings.api.port,
-    )
-    await gateway.serve(stop)
+
+    def announce(port: int | None) -> None:
+        _LOGGER.info(
+            "edge-gateway running: data in %s, API on http://%s:%s",
+            settings.data_dir,
+            settings.api.host,
+            port,
+        )
+
+    await gateway.serve(stop, on_running=announce)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,17 +8,25 @@ from gateway.commands.common import ConfigOption, fail, settings_from
 from gateway.store import DATABASE_FILENAME, Database, StoreError, open_database, tokens
 from gateway.store.tokens import Scope
 
-token_app = typer.Typer(no_args_is_help=True, help="Local API bearer tokens.")
+token_app = typer.Typer(no_args_is_help=True, help="Local API bearer tokens: create, list, revoke.")
 
 
 def _open(config: ConfigOption) -> Database:
+    """Open the configured store, saying on stderr which file it is (and if it is new)."""
     settings = settings_from(config)
+    path = settings.data_dir / DATABASE_FILENAME
+    existed = path.exists()
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return open_database(settings.data_dir / DATABASE_FILENAME)
+        db = open_database(path)
     except (StoreError, OSError) as exc:
         msg = f"{settings.data_dir}: cannot open the store ({exc})"
         raise fail(msg) from exc
+    # A token only works for the gateway using this same file: name it (--config or
+    # $GATEWAY_CONFIG choose it; without them it is the default data_dir).
+    state = "using" if existed else "created"
+    typer.echo(f"{state} database {path}", err=True)
+    return db
 
 
 @token_app.command("create")

@@ -217,3 +217,59 @@ def test_the_printed_configuration_is_toml_that_loads_back(tmp_path: Path) -> No
     again = load_settings(printed)
     original = load_settings(config, keep_delivered_days=30.0)
     assert again.model_dump() == original.model_dump()
+
+
+def test_unknown_keys_and_wrong_toml_types_name_what_is_expected(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path}"\ntimezon = "UTC"\n'
+        f'[api]\nport = "8080"\ntrust_loopback = "yes"\n[junction]\napikey = "{SECRET}"\n'
+    )
+    result = cli(config)
+    assert result.returncode == 2
+    lines = problems(result)
+    assert len(lines) == 4, result.stderr
+    assert f"problem: {config}: unknown key 'timezon'; did you mean 'timezone'?" in lines
+    assert (
+        f"problem: {config}: unknown key 'junction.apikey'; did you mean 'junction.api_key'?"
+        in lines
+    )
+    assert any("api.port = '8080': expected an integer" in line for line in lines)
+    assert any("api.trust_loopback = 'yes': expected true or false" in line for line in lines)
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_an_environment_override_is_blamed_on_the_variable(tmp_path: Path) -> None:
+    result = cli(write(tmp_path), GATEWAY_API__PORT="x")
+    assert result.returncode == 2
+    (line,) = problems(result)
+    assert line.startswith("problem: $GATEWAY_API__PORT: api.port = 'x'")
+
+
+def test_secret_looking_keys_are_masked_wherever_they_are(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        f'[junction]\nbase_url = "https://proxy-user:{SECRET}@proxy.example/junction"\n',
+    )
+    result = cli(config, GATEWAY_JUNCTION__API_KEY=SECRET)
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert 'base_url = "https://***@proxy.example/junction"' in result.stdout
+
+
+def test_warnings_for_a_key_of_another_environment_and_a_provider_of_another_kind(
+    tmp_path: Path,
+) -> None:
+    config = write(
+        tmp_path,
+        '[junction]\napi_key = "pk_eu_0123"\nregion = "us"\nenvironment = "sandbox"\n'
+        '[[bindings]]\ndevice = "C0:FF:EE:00:00:01"\nuser_id = "alice"\nprovider = "omron_bel"\n',
+    )
+    result = cli(config)
+    assert result.returncode == 0, result.stderr  # warnings, not problems
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 3, result.stderr
+    assert "is a production key (pk_*) but environment = 'sandbox'" in warnings[0]
+    assert "region 'eu' but region = 'us'" in warnings[1]
+    assert "'omron_bel' is not a provider slug Junction lists" in warnings[2]
+    assert "pk_eu_0123" not in result.stdout + result.stderr

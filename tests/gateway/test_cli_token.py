@@ -50,6 +50,9 @@ def test_create_prints_token_alone_on_last_line_and_stores_hash(tmp_path) -> Non
     assert token.startswith("egw_")
     assert token == token.strip()
     assert "shown once" in result.stderr
+    assert f"created database {data / DATABASE_FILENAME}" in result.stderr
+    again = cli("token", "create", "--scope", "read", config=config)
+    assert f"using database {data / DATABASE_FILENAME}" in again.stderr
     db = open_database(data / DATABASE_FILENAME)
     try:
         assert tokens.verify_token(db, token) is Scope.ADMIN
