@@ -112,6 +112,15 @@ class UserSlot(_Strict):
     consent: Annotated[int, Field(ge=0, le=9999)]
 
 
+_Hex16 = Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{4}$")]
+_HexBytes = Annotated[str, Field(pattern=r"^([0-9A-Fa-f]{2}|\s)*$")]
+
+
+def hex_bytes(text: str) -> bytes:
+    """Bytes from a scenario hex string (spaces allowed)."""
+    return bytes.fromhex("".join(text.split()))
+
+
 class _DeviceBase(_Strict):
     address: Annotated[str, Field(pattern=r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")]
     name: str | None = None
@@ -126,6 +135,10 @@ class _DeviceBase(_Strict):
     clock_skew_s: float = 0.0  # device clock minus true time
     clock_writable: bool = False
     faults: FaultSpec = FaultSpec()
+    # Advertisement payloads as real devices send them, hex: company id -> manufacturer data,
+    # 16-bit service UUID -> service data (a Beurer BF720: { "0611" = "" }, { "181d" = "01" }).
+    advert_manufacturer_data: dict[_Hex16, _HexBytes] = {}
+    advert_service_data: dict[_Hex16, _HexBytes] = {}
 
 
 class GlucoseDevice(_DeviceBase):

@@ -21,7 +21,7 @@ from drivers.readings import DeviceTime
 from drivers.simulator import bluez_errors
 from drivers.simulator.encoding import encode_current_time
 from drivers.simulator.gatt import Characteristic, Descriptor, Service
-from drivers.simulator.scenario import BloodPressureDevice, GlucoseDevice, ScaleDevice
+from drivers.simulator.scenario import BloodPressureDevice, GlucoseDevice, ScaleDevice, hex_bytes
 
 if TYPE_CHECKING:
     from drivers.simulator.device import SimDevice
@@ -80,12 +80,14 @@ class Profile(ABC):
         return True
 
     def manufacturer_data(self) -> dict[int, bytes]:
-        """Manufacturer-specific advertisement data by company id."""
-        return {}
+        """Manufacturer-specific advertisement data by company id (scenario's, if any)."""
+        data = self.spec.advert_manufacturer_data
+        return {int(company, 16): hex_bytes(payload) for company, payload in data.items()}
 
     def service_data(self) -> dict[str, bytes]:
-        """Service data in advertisements by UUID."""
-        return {}
+        """Service data in advertisements by UUID (scenario's, if any)."""
+        data = self.spec.advert_service_data
+        return {uuids.sig_uuid(int(u, 16)): hex_bytes(v) for u, v in data.items()}
 
     def services(self, device: "SimDevice") -> list[Service]:
         """The whole GATT database: health services first, then the common ones."""
