@@ -33,3 +33,9 @@ def test_from_json_never_raises(value):
 def test_transfer_exposes_the_cursor_sequence():
     assert Transfer(readings=(), cursor=Cursor(12, None)).last_sequence == 12
     assert Transfer(readings=(), cursor=Cursor()).complete
+
+
+def test_a_newest_first_cursor_round_trips_and_old_cursors_stay_as_they_were():
+    assert Cursor.from_json(Cursor(newest_first=True).to_json()) == Cursor(newest_first=True)
+    assert Cursor(3, "abc").to_json() == {"last_sequence": 3, "last_id": "abc"}
+    assert Cursor.from_json({"last_sequence": 3, "newest_first": "yes"}).newest_first is False
