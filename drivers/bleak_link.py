@@ -486,6 +486,15 @@ class BleakRadio:
             with contextlib.suppress(BleakError, OSError, EOFError):
                 await scanner.stop()
 
+    def device(self, address: str) -> BLEDevice | None:
+        """Bleak's device for `address` from this radio's scan, if it was heard.
+
+        Pairing in the same process passes it to `pair_device`: looking for the device with
+        a second scan would fail while this one runs (BlueZ allows one discovery session
+        per D-Bus client: "Operation already in progress").
+        """
+        return self._devices.get(address.upper())
+
     @contextlib.asynccontextmanager
     async def connect(self, advertisement: Advertisement) -> AsyncIterator[BleakLink]:
         """A connected link, always disconnected on exit (also after the device hung up)."""
@@ -514,6 +523,7 @@ async def pair_device(
     hint: str = PAIR_REMEDY,
     adapter: str | None = None,
     find_timeout_s: float = FIND_TIMEOUT_S,
+    device: BLEDevice | None = None,
 ) -> None:
     """Bond with a device, answering BlueZ's passkey or PIN request with `passkey`.
 
@@ -526,6 +536,8 @@ async def pair_device(
         hint: How to put this device in pairing mode, for the error message.
         adapter: BlueZ adapter, or the default.
         find_timeout_s: How long to look for the device.
+        device: Bleak's device from a scan already running (`BleakRadio.device`); without
+            it the device is looked for with a scan of its own.
 
     Raises:
         PairingError: Wrong passkey, no passkey, refused, or no agent could be registered.
@@ -539,7 +551,12 @@ async def pair_device(
 
     async with PairingAgent(passkey_for):
         link = await BleakLink.connect(
-            wanted, adapter=adapter, pair=True, find_timeout_s=find_timeout_s, hint=hint
+            wanted,
+            device=device,
+            adapter=adapter,
+            pair=True,
+            find_timeout_s=find_timeout_s,
+            hint=hint,
         )
         await link.disconnect()
     _LOGGER.info("%s: bonded", wanted)

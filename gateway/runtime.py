@@ -17,7 +17,7 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +27,7 @@ import uvicorn
 from drivers.clock import ClockPolicy
 from drivers.devices.base import Advertisement
 from drivers.devices.registry import DriverRegistry, default_registry
-from drivers.errors import DriverError
+from drivers.errors import DriverError, PairingError
 from drivers.link import GattLink
 from drivers.readings import ReadingKind
 from gateway import jobs
@@ -38,6 +38,8 @@ from gateway.config import Settings
 from gateway.events import EventBus, next_epoch
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt.sink import MqttSink
+from gateway.pairing import BondSource, refresh_bond_state
+from gateway.pairing_coordinator import CoordinatedPairing, CoordinatedRadio, PairingCoordinator
 from gateway.services import (
     MemoryRadar,
     NoPairing,
@@ -45,9 +47,11 @@ from gateway.services import (
     RadarDevice,
     Services,
 )
-from gateway.store import DATABASE_FILENAME, Database, StoreError, open_database
+from gateway.store import DATABASE_FILENAME, Database, StoreError, aio, open_database
+from gateway.store import devices as device_store
 from gateway.store import users as user_store
 from gateway.store.credentials import SqliteTokenStore
+from gateway.store.devices import BondState
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import assign_device_readings
 from sync.uploader import SyncEvent, Uploader, build_uploader
@@ -199,15 +203,17 @@ class RadarFeed:
     """Collector state → the API's radar, throttled so advertisements don't flood the bus."""
 
     radar: MemoryRadar
-    _last: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    needs_pairing: set[str] = field(default_factory=set)  # refused us "not paired"
+    _last: dict[str, tuple[float, bool, bool]] = field(default_factory=dict)
 
     def __call__(self, address: str, state: DeviceState) -> None:
         """Collector hook: refresh the radar entry if it changed or is getting stale."""
         now = time.monotonic()
         previous = self._last.get(address)
-        if previous and previous[1] == state.connected and now - previous[0] < RADAR_REFRESH_S:
+        key = (state.connected, address in self.needs_pairing)
+        if previous and previous[1:] == key and now - previous[0] < RADAR_REFRESH_S:
             return
-        self._last[address] = (now, state.connected)
+        self._last[address] = (now, *key)
         self.radar.update(
             RadarDevice(
                 address=address,
@@ -215,9 +221,22 @@ class RadarFeed:
                 kind=state.claim.match.kind.value,
                 rssi=state.advertisement.rssi,
                 connected=state.connected,
+                needs_passkey=address in self.needs_pairing,
                 seen_at=state.seen_at,
             )
         )
+
+    def set_needs_pairing(self, address: str, needed: bool, state: DeviceState | None) -> None:
+        """Mark (or clear) that `address` needs pairing, and show it at once."""
+        if needed == (address in self.needs_pairing):
+            return
+        if needed:
+            self.needs_pairing.add(address)
+        else:
+            self.needs_pairing.discard(address)
+        self._last.pop(address, None)
+        if state is not None:
+            self(address, state)
 
 
 @dataclass
@@ -332,6 +351,11 @@ class Gateway:
         )
 
 
+def _done_quietly(task: "asyncio.Task[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _LOGGER.warning("background store update failed: %s", task.exception())
+
+
 def _first_failure(
     done: set[asyncio.Task[Any]], stop: asyncio.Event | None
 ) -> GatewayFailureError | None:
@@ -392,16 +416,45 @@ def build_gateway(
 
     mqtt = build_mqtt_sink(db, settings, radar, upstream)
 
+    feed = RadarFeed(radar)
+    coordinator = PairingCoordinator()
+    control = pairing or NoPairing()
+
     def on_transfer(done: TransferDone) -> None:
         _LOGGER.debug("%s: %d new reading(s) published", done.address, len(done.new_readings))
         if mqtt is not None and done.new_readings:
             mqtt.wake()
+        feed.set_needs_pairing(done.address, False, collector.devices.get(done.address))
+        if isinstance(control, BondSource):
+            spawn(refresh_bond_state(db, control, done.address))
 
     def on_error(address: str, exc: Exception) -> None:
         metrics.ble_errors.labels(device=address).inc()
-        del exc
+        if isinstance(exc, PairingError):
+            # The device wants a bond: show the pairing step (passkey field) on the kiosk,
+            # and do not claim a bond the device just refused.
+            feed.set_needs_pairing(address, True, None)
+            spawn(aio.call(device_store.set_bond_state, db, address, BondState.NONE))
 
-    watched = WatchedRadio(radio)
+    def on_paired(address: str) -> None:
+        state = collector.devices.get(address)
+        feed.set_needs_pairing(address, False, state)
+        if state is not None:
+            # Due at once: the person is standing there, and earlier "not paired" failures
+            # must not leave it in the failure backoff.
+            state.failures = 0
+            state.last_read = None
+
+    background: set[asyncio.Task[None]] = set()
+
+    def spawn(work: Coroutine[Any, Any, None]) -> None:
+        # Hooks must not block the collector; keep a reference until the work is done.
+        task = asyncio.get_running_loop().create_task(work)
+        background.add(task)
+        task.add_done_callback(_done_quietly)
+        task.add_done_callback(background.discard)
+
+    watched = WatchedRadio(CoordinatedRadio(radio, coordinator))
     collector = Collector(
         db=db,
         registry=registry or default_registry(),
@@ -412,7 +465,7 @@ def build_gateway(
         poll_interval_s=settings.ble.poll_interval_s,
         clock_policy=ClockPolicy(write=settings.ble.write_device_clock),
         hooks=CollectorHooks(
-            on_state=RadarFeed(radar),
+            on_state=feed,
             on_transfer=on_transfer,
             on_error=on_error,
             on_saved=uploader.wake,
@@ -424,7 +477,7 @@ def build_gateway(
         events=events,
         outbox=outbox,
         radar=radar,
-        pairing=pairing or NoPairing(),
+        pairing=CoordinatedPairing(control, coordinator, on_paired=on_paired),
         sync=uploader,
         metrics=metrics,
         readiness={"collector": lambda: not collector.stopping},

@@ -152,9 +152,22 @@ class MemoryRadar:
         return sorted(self._devices.values(), key=lambda d: d.address)
 
     def update(self, device: RadarDevice) -> None:
-        """Record a sighting (replacing the previous one)."""
+        """Record a sighting (replacing the previous one).
+
+        `gateway.device.seen` is published when something a person acts on changed (new
+        device, name, kind, link, passkey needed), not for every advertisement: RSSI
+        jitter alone would flood the stream.
+        """
+        previous = self._devices.get(device.address)
         self._devices[device.address] = device
-        if self._events is not None:
+        unchanged = previous is not None and (
+            previous.name,
+            previous.kind,
+            previous.connected,
+            previous.needs_passkey,
+            previous.in_range,
+        ) == (device.name, device.kind, device.connected, device.needs_passkey, device.in_range)
+        if self._events is not None and not unchanged:
             self._events.publish(
                 DEVICE_SEEN,
                 None,

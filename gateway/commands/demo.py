@@ -109,7 +109,8 @@ async def _demo(console: Console, data_dir: Path, host: str, port: int, *, once:
                 api=ApiSettings(host=host, port=port),
                 bindings=[Binding(device=d.address, user_id=DEMO_USER) for d in scenario.devices],
             )
-            gateway = build_gateway(settings, BleakRadio(), pairing=BlePairing())
+            radio = BleakRadio()
+            gateway = build_gateway(settings, radio, pairing=BlePairing(radio=radio))
             kiosk.start_session(gateway.db, DEMO_USER, duration=timedelta(hours=8))
             console.print(
                 f"[bold]Edge Gateway demo[/]: {len(scenario.devices)} simulated devices, "

@@ -47,9 +47,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     adapter = settings.ble.adapter
-    gateway = build_gateway(
-        settings, BleakRadio(adapter=adapter), pairing=BlePairing(adapter=adapter)
-    )
+    # One radio for reads and pairing: pairing uses the devices its scan found.
+    radio = BleakRadio(adapter=adapter)
+    gateway = build_gateway(settings, radio, pairing=BlePairing(adapter=adapter, radio=radio))
 
     def announce(port: int | None) -> None:
         _LOGGER.info(
