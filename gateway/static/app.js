@@ -14,7 +14,7 @@ const STEPS = {
 const KIND_NAMES = { glucose: "Glucose", blood_pressure: "Blood pressure", body: "Weight" };
 const MAX_READINGS = 12;
 
-const state = { person: null, readings: new Map(), refreshTimer: null };
+const state = { person: null, readings: new Map(), refreshTimer: null, loaded: false };
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
@@ -90,11 +90,19 @@ function formatValues(reading) {
   return ["?", ""];
 }
 
+// A reading from another day shows its date too (a meter's memory holds days of readings).
+function formatWhen(date) {
+  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (date.toDateString() === new Date().toDateString()) return time;
+  const day = date.toLocaleDateString([], { day: "numeric", month: "short" });
+  return `${day}, ${time}`;
+}
+
 function renderReadings(fresh = new Set()) {
   const list = $("reading-list");
-  const items = [...state.readings.values()]
-    .sort((a, b) => b.start_date.localeCompare(a.start_date))
-    .slice(0, MAX_READINGS);
+  const all = [...state.readings.values()]
+    .sort((a, b) => b.start_date.localeCompare(a.start_date));
+  const items = all.slice(0, MAX_READINGS);
   list.replaceChildren(...items.map((reading) => {
     const li = document.createElement("li");
     li.className = "reading" + (fresh.has(reading.id) ? " fresh" : "");
@@ -102,9 +110,7 @@ function renderReadings(fresh = new Set()) {
     li.dataset.kind = reading.kind;
     const what = document.createElement("span");
     what.className = "what";
-    const when = new Date(reading.start_date).toLocaleTimeString([], {
-      hour: "2-digit", minute: "2-digit",
-    });
+    const when = formatWhen(new Date(reading.start_date));
     what.textContent = `${KIND_NAMES[reading.kind] || reading.kind} · ${when}`;
     const [value, unit] = formatValues(reading);
     const valueEl = document.createElement("span");
@@ -118,7 +124,13 @@ function renderReadings(fresh = new Set()) {
     li.append(what, valueEl);
     return li;
   }));
-  $("no-readings").hidden = items.length > 0;
+  if (all.length > items.length) {
+    const more = document.createElement("li");
+    more.className = "more";
+    more.textContent = `+${all.length - items.length} more`;
+    list.append(more);
+  }
+  $("no-readings").hidden = !state.loaded || items.length > 0;
 }
 
 // ------------------------------------------------------------------ devices and pairing
@@ -141,6 +153,7 @@ async function loadDevices() {
     }
     return card;
   }));
+  $("devices-loading").hidden = true;
   $("no-devices").hidden = visible.length > 0;
 }
 
@@ -153,7 +166,15 @@ async function pair(event, address, form) {
     const outcome = await api(`/v1/devices/${encodeURIComponent(address)}/pair`, {
       method: "POST", body: JSON.stringify({ passkey }),
     });
-    result.textContent = outcome.paired ? "Paired ✓" : outcome.message;
+    if (outcome.paired) {
+      // The passkey step is over: never "Enter the passkey" next to "Paired ✓".
+      form.closest(".card").querySelector(".step").textContent = STEPS.wait;
+      form.querySelector("label").hidden = true;
+      form.querySelector("button").hidden = true;
+      result.textContent = "Paired ✓";
+    } else {
+      result.textContent = outcome.message;
+    }
   } catch (error) {
     result.textContent = error.message;
   }
@@ -223,6 +244,8 @@ function onEvent(envelope) {
 async function refreshAll() {
   await loadPerson();
   await loadDevices();
+  state.loaded = true;  // "nothing yet" hints only once the first answers are in
+  renderReadings();
 }
 
 function connect() {

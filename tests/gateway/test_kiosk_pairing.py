@@ -4,25 +4,35 @@ The whole runtime (`build_gateway`: collector, Bleak, the simulated BlueZ, the A
 the page. The meter demands a bond: the collector's first read fails "not paired", which
 must put the device on the pairing step (passkey field); the passkey typed on the page pairs
 it through the gateway's own BlueZ agent while the collector keeps running, and the meter
-is then read at once: its reading appears on the page.
+is then read at once: its reading appears on the page. Also: the page says "Loading…" until
+its first answers, dates readings from other days and counts the ones past its list ("+N more").
 """
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from drivers.bleak_link import BleakRadio
 from drivers.simulator.scenario import GlucoseDevice, GlucoseRecord, Scenario
 from gateway.config import ApiSettings, Binding, JunctionSettings, Settings
 from gateway.pairing import BlePairing
 from gateway.runtime import Gateway, build_gateway
-from gateway.store import devices, kiosk
+from gateway.services import MemoryRadar, RadarDevice
+from gateway.store import devices, kiosk, readings
 from gateway.store.devices import BondState
-from tests.gateway.test_kiosk_page import CHROMIUM, browser  # noqa: F401 - the fixture
+from tests.gateway.api.conftest import make_services
+from tests.gateway.api.live import serve
+from tests.gateway.test_kiosk_page import (  # the browser fixture too
+    CHROMIUM,
+    OTHER_METER,
+    browser,  # noqa: F401
+)
+from tests.sync.factories import glucose
 
 METER = "C0:FF:EE:00:00:21"
 PASSKEY = 246810
@@ -102,3 +112,39 @@ async def test_a_meter_that_needs_a_passkey_is_paired_from_the_page_then_read(
     stored = devices.get_device(running.db, METER)
     assert stored is not None
     assert stored.bond_state is BondState.BONDED
+
+
+async def test_the_page_says_loading_until_it_knows_then_dates_and_more(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811 - the imported fixture
+) -> None:
+    services = make_services(tmp_path / "data")
+    services.radar = MemoryRadar(services.events)
+    services.radar.update(RadarDevice(OTHER_METER, name="meter", kind="glucose", rssi=-50))
+    kiosk.start_session(services.db, "ada", duration=timedelta(minutes=15))
+    # 14 readings measured on 2026-11-20 (another day), stored during the session.
+    for seq in range(1, 15):
+        reading = dataclasses.replace(glucose(seq), received_at=datetime.now(UTC))
+        readings.save_transfer(services.db, [reading], zone=services.settings.zone)
+    held: asyncio.Event = asyncio.Event()
+
+    async def hold_session(route: Route) -> None:
+        await held.wait()
+        await route.continue_()
+
+    async with serve(services) as url:
+        page = await browser.new_page()
+        await page.route("**/v1/kiosk/sessions/current", hold_session)
+        await page.goto(url + "/")
+        # Before the first answer: neither "Nobody yet" nor "No device in range".
+        await expect(page.locator("#person-name")).to_have_text("Loading…")
+        await expect(page.locator("#no-devices")).to_be_hidden()
+        await expect(page.locator("#no-readings")).to_be_hidden()
+        held.set()
+        await expect(page.locator("#person-name")).to_have_text("ada")
+        rows = page.locator("#reading-list li.reading")
+        await expect(rows).to_have_count(12)
+        await expect(page.locator("#reading-list li.more")).to_have_text("+2 more")
+        # Not today: the date is shown with the time.
+        await expect(rows.first.locator(".what")).to_contain_text("Nov 20")
+        await expect(page.locator(f"[data-address='{OTHER_METER}']")).to_be_visible()
