@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from gateway.api import errors, middleware
 from gateway.api.auth import redact_access_log
@@ -67,7 +68,9 @@ def create_app(services: Services) -> FastAPI:
             if advertiser is not None:
                 await advertiser.stop()
 
-    app = FastAPI(
+    # /docs and /redoc from the package's own copies of Swagger UI and ReDoc (fastapi-offline):
+    # a gateway on a clinic network often has no route to a CDN.
+    app = FastAPIOffline(
         title="Edge Gateway",
         version="1.0.0",
         description=DESCRIPTION,

@@ -148,3 +148,24 @@ async def test_the_page_says_loading_until_it_knows_then_dates_and_more(
         # Not today: the date is shown with the time.
         await expect(rows.first.locator(".what")).to_contain_text("Nov 20")
         await expect(page.locator(f"[data-address='{OTHER_METER}']")).to_be_visible()
+
+
+async def test_docs_render_with_no_network_beyond_the_gateway(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811 - the imported fixture
+) -> None:
+    services = make_services(tmp_path / "data")
+    outside: list[str] = []
+
+    async def offline(route: Route) -> None:
+        outside.append(route.request.url)
+        await route.abort()
+
+    async with serve(services) as url:
+        page = await browser.new_page()
+        await page.route(lambda u: not u.startswith(url), offline)
+        await page.goto(url + "/docs")
+        await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Edge Gateway")
+        await page.goto(url + "/redoc")
+        await expect(page.locator("h1")).to_contain_text("Edge Gateway")
+    assert outside == []
