@@ -329,12 +329,19 @@ class BloodPressureReading(Reading):
         return ReadingKind.BLOOD_PRESSURE
 
     def value_usable(self) -> bool:
-        """Finite pressures above 0 and at most 400 mmHg (53.3 kPa); pulse at most 400 bpm."""
+        """Finite pressures above 0 and at most 400 mmHg (53.3 kPa).
+
+        A pulse that is NaN/NRes/INF means "not known" and counts as absent (never a
+        sample); a finite pulse must be above 0 and at most 400 bpm.
+        """
         high = 400.0 if self.unit is PressureUnit.MMHG else 53.3
+        pulse = (
+            self.pulse_bpm if self.pulse_bpm is not None and math.isfinite(self.pulse_bpm) else None
+        )
         return (
             _finite_in(self.systolic, 0.0, high, optional=False)
             and _finite_in(self.diastolic, 0.0, high, optional=False)
-            and _finite_in(self.pulse_bpm, 0.0, 400.0)
+            and _finite_in(pulse, 0.0, 400.0)
         )
 
 

@@ -17,6 +17,9 @@ Field quirks (README "Device quirks"):
   (i-SENS CareSens, tidepool-org/uploader PR #1040), which becomes a `KetoneReading`. Code 6
   is reserved in the Glucose Profile, so every meter's meal 6 is taken as ketone: the safe
   mistake (a glucose kept locally) rather than the dangerous one (a false hypoglycaemia).
+  The other Context fields (carbohydrate, tester/health, exercise, medication, HbA1c) annotate
+  a glucose result without changing what it is; control solution (type 10 or location 4) is
+  flagged.
 - Sequence numbers are not always identities: TaiDoc meters (and OEM rebrands) number records
   newest-first, so every number shifts after a new test (xDrip). Such a meter is recognised by
   its brand, or by a report whose times fall as sequence numbers rise (also when the cursor's

@@ -178,7 +178,7 @@ def blood_pressure_sample(reading: BloodPressureReading, zone: tzinfo) -> Json:
         )
         for part, value in (("systolic", reading.systolic), ("diastolic", reading.diastolic))
     }
-    if reading.pulse_bpm is not None:
+    if reading.pulse_bpm is not None and math.isfinite(reading.pulse_bpm):  # NaN: not known
         sample["pulse"] = _sample(
             reading, "pulse", round(reading.pulse_bpm, 1), "bpm", at, "cuff", meta
         )

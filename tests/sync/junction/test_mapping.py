@@ -177,7 +177,7 @@ def test_any_body_reading_maps_to_a_valid_payload(weight, unit, fat):
     "reading",
     [
         glucose(concentration=float("nan")),
-        blood_pressure(pulse=float("inf")),
+        blood_pressure(systolic=float("inf")),
         body(weight=float("nan")),
     ],
 )
@@ -185,3 +185,9 @@ def test_non_finite_values_name_the_reading(reading):
     with pytest.raises(mapping.UnmappableReadingError) as caught:
         _upload([glucose(), reading][1:], reading.kind)
     assert caught.value.reading_id == reading.id
+
+
+def test_a_pulse_that_is_not_known_is_left_out_not_sent():
+    reading = blood_pressure(pulse=float("nan"))  # NRes: the cuff could not measure it
+    [sample] = _upload([reading], ReadingKind.BLOOD_PRESSURE).body["data"]
+    assert set(sample) == {"systolic", "diastolic"}
