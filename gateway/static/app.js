@@ -11,7 +11,9 @@ const STEPS = {
   wait: "Reading… keep the device close",
   done: "Done",
 };
-const KIND_NAMES = { glucose: "Glucose", blood_pressure: "Blood pressure", body: "Weight" };
+const KIND_NAMES = {
+  glucose: "Glucose", blood_pressure: "Blood pressure", body: "Weight", ketone: "Ketone",
+};
 const MAX_READINGS = 12;
 
 const state = { person: null, readings: new Map(), refreshTimer: null, loaded: false };
@@ -79,6 +81,7 @@ function formatValues(reading) {
   const v = reading.values || {};
   const n = (q, digits) => (q ? q.value.toFixed(digits) : "–");
   if (reading.kind === "glucose") return [n(v.glucose, 1), "mmol/L"];
+  if (reading.kind === "ketone") return [n(v.ketone, 1), "mmol/L"]; // β-ketone, kept locally
   if (reading.kind === "blood_pressure") {
     const pulse = v.pulse ? `  ♥ ${n(v.pulse, 0)}` : "";
     return [`${n(v.systolic, 0)}/${n(v.diastolic, 0)}`, `mmHg${pulse}`];
