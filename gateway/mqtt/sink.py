@@ -196,16 +196,16 @@ class MqttSink:
                 _LOGGER.warning(
                     "mqtt: %s refused the connection (%s)%s; retrying in %.0f s",
                     where,
-                    exc,
+                    str(exc),
                     hint,
                     delay,
                 )
             except aiomqtt.MqttError as exc:
                 _LOGGER.warning(
-                    "mqtt: broker %s unavailable (%s); retrying in %.0f s", where, exc, delay
+                    "mqtt: broker %s unavailable (%s); retrying in %.0f s", where, str(exc), delay
                 )
             except ssl.SSLError as exc:
-                _LOGGER.warning("mqtt: TLS with %s failed (%s); check [mqtt] tls_*", where, exc)
+                _LOGGER.warning("mqtt: TLS with %s failed (%s); check [mqtt] tls_*", where, str(exc))
             finally:
                 self.stats.connected = False
             if self._stop_requested():
