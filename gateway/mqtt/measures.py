@@ -16,6 +16,7 @@ from drivers.readings import (
     BodyReading,
     GlucoseReading,
     GlucoseUnit,
+    KetoneReading,
     Reading,
     ReadingKind,
 )
@@ -81,6 +82,10 @@ def _fat(reading: Reading) -> float | None:
     return reading.fat_percent if isinstance(reading, BodyReading) else None
 
 
+def _ketone(reading: Reading) -> float | None:
+    return reading.concentration_mmol_l if isinstance(reading, KetoneReading) else None
+
+
 def glucose_mg_per_dl(concentration: float, unit: GlucoseUnit) -> float:
     """A Glucose Measurement concentration in mg/dL (1 decimal: meters resolve 1 mg/dL)."""
     if unit is GlucoseUnit.KG_PER_L:
@@ -136,6 +141,8 @@ def measures(glucose_unit: str) -> tuple[Measure, ...]:
         Measure("pulse", "Pulse", ReadingKind.BLOOD_PRESSURE, "bpm", None, 0, "mdi:heart", _pulse),
         Measure("weight", "Weight", ReadingKind.BODY, "kg", "weight", 2, None, _weight),
         Measure("body_fat", "Body fat", ReadingKind.BODY, "%", None, 1, "mdi:scale-bathroom", _fat),
+        # Home Assistant has no ketone device class; mmol/L is what meters and people use.
+        Measure("ketone", "Ketone", ReadingKind.KETONE, "mmol/L", None, 1, "mdi:water", _ketone),
     )
 
 

@@ -205,7 +205,9 @@ class MqttSink:
                     "mqtt: broker %s unavailable (%s); retrying in %.0f s", where, str(exc), delay
                 )
             except ssl.SSLError as exc:
-                _LOGGER.warning("mqtt: TLS with %s failed (%s); check [mqtt] tls_*", where, str(exc))
+                _LOGGER.warning(
+                    "mqtt: TLS with %s failed (%s); check [mqtt] tls_*", where, str(exc)
+                )
             finally:
                 self.stats.connected = False
             if self._stop_requested():

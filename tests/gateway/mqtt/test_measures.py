@@ -58,5 +58,6 @@ def test_every_measure_declares_a_unit_and_home_assistant_metadata():
             "pulse",
             "weight",
             "body_fat",
+            "ketone",
         ]
         assert all(m.unit and (m.device_class or m.icon) for m in table)
