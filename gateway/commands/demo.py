@@ -28,14 +28,17 @@ from drivers.simulator.runner import start_simulator
 from drivers.simulator.scenario import ScaleDevice, Scenario, builtin_scenario
 from gateway.api.queries import reading_counts
 from gateway.commands.common import fail
-from gateway.config import ApiSettings, Binding, JunctionSettings, Settings
+from gateway.config import ApiSettings, Binding, JunctionSettings, MqttSettings, Settings
+from gateway.mqtt.broker import BrokerError, LocalBroker
 from gateway.pairing import BlePairing
 from gateway.runtime import Gateway, GatewayFailureError, build_gateway
 from gateway.store import aio, kiosk
+from gateway.store import users as user_store
 from sync.junction.stub import create_app
 from sync.junction.stub_server import StubServer
 
 DEMO_USER = "demo-patient"
+DEMO_USER_NAME = "Demo patient"
 DEMO_API_KEY = "sk_demo_local"
 # The demo's devices hand over a few days of readings within seconds; this is generous.
 ONCE_TIMEOUT_S = 120.0
@@ -64,6 +67,14 @@ def demo(
     data_dir: Annotated[
         Path | None, typer.Option(help="Keep the demo's database here (default: a temp dir).")
     ] = None,
+    mqtt: Annotated[
+        bool,
+        typer.Option(
+            "--mqtt",
+            help="Also start a local mosquitto on a free loopback port and publish to it "
+            "(Home Assistant discovery included).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole gateway against simulated devices and a local Junction stand-in.
 
@@ -83,8 +94,16 @@ def demo(
         # The simulated BlueZ has no `bluetoothctl` for Bleak's version probe; its warning
         # ("assuming 5.55+") is right and only noise here.
         logging.getLogger("bleak.backends.bluezdbus.version").setLevel(logging.ERROR)
+        mqtt_settings = None
+        if mqtt:
+            broker_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-mqtt-")))
+            try:
+                broker = stack.enter_context(LocalBroker(broker_dir))
+            except BrokerError as exc:
+                raise fail(str(exc)) from exc
+            mqtt_settings = MqttSettings(enabled=True, host=broker.host, port=broker.port)
         try:
-            ok = asyncio.run(_demo(console, data_dir, host, port, once=once))
+            ok = asyncio.run(_demo(console, data_dir, host, port, once=once, mqtt=mqtt_settings))
         except GatewayFailureError as exc:
             hint = " (or --port 0 for any free port)" if "taken" in str(exc) else ""
             msg = f"{exc}{hint}"
@@ -93,7 +112,16 @@ def demo(
         raise typer.Exit(code=1)
 
 
-async def _demo(console: Console, data_dir: Path, host: str, port: int, *, once: bool) -> bool:
+async def _demo(
+    console: Console,
+    data_dir: Path,
+    host: str,
+    port: int,
+    *,
+    once: bool,
+    mqtt: MqttSettings | None = None,
+) -> bool:
+    """Run the demo; True when (with `once`) everything arrived, or the user stopped it."""
     scenario = builtin_scenario()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,9 +136,17 @@ async def _demo(console: Console, data_dir: Path, host: str, port: int, *, once:
                 junction=JunctionSettings(base_url=stub.base_url, api_key=SecretStr(DEMO_API_KEY)),
                 api=ApiSettings(host=host, port=port),
                 bindings=[Binding(device=d.address, user_id=DEMO_USER) for d in scenario.devices],
+                mqtt=mqtt or MqttSettings(),
             )
             radio = BleakRadio()
             gateway = build_gateway(settings, radio, pairing=BlePairing(radio=radio))
+            if mqtt is not None:
+                # The binding's label names the person in MQTT topics (never the user id).
+                user_store.upsert_user(gateway.db, DEMO_USER, DEMO_USER_NAME)
+                console.print(
+                    f"MQTT: mosquitto at {mqtt.host}:{mqtt.port}; watch it with "
+                    f"[bold]mosquitto_sub -h {mqtt.host} -p {mqtt.port} -t '#' -v[/]"
+                )
             kiosk.start_session(gateway.db, DEMO_USER, duration=timedelta(hours=8))
             console.print(
                 f"[bold]Edge Gateway demo[/]: {len(scenario.devices)} simulated devices, "
@@ -132,10 +168,15 @@ async def _demo(console: Console, data_dir: Path, host: str, port: int, *, once:
                 await runner  # raises the start-up failure
                 return False
             expected = expected_samples(scenario)
-            done = await _watch(console, stub, gateway, expected, stop, once=once)
+            readings = sum(len(d.records) for d in scenario.devices) if mqtt else None
+            done = await _watch(
+                console, stub, gateway, expected, stop, once=once, mqtt_readings=readings
+            )
             stop.set()
             await runner
             _summary(stub, scenario, expected)
+            if gateway.mqtt is not None:
+                Console().print(f"MQTT: {gateway.mqtt.stats.readings} readings published")
             return done or not once
     finally:
         await simulator.stop()
@@ -149,8 +190,12 @@ async def _watch(
     stop: asyncio.Event,
     *,
     once: bool,
+    mqtt_readings: int | None = None,
 ) -> bool:
-    """Show upload progress until everything arrived (with --once) or the user stops."""
+    """Show upload progress until everything arrived (with --once) or the user stops.
+
+    With `mqtt_readings`, everything includes that many readings published over MQTT.
+    """
     deadline = time.monotonic() + ONCE_TIMEOUT_S
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -162,12 +207,18 @@ async def _watch(
     ) as progress:
         stored_bar = progress.add_task("readings stored in SQLite", total=None)
         upload_bar = progress.add_task("samples accepted by Junction", total=expected)
+        mqtt_bar = None
+        if mqtt_readings is not None:
+            mqtt_bar = progress.add_task("readings published over MQTT", total=mqtt_readings)
         while not stop.is_set():
             accepted = len(stub.stub.samples)
             stored = sum((await aio.call(reading_counts, gateway.db)).values())
             progress.update(upload_bar, completed=min(accepted, expected))
             progress.update(stored_bar, completed=stored)
-            if once and accepted >= expected:
+            published = gateway.mqtt.stats.readings if gateway.mqtt is not None else 0
+            if mqtt_bar is not None:
+                progress.update(mqtt_bar, completed=published)
+            if once and accepted >= expected and published >= (mqtt_readings or 0):
                 return True
             if once and time.monotonic() > deadline:
                 console.print(
