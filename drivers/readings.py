@@ -252,10 +252,13 @@ def time_flags(
 
 
 def _finite_in(value: float | None, low: float, high: float, *, optional: bool = True) -> bool:
-    """Whether `value` is a finite number in (low, high]; None passes when `optional`."""
+    """Whether `value` is a finite number in [low, high]; None passes when `optional`.
+
+    `low` is the smallest value a device can resolve, so a sample never rounds to 0.
+    """
     if value is None:
         return optional
-    return math.isfinite(value) and low < value <= high
+    return math.isfinite(value) and low <= value <= high
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,9 +278,10 @@ class GlucoseReading(Reading):
         return ReadingKind.GLUCOSE
 
     def value_usable(self) -> bool:
-        """A finite concentration above 0 and at most 10,000 mg/dL (555 mmol/L)."""
-        high = 0.1 if self.unit is GlucoseUnit.KG_PER_L else 0.555
-        return _finite_in(self.concentration, 0.0, high, optional=False)
+        """A finite concentration from 1 mg/dL (0.055 mmol/L) to 10,000 mg/dL (555 mmol/L)."""
+        if self.unit is GlucoseUnit.KG_PER_L:
+            return _finite_in(self.concentration, 1e-5, 0.1, optional=False)
+        return _finite_in(self.concentration, 5.5e-5, 0.555, optional=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,8 +312,8 @@ class KetoneReading(Reading):
         return ReadingKind.KETONE
 
     def value_usable(self) -> bool:
-        """A finite result above 0 and at most 10 mmol/L (Tidepool's bloodKetone range)."""
-        return _finite_in(self.concentration_mmol_l, 0.0, 10.0, optional=False)
+        """A finite result from 0.1 to 10 mmol/L (Tidepool's bloodKetone range)."""
+        return _finite_in(self.concentration_mmol_l, 0.1, 10.0, optional=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -329,19 +333,19 @@ class BloodPressureReading(Reading):
         return ReadingKind.BLOOD_PRESSURE
 
     def value_usable(self) -> bool:
-        """Finite pressures above 0 and at most 400 mmHg (53.3 kPa).
+        """Finite pressures from 1 to 400 mmHg (0.1 to 53.3 kPa).
 
         A pulse that is NaN/NRes/INF means "not known" and counts as absent (never a
-        sample); a finite pulse must be above 0 and at most 400 bpm.
+        sample); a finite pulse must be from 1 to 400 bpm.
         """
-        high = 400.0 if self.unit is PressureUnit.MMHG else 53.3
+        low, high = (1.0, 400.0) if self.unit is PressureUnit.MMHG else (0.1, 53.3)
         pulse = (
             self.pulse_bpm if self.pulse_bpm is not None and math.isfinite(self.pulse_bpm) else None
         )
         return (
-            _finite_in(self.systolic, 0.0, high, optional=False)
-            and _finite_in(self.diastolic, 0.0, high, optional=False)
-            and _finite_in(pulse, 0.0, 400.0)
+            _finite_in(self.systolic, low, high, optional=False)
+            and _finite_in(self.diastolic, low, high, optional=False)
+            and _finite_in(pulse, 1.0, 400.0)
         )
 
 
@@ -361,14 +365,14 @@ class BodyReading(Reading):
         return ReadingKind.BODY
 
     def value_usable(self) -> bool:
-        """A weight above 0 and at most 1000 kg (2205 lb), a body fat above 0 and at most 100 %.
+        """A weight from 0.1 to 1000 kg (0.2 to 2205 lb), a body fat from 0.1 to 100 %.
 
         Absent values are fine; at least one of the two must be present.
         """
         if self.weight is None and self.fat_percent is None:
             return False
-        high = 1000.0 if self.unit is MassUnit.KG else 2205.0
-        return _finite_in(self.weight, 0.0, high) and _finite_in(self.fat_percent, 0.0, 100.0)
+        low, high = (0.1, 1000.0) if self.unit is MassUnit.KG else (0.2, 2205.0)
+        return _finite_in(self.weight, low, high) and _finite_in(self.fat_percent, 0.1, 100.0)
 
 
 def stable_reading_id(

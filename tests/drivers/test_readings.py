@@ -174,3 +174,38 @@ def test_any_sfloat_glucose_is_a_sample_or_flagged_unusable(raw, mol):
         )
     else:
         assert ReadingFlag.VALUE_UNUSABLE in reading.flags
+
+
+@given(
+    weight=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+    fat=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_any_body_value_is_a_sample_or_flagged_unusable(weight, fat):
+    from drivers.readings import BodyReading, MassUnit
+    from sync.junction.mapping import build_upload
+    from sync.outbox import Stage, uploadable
+
+    reading = BodyReading(
+        id="x",
+        device="AA:BB:CC:DD:EE:FF",
+        provider="manual",
+        received_at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC),
+        device_time=DeviceTime(2026, 11, 20, 7, 0, 0),
+        weight=weight,
+        unit=MassUnit.KG,
+        fat_percent=fat,
+    )
+    if not uploadable(reading):
+        assert ReadingFlag.VALUE_UNUSABLE in reading.flags
+        return
+    upload = build_upload(
+        [reading],
+        user_id="u",
+        resource=reading.kind,
+        provider="manual",
+        stage=Stage.DAILY,
+        zone=ZoneInfo("UTC"),
+        time_zone="UTC",
+    )
+    data = upload.body["data"]
+    assert all(0 < s["value"] <= 1000 for s in data["body_mass"] + data["body_fat_percentage"])
