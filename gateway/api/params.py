@@ -6,7 +6,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BeforeValidator, PlainValidator, WithJsonSchema
+from pydantic import PlainValidator, WithJsonSchema
 
 from gateway.api.schemas import MAX_USER_ID
 
@@ -17,14 +17,6 @@ MAX_YEAR = 9999
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
-
-
-def _rfc3339(value: object) -> object:
-    """Only RFC 3339 date-times with an offset (no bare dates, no epoch numbers)."""
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        msg = f"{str(value)[:40]!r} is not an RFC 3339 date-time; use e.g. 2026-11-20T07:30:00Z"
-        raise ValueError(msg)
-    return value
 
 
 def _utc(value: datetime) -> datetime:
@@ -39,8 +31,6 @@ def _utc(value: datetime) -> datetime:
         raise ValueError(msg)
     return instant
 
-
-Instant = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
 
 UserQuery = Annotated[
     str | None,
