@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -47,7 +48,14 @@ from gateway.services import (
     RadarDevice,
     Services,
 )
-from gateway.store import DATABASE_FILENAME, Database, StoreError, aio, open_database
+from gateway.store import (
+    DATABASE_FILENAME,
+    Database,
+    StoreError,
+    aio,
+    device_failures,
+    open_database,
+)
 from gateway.store import devices as device_store
 from gateway.store import users as user_store
 from gateway.store.credentials import SqliteTokenStore
@@ -351,6 +359,12 @@ class Gateway:
         )
 
 
+def _without_prefix(text: str, address: str) -> str:
+    """`text` without a leading "ADDRESS: " (status shows the address in its own column)."""
+    prefix = f"{address}: "
+    return text[len(prefix) :] if text.upper().startswith(prefix.upper()) else text
+
+
 def _done_quietly(task: "asyncio.Task[None]") -> None:
     if not task.cancelled() and task.exception() is not None:
         _LOGGER.warning("background store update failed: %s", task.exception())
@@ -425,11 +439,29 @@ def build_gateway(
         if mqtt is not None and done.new_readings:
             mqtt.wake()
         feed.set_needs_pairing(done.address, False, collector.devices.get(done.address))
+        if done.address in failing:
+            failing.discard(done.address)
+            spawn(aio.call(device_failures.clear_failure, db, done.address))
         if isinstance(control, BondSource):
             spawn(refresh_bond_state(db, control, done.address))
 
     def on_error(address: str, exc: Exception) -> None:
         metrics.ble_errors.labels(device=address).inc()
+        state = collector.devices.get(address)
+        failing.add(address)
+        spawn(
+            aio.call(
+                partial(
+                    device_failures.record_failure,
+                    db,
+                    address,
+                    _without_prefix(str(exc), address),
+                    name=state.advertisement.name if state else None,
+                    kind=state.claim.match.kind.value if state else None,
+                    brand=state.claim.match.brand if state else None,
+                )
+            )
+        )
         if isinstance(exc, PairingError):
             # The device wants a bond: show the pairing step (passkey field) on the kiosk,
             # and do not claim a bond the device just refused.
@@ -446,6 +478,7 @@ def build_gateway(
             state.last_read = None
 
     background: set[asyncio.Task[None]] = set()
+    failing: set[str] = set(device_failures.failing_addresses(db))
 
     def spawn(work: Coroutine[Any, Any, None]) -> None:
         # Hooks must not block the collector; keep a reference until the work is done.

@@ -7,6 +7,7 @@ never a measured value.
 """
 
 import asyncio
+import dataclasses
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import col
 
+from drivers.devices.brands import BRANDS
 from gateway.api.queries import device_stats
 from gateway.config import Settings
 from gateway.health_probe import HealthProbe, probe_health
@@ -28,6 +30,7 @@ from gateway.store import (
     devices,
 )
 from gateway.store.db import create_sqlite_engine, translate_error
+from gateway.store.device_failures import DeviceFailure, list_failures
 from gateway.store.migrations import APPLICATION_ID, LATEST_VERSION
 from gateway.store.models import ReadingRow
 from gateway.store.outbox import SqliteOutbox
@@ -121,6 +124,7 @@ class StatusReport:
         adapter: The configured Bluetooth adapter.
         gateway: What the running gateway's `/v1/health` said.
         devices: Known devices, by address.
+        failures: Devices whose last read failed (seen, maybe never read), with the error.
         readings: Readings stored per kind, then per state.
         streams: Upload streams, by user then resource.
         holds: Per user, why uploads are held (paused, reauthentication_required …).
@@ -132,6 +136,7 @@ class StatusReport:
     adapter: str
     gateway: HealthProbe
     devices: list[DeviceStatus] = field(default_factory=list)
+    failures: list[DeviceFailure] = field(default_factory=list)
     readings: dict[str, dict[str, int]] = field(default_factory=dict)
     streams: list[StreamStatus] = field(default_factory=list)
     holds: dict[str, list[str]] = field(default_factory=dict)
@@ -193,6 +198,7 @@ def collect_status(settings: Settings, *, probe: bool = True) -> StatusReport:
     db = open_existing(path)
     try:
         found = devices.list_devices(db)
+        failures = list_failures(db)
         stats = device_stats(db)
         counts = reading_state_counts(db)
         streams, holds = asyncio.run(_outbox_state(SqliteOutbox(db, zone=settings.zone)))
@@ -213,7 +219,7 @@ def collect_status(settings: Settings, *, probe: bool = True) -> StatusReport:
                 address=d.address,
                 name=d.name,
                 kind=d.kind,
-                brand=d.brand,
+                brand=brand_name(d.brand),
                 bond_state=d.bond_state.value,
                 last_seen_at=d.last_seen_at,
                 battery_percent=d.battery_percent,
@@ -223,10 +229,27 @@ def collect_status(settings: Settings, *, probe: bool = True) -> StatusReport:
             )
             for d in found
         ],
+        failures=[
+            f if f.brand is None else dataclasses.replace(f, brand=brand_name(f.brand))
+            for f in failures
+        ],
         readings=readings,
         streams=streams,
         holds=holds,
     )
+
+
+def brand_name(stored: str | None) -> str | None:
+    """The brand as the drivers name it ("Omron"): one name everywhere.
+
+    The store may hold a Device Information manufacturer string ("OMRON HEALTHCARE").
+    """
+    if stored is None:
+        return None
+    for brand in BRANDS:
+        if brand.name.lower() == stored.lower() or brand.matches_manufacturer(stored):
+            return brand.name
+    return stored
 
 
 def reading_state_counts(db: Database) -> dict[tuple[str, str], int]:

@@ -7,7 +7,7 @@ Both talk to whichever BlueZ `DBUS_SYSTEM_BUS_ADDRESS` points at (the real one, 
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,7 +18,12 @@ from drivers.devices.base import Advertisement
 from drivers.devices.registry import default_registry
 from drivers.errors import LinkError
 from gateway.commands.common import ConfigOption, fail, settings_from
+from gateway.config import Settings
 from gateway.config_check import ADDRESS_PATTERN
+from gateway.pairing import BlePairing
+from gateway.status import open_existing
+from gateway.store import DATABASE_FILENAME, StoreError, device_failures, devices, open_database
+from gateway.store.devices import BondState
 
 # Exit code for "the device or radio said no" (2 is a usage or config error).
 FAILED = 1
@@ -60,33 +65,75 @@ def scan(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """List devices in range: kind, brand, RSSI, and which driver claims them."""
+    """List devices in range: kind, brand, RSSI, which driver claims them, whether to pair.
+
+    "needs pairing": "no (paired)" when BlueZ holds a bond; "yes" when the gateway's last
+    read of it was refused for want of one (see `edge-gateway status`); "not paired"
+    otherwise (many cuffs and meters need a bond before they hand over readings).
+    """
     settings = settings_from(config)
+    adapter = settings.ble.adapter
+    typer.echo(f"listening for {timeout:g} s on {adapter}…", err=True)
     try:
-        adverts = asyncio.run(bleak_link.scan(timeout, adapter=settings.ble.adapter))
+        adverts = asyncio.run(bleak_link.scan(timeout, adapter=adapter))
     except LinkError as exc:
         raise fail(str(exc), FAILED) from exc
     rows = [ScanRow.of(a) for a in adverts]
     if claimed_only:
         rows = [r for r in rows if r.driver is not None]
+    pairing = asyncio.run(_pairing_needs([r.address for r in rows], adapter, settings))
     if as_json:
-        typer.echo(json.dumps([_as_dict(r) for r in rows]))
+        typer.echo(json.dumps([{**_as_dict(r), "needs_pairing": pairing[r.address]} for r in rows]))
         return
     table = Table(title=f"{len(rows)} device(s) heard in {timeout:g} s")
-    for column in ("Address", "Name", "Kind", "Brand", "RSSI", "Claimed by"):
-        table.add_column(
-            column, justify="right" if column == "RSSI" else "left", no_wrap=column == "Address"
-        )
+    # Two lines per device (name under address, brand under kind, slug under driver) keep
+    # the table within 80 columns; a long name wraps, it is never cut.
+    table.add_column("Device", overflow="fold")
+    table.add_column("Kind / brand", no_wrap=True)
+    table.add_column("RSSI", justify="right", no_wrap=True)
+    table.add_column("Driver / slug", no_wrap=True)
+    table.add_column("Needs pairing", no_wrap=True)
     for r in rows:
         table.add_row(
-            r.address,
-            r.name or "-",
-            r.kind or "-",
-            r.brand or "-",
+            f"{r.address}\n{r.name or '-'}",
+            f"{_KIND_SHORT.get(r.kind or '', r.kind or '-')}\n[dim]{r.brand or '-'}[/]",
             "-" if r.rssi is None else str(r.rssi),
-            f"{r.driver} ({r.provider})" if r.driver else "no driver",
+            f"{r.driver}\n[dim]{r.provider}[/]" if r.driver else "no driver",
+            _PAIRING_TEXT[pairing[r.address]],
         )
     Console().print(table)
+
+
+_KIND_SHORT = {"blood_pressure": "BP"}
+_PAIRING_TEXT = {"no": "no (paired)", "yes": "yes", "unknown": "not paired"}
+
+
+async def _pairing_needs(addresses: list[str], adapter: str, settings: Settings) -> dict[str, str]:
+    """Per address: "no" (BlueZ holds a bond), "yes" (a read was refused unpaired), "unknown"."""
+    refused = _refused_unpaired(settings)
+    source = BlePairing(adapter=adapter)
+    needs = {}
+    for address in addresses:
+        bonded = await source.bonded(address)
+        if bonded:
+            needs[address] = "no"
+        else:
+            needs[address] = "yes" if address.upper() in refused else "unknown"
+    return needs
+
+
+def _refused_unpaired(settings: Settings) -> set[str]:
+    """Devices whose last read the gateway recorded as refused for want of a bond."""
+    try:
+        db = open_existing(settings.data_dir / DATABASE_FILENAME)
+    except StoreError:
+        return set()
+    try:
+        return {f.address for f in device_failures.list_failures(db) if "pair" in f.error.lower()}
+    except StoreError:
+        return set()
+    finally:
+        db.close()
 
 
 def _as_dict(row: ScanRow) -> dict[str, object]:
@@ -121,13 +168,43 @@ def pair(
         raise fail(msg)
     settings = settings_from(config)
     try:
-        asyncio.run(_pair(wanted, pin, timeout, settings.ble.adapter))
+        advert = asyncio.run(_pair(wanted, pin, timeout, settings.ble.adapter))
     except LinkError as exc:
         raise fail(str(exc), FAILED) from exc
+    _remember_bond(settings, advert)
     typer.echo(f"{wanted}: paired")
 
 
-async def _pair(address: str, pin: int | None, find_s: float, adapter: str) -> None:
+def _remember_bond(settings: Settings, advert: Advertisement) -> None:
+    """Record the bond in the gateway's store, so `status` shows the device as paired.
+
+    A store that cannot be opened (e.g. the running gateway holds it) costs nothing: the
+    running gateway refreshes bond states from BlueZ after each read.
+    """
+    claim = default_registry().match(advert)
+    fields: dict[str, Any] = {"name": advert.name} if advert.name else {}
+    if claim is not None:
+        fields |= {
+            "kind": claim.match.kind.value,
+            "brand": claim.match.brand,
+            "provider": claim.match.provider,
+        }
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        db = open_database(settings.data_dir / DATABASE_FILENAME)
+    except (StoreError, OSError) as exc:
+        typer.echo(f"note: bond not recorded in the store ({exc})", err=True)
+        return
+    try:
+        devices.upsert_device(db, advert.address.upper(), **fields)
+        devices.set_bond_state(db, advert.address.upper(), BondState.BONDED)
+    except StoreError as exc:
+        typer.echo(f"note: bond not recorded in the store ({exc})", err=True)
+    finally:
+        db.close()
+
+
+async def _pair(address: str, pin: int | None, find_s: float, adapter: str) -> Advertisement:
     advert = await bleak_link.find(address, find_s, adapter=adapter)
     if advert is None:
         msg = (
@@ -138,6 +215,7 @@ async def _pair(address: str, pin: int | None, find_s: float, adapter: str) -> N
     claim = default_registry().match(advert)
     hint = bleak_link.PAIR_REMEDY if claim is None else claim.match.pairing_hint
     await bleak_link.pair_device(address, pin, hint=hint, adapter=adapter, find_timeout_s=find_s)
+    return advert
 
 
 def register(app: typer.Typer) -> None:

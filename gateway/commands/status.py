@@ -14,8 +14,9 @@ from gateway.health_probe import HealthProbe
 from gateway.status import StatusReport, collect_status
 from gateway.store import StoreError
 
-# Wide enough for every column when output goes to a pipe or a file (no terminal width).
-PIPE_WIDTH = 160
+# The width when output goes to a pipe or a file (no terminal width): a classic terminal,
+# so what a script or a support ticket captures reads the same as on the console.
+PIPE_WIDTH = 80
 # Exit code when there is no usable database (a config problem exits 2, like other commands).
 NO_DATABASE_EXIT = 1
 _NONE = "-"  # an unknown value in a table cell
@@ -41,6 +42,8 @@ def status(
     devices: list of {address, name, kind, brand, bond_state, last_seen_at, battery_percent,
     clock_skew_s, clock_corrected, last_sequence, readings} (clock_corrected: the device clock
     is more than an hour off, so its readings' instants are corrected by the measured skew);
+    failures: list of {address, name, kind, brand, error, failures, failed_at}: devices whose
+    last read failed (seen, perhaps never read), cleared by the next good read;
     readings: {kind: {state: count}}, states unassigned, queued, delivered, dead, local;
     uploads: list of {user_id, resource, queued, due, dead_letters, status, status_at,
     delivered_total, error};
@@ -95,6 +98,18 @@ def report_document(report: StatusReport) -> dict[str, Any]:
             }
             for d in report.devices
         ],
+        "failures": [
+            {
+                "address": f.address,
+                "name": f.name,
+                "kind": f.kind,
+                "brand": f.brand,
+                "error": f.error,
+                "failures": f.failures,
+                "failed_at": _iso(f.failed_at),
+            }
+            for f in report.failures
+        ],
         "readings": report.readings,
         "uploads": [
             {
@@ -120,6 +135,10 @@ def render(console: Console, report: StatusReport) -> None:
     console.print(f"[bold]Adapter[/] {report.adapter}    [bold]Data[/] {report.database}")
     console.print(f"[bold]Gateway[/] {_gateway_line(report.gateway, now)}")
     console.print(_devices_table(report, now))
+    for line in _device_notes(report):
+        console.print(line)
+    if report.failures:
+        console.print(_failures_table(report, now))
     console.print(_readings_table(report))
     console.print(_uploads_table(report, now))
     console.print(f"[bold]Last sync[/] {_when(report.last_sync_at, now)}")
@@ -137,27 +156,57 @@ def _gateway_line(probe: HealthProbe, now: datetime) -> str:
     return f"running, {readiness} at {probe.url}{since}"
 
 
+_KIND_SHORT = {"blood_pressure": "BP"}  # keeps the devices table within 80 columns
+
+
 def _devices_table(report: StatusReport, now: datetime) -> Table:
+    # Two lines per device (name under address, brand under kind, last seen under bond)
+    # keep it within 80 columns without cutting anything.
     table = Table(title=f"Devices ({len(report.devices)})", title_justify="left")
-    table.add_column("address", no_wrap=True)
-    for name in ("name", "kind", "brand", "bond", "last seen"):
-        table.add_column(name)
-    for name in ("battery", "clock skew", "last seq", "readings"):
-        table.add_column(name, justify="right")
+    table.add_column("device", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("bond, seen", no_wrap=True)
+    for name in ("battery", "clock", "readings"):
+        table.add_column(name, justify="right", no_wrap=True)
     for d in report.devices:
         table.add_row(
-            d.address,
-            d.name or _NONE,
-            d.kind or _NONE,
-            d.brand or _NONE,
-            d.bond_state,
-            _when(d.last_seen_at, now),
+            f"{d.address}\n[dim]{d.name or _NONE}[/]",
+            f"{_KIND_SHORT.get(d.kind or '', d.kind or _NONE)}\n[dim]{d.brand or _NONE}[/]",
+            f"{d.bond_state}\n[dim]{_ago(d.last_seen_at, now)}[/]",
             _NONE if d.battery_percent is None else f"{d.battery_percent} %",
             _skew_text(d.clock_skew_s),
-            _NONE if d.last_sequence is None else str(d.last_sequence),
             str(d.readings),
         )
     return table
+
+
+def _device_notes(report: StatusReport) -> list[str]:
+    """What to do next for a device that is paired but was never read."""
+    return [
+        f"{d.address}: paired; start `edge-gateway run` to read it"
+        for d in report.devices
+        if d.bond_state == "bonded" and d.readings == 0 and not report.gateway.running
+    ]
+
+
+def _failures_table(report: StatusReport, now: datetime) -> Table:
+    table = Table(title=f"Failed reads ({len(report.failures)})", title_justify="left")
+    table.add_column("device", no_wrap=True)
+    table.add_column("failed", no_wrap=True)
+    table.add_column("last error (and what to do)")
+    for f in report.failures:
+        table.add_row(
+            f"{f.address}\n[dim]{f.name or f.kind or _NONE}[/]",
+            f"{f.failures} times\n{_ago(f.failed_at, now)}",
+            f.error,
+        )
+    return table
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "never"
+    return _when(value, now).split("(", 1)[1].rstrip(")")
 
 
 def _clock_corrected(skew_s: float | None) -> bool:
@@ -169,7 +218,7 @@ def _skew_text(skew_s: float | None) -> str:
     if skew_s is None:
         return _NONE
     text = f"{skew_s:+.0f} s"
-    return f"{text} (wrong clock: times corrected)" if _clock_corrected(skew_s) else text
+    return f"{text}\n(corrected)" if _clock_corrected(skew_s) else text
 
 
 def _readings_table(report: StatusReport) -> Table:
@@ -185,12 +234,12 @@ def _readings_table(report: StatusReport) -> Table:
 
 def _uploads_table(report: StatusReport, now: datetime) -> Table:
     table = Table(title="Upload queue", title_justify="left")
-    table.add_column("user", no_wrap=True)
-    table.add_column("resource")
-    for name in ("queued", "due", "dead letters", "delivered"):
-        table.add_column(name, justify="right")
+    table.add_column("user", overflow="fold")
+    table.add_column("resource", no_wrap=True)
+    for name in ("queued", "due", "dead", "sent"):
+        table.add_column(name, justify="right", no_wrap=True)
     table.add_column("last status")
-    table.add_column("at")
+    table.add_column("at", no_wrap=True)
     for s in report.streams:
         last = s.status or _NONE
         if s.error:
@@ -203,7 +252,7 @@ def _uploads_table(report: StatusReport, now: datetime) -> Table:
             str(s.dead_letters),
             str(s.delivered_total),
             last,
-            _when(s.status_at, now),
+            _ago(s.status_at, now),
         )
     return table
 

@@ -228,7 +228,23 @@ _V6 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_V7 = Migration(
+    7,
+    "the last read failure of each device (for `edge-gateway status`), cleared by a good read",
+    (
+        """CREATE TABLE device_failure (
+            address TEXT PRIMARY KEY NOT NULL,
+            name TEXT,
+            kind TEXT,
+            brand TEXT,
+            error TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            failed_at TEXT NOT NULL
+        )""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.gateway.running import free_port
+
 METER = "C0:FF:EE:00:00:01"
 CUFF = "C0:FF:EE:00:00:02"
 SCENARIO = f"""
@@ -94,8 +96,12 @@ def test_scan_json_lists_devices_with_kind_brand_rssi_and_claim(sim_env):
 
 
 def test_scan_table_for_people(sim_env):
-    result = cli(sim_env, "scan", "--timeout", "0.5")
+    result = cli({**sim_env, "COLUMNS": "80"}, "scan", "--timeout", "0.5")
     assert result.returncode == 0, result.stderr
+    assert "listening for 0.5 s on hci0" in result.stderr  # said before the wait
+    assert "Needs pairing" in result.stdout
+    assert "meter+00012345" in result.stdout  # whole, at 80 columns
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
     assert METER in result.stdout
     assert "sig_blood_pressure" in result.stdout
     assert "device(s) heard" in result.stdout
@@ -119,3 +125,15 @@ def test_pair_an_absent_device_says_so(sim_env):
     result = cli(sim_env, "pair", "C0:FF:EE:00:00:99", "--pin", "1", "--timeout", "0.5")
     assert result.returncode == 1
     assert "C0:FF:EE:00:00:99: not advertising within 0.5 s" in result.stderr
+
+
+def test_after_pair_status_and_scan_say_it_is_paired(sim_env):
+    paired = cli(sim_env, "pair", METER, "--pin", "123456", "--timeout", "5")
+    assert paired.returncode == 0, paired.stderr
+    status = cli({**sim_env, "GATEWAY_API__PORT": str(free_port())}, "status")
+    assert status.returncode == 0, status.stderr  # not "no database yet"
+    assert f"{METER}: paired; start `edge-gateway run` to read it" in status.stdout
+    scan = cli(sim_env, "scan", "--timeout", "0.5", "--json")
+    rows = {row["address"]: row for row in json.loads(scan.stdout)}
+    assert rows[METER]["needs_pairing"] == "no"
+    assert rows[CUFF]["needs_pairing"] == "unknown"

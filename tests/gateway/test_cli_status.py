@@ -16,7 +16,14 @@ import pytest
 
 from drivers.readings import ReadingKind
 from gateway.config import load_settings
-from gateway.store import DATABASE_FILENAME, devices, open_database, readings, users
+from gateway.store import (
+    DATABASE_FILENAME,
+    device_failures,
+    devices,
+    open_database,
+    readings,
+    users,
+)
 from gateway.store.devices import BondState
 from gateway.store.migrations import APPLICATION_ID
 from gateway.store.outbox import SqliteOutbox
@@ -35,6 +42,8 @@ from tests.gateway.running import free_port, running_gateway
 from tests.sync.factories import blood_pressure, body, glucose
 
 METER, CUFF, SCALE = "C0:FF:EE:00:00:01", "C0:FF:EE:00:00:02", "C0:FF:EE:00:00:03"
+FAILING = "C0:FF:EE:00:00:0F"
+NOT_PAIRED = "subscribe 2a35 needs a bonded device (Not paired); put the cuff in pairing mode"
 # Odd measured values, so that finding one in the output cannot be a coincidence.
 GLUCOSE_KG_L = 0.001234  # 123.4 mg/dL
 SYSTOLIC, DIASTOLIC, PULSE = 141.5, 93.5, 67.5
@@ -74,6 +83,11 @@ def fill(data_dir: Path) -> None:
         devices.upsert_device(db, CUFF, name="BP7000", kind="blood_pressure", brand="Omron")
         devices.upsert_device(db, SCALE, name="BC-105", kind="body", battery_percent=87)
         devices.set_bond_state(db, METER, BondState.BONDED)
+        # Seen, never read: only its failure is on record.
+        device_failures.record_failure(
+            db, FAILING, NOT_PAIRED, name="BLEsmart_0000021F", kind="blood_pressure", brand="Omron"
+        )
+        device_failures.record_failure(db, FAILING, NOT_PAIRED)
         readings.save_transfer(
             db,
             [glucose(seq, device=METER, concentration=GLUCOSE_KG_L) for seq in (1, 2, 3)],
@@ -204,10 +218,14 @@ def test_json_reports_devices_readings_uploads_and_errors(filled: Path) -> None:
         "adapter",
         "gateway",
         "devices",
+        "failures",
         "readings",
         "uploads",
         "errors",
     }
+    (failure,) = doc["failures"]
+    assert (failure["address"], failure["failures"], failure["error"]) == (FAILING, 2, NOT_PAIRED)
+    assert failure["brand"] == "Omron"
     assert doc["database"] == str(database)
     assert doc["adapter"] == {"name": "hci1"}
     assert doc["gateway"]["running"] is False
@@ -218,7 +236,7 @@ def test_json_reports_devices_readings_uploads_and_errors(filled: Path) -> None:
     meter = by_address[METER]
     assert meter["name"] == "meter+0001"
     assert meter["kind"] == "glucose"
-    assert meter["brand"] == "Roche"
+    assert meter["brand"] == "Accu-Chek"  # the brand the drivers use, not "Roche"
     assert meter["bond_state"] == "bonded"
     assert meter["last_sequence"] == 3
     assert meter["readings"] == 3
@@ -258,7 +276,7 @@ def test_table_shows_every_section_without_measured_values(filled: Path) -> None
         CUFF,
         SCALE,
         "meter+0001",
-        "Roche",
+        "Accu-Chek",
         "bonded",
         "87 %",
         "Readings stored",
@@ -269,8 +287,15 @@ def test_table_shows_every_section_without_measured_values(filled: Path) -> None
         "Last sync 20",
         "2 dead letters",
         "holds bob: paused",
+        "Failed reads (1)",
+        FAILING,
+        "2 times",
     ):
         assert expected in out, expected
+    # Fits a classic terminal; the error wraps, nothing is cut.
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "…" not in out
+    assert all(word in out for word in NOT_PAIRED.split())
     assert not any(value in out for value in MEASURED)
 
 
