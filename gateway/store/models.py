@@ -219,3 +219,21 @@ class MqttPublishedRow(SQLModel, table=True):
     start_date: datetime = Field(sa_type=UtcDateTime)
     digest: str
     published_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class DeviceFailureRow(SQLModel, table=True):
+    """The last failed read of a device, for `edge-gateway status` (schema version 7).
+
+    Written and read with plain SQL by `gateway.store.device_failures`; declared here so the
+    models describe the whole schema.
+    """
+
+    __tablename__ = "device_failure"
+
+    address: str = Field(primary_key=True)
+    name: str | None = None
+    kind: str | None = None
+    brand: str | None = None
+    error: str
+    failures: int
+    failed_at: str  # ISO 8601 UTC, as written by `record_failure`
