@@ -169,6 +169,8 @@ class MqttSink:
             timeout=self._timeout_s,
             tls_context=tls_context(s),
             logger=_CLIENT_LOGGER,
+            # paho's default of 20 unacknowledged QoS 1 messages halves a backlog's rate.
+            max_inflight_messages=100,
         )
 
     async def run(self) -> None:
@@ -315,6 +317,11 @@ class MqttSink:
         before = await call(ledger.digests, self._db, [c.stored.reading.id for c in changes])
         done: list[ledger.Published] = []
         handled = self.stats.cursor
+        # Every message of the batch goes to the client at once (one connection keeps their
+        # order, paho limits what is in flight); readings then count as published in store
+        # order, each once all its PUBACKs are in, up to the first failure.
+        scheduled: list[tuple[int, ledger.Published | None, asyncio.Future[Any] | None]] = []
+        failed = False
         try:
             for change in changes:
                 stored = change.stored
@@ -326,17 +333,31 @@ class MqttSink:
                 latest = self._latest.get(key)
                 newest = latest is None or stored.start_date >= latest
                 built = messages.build(stored, node, self._topics, self._table, newest=newest)
+                entry, acks = None, None
                 if before.get(reading.id) != built.digest:
                     await self._announce(client, connection, node, reading.kind.value)
-                    await self._publish_all(client, built.all)
-                    done.append(
-                        ledger.Published(
-                            reading.id, node.node_id, key[1], stored.start_date, built.digest
-                        )
+                    acks = asyncio.gather(
+                        *(self._publish(client, m.topic, m.payload, m.retain) for m in built.all)
+                    )
+                    entry = ledger.Published(
+                        reading.id, node.node_id, key[1], stored.start_date, built.digest
                     )
                     if newest:
                         self._latest[key] = stored.start_date
-                handled = change.change_seq
+                scheduled.append((change.change_seq, entry, acks))
+            for change_seq, entry, acks in scheduled:
+                if acks is not None and entry is not None:
+                    await acks
+                    done.append(entry)
+                handled = change_seq
+        except BaseException:
+            failed = True
+            issued = [acks for _, _, acks in scheduled if acks is not None]
+            for acks in issued:
+                acks.cancel()  # no-op for those already settled
+            # Collects every outcome, so no failed publish is left "never retrieved".
+            await asyncio.gather(*issued, return_exceptions=True)
+            raise
         finally:
             # Whatever the broker acknowledged is recorded, even if the link dropped midway.
             if handled > self.stats.cursor:
@@ -346,6 +367,8 @@ class MqttSink:
                 self.stats.last_published = asyncio.get_running_loop().time()
                 if done:
                     _LOGGER.info("mqtt: published %d reading(s)", len(done))
+            if failed:  # newest-per-sensor ran ahead of what was acknowledged
+                self._latest = await call(ledger.latest_published, self._db)
         return len(changes) == self._batch_size
 
     # ------------------------------------------------------------------ state
