@@ -209,7 +209,8 @@ class Collector:
         except (DriverError, OSError) as exc:
             state.failures += 1
             if not state.warned:
-                _LOGGER.warning("%s: %s", address, exc)  # once, until it recovers
+                # Once, until it recovers; driver errors already start with the address.
+                _LOGGER.warning("%s", exc if str(exc).startswith(address) else f"{address}: {exc}")
                 state.warned = True
             else:
                 _LOGGER.debug("%s: still failing: %s", address, exc)

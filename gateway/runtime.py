@@ -359,13 +359,32 @@ class Gateway:
         )
 
 
+async def check_device_clock(db: Database, address: str, limit_s: float) -> bool:
+    """Warn (as the hourly `jobs.clock_check` does) if `address`'s clock is over `limit_s` off.
+
+    Returns:
+        Whether it warned.
+    """
+    known = await aio.call(device_store.get_device, db, address)
+    if known is None or known.clock_skew_s is None or abs(known.clock_skew_s) <= limit_s:
+        return False
+    _LOGGER.warning(
+        "%s: device clock is %+.0f s off (more than %.0f s); readings keep their raw time, "
+        "and enabling ble.write_device_clock lets the gateway set it",
+        address,
+        known.clock_skew_s,
+        limit_s,
+    )
+    return True
+
+
 def _without_prefix(text: str, address: str) -> str:
     """`text` without a leading "ADDRESS: " (status shows the address in its own column)."""
     prefix = f"{address}: "
     return text[len(prefix) :] if text.upper().startswith(prefix.upper()) else text
 
 
-def _done_quietly(task: "asyncio.Task[None]") -> None:
+def _done_quietly(task: "asyncio.Task[object]") -> None:
     if not task.cancelled() and task.exception() is not None:
         _LOGGER.warning("background store update failed: %s", task.exception())
 
@@ -439,6 +458,11 @@ def build_gateway(
         if mqtt is not None and done.new_readings:
             mqtt.wake()
         feed.set_needs_pairing(done.address, False, collector.devices.get(done.address))
+        if done.address not in clock_checked:
+            # At its first read, not at the next hourly check: a clock an hour off should
+            # be heard about while someone is still at the device.
+            clock_checked.add(done.address)
+            spawn(check_device_clock(db, done.address, settings.ble.clock_warn_s))
         if done.address in failing:
             failing.discard(done.address)
             spawn(aio.call(device_failures.clear_failure, db, done.address))
@@ -477,12 +501,13 @@ def build_gateway(
             state.failures = 0
             state.last_read = None
 
-    background: set[asyncio.Task[None]] = set()
+    background: set[asyncio.Task[object]] = set()
     failing: set[str] = set(device_failures.failing_addresses(db))
+    clock_checked: set[str] = set()
 
-    def spawn(work: Coroutine[Any, Any, None]) -> None:
+    def spawn(work: Coroutine[Any, Any, object]) -> None:
         # Hooks must not block the collector; keep a reference until the work is done.
-        task = asyncio.get_running_loop().create_task(work)
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(work)
         background.add(task)
         task.add_done_callback(_done_quietly)
         task.add_done_callback(background.discard)

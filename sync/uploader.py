@@ -416,6 +416,13 @@ class Uploader:
             key = (batch.user_id, batch.resource)
             self._delivered_total[key] = self._delivered_total.get(key, 0) + len(items)
             self.stats.delivered += len(items)
+            # One line per delivered upload: what went where (never the values).
+            _LOGGER.info(
+                "%s/%s: %d reading(s) delivered to Junction",
+                batch.user_id,
+                batch.resource.value,
+                len(items),
+            )
         for item in items:
             pending.pop(item.id, None)
 

@@ -187,7 +187,15 @@ class _GlucoseRun:
             return await self._report_all()
         if count == 0:
             return await self._reset(f"no record at or after sequence {last}")
-        _LOGGER.info("%s: %d record(s) at or after sequence %d", address, count, last)
+        # The count includes the record at the cursor itself (re-read to check it is still
+        # the same meter), so "1" means nothing new: say so, not "1 record" then "0 records".
+        _LOGGER.info(
+            "%s: %d new record(s) after sequence %d (the meter has %d from it on)",
+            address,
+            count - 1,
+            last,
+            count,
+        )
         found = await self.racp.report(report_greater_or_equal(last), "records ≥ cursor")
         records = self._take_stream()
         if found is None:
@@ -325,7 +333,7 @@ class _GlucoseRun:
         elif complete and self.full_read:
             cursor = Cursor()  # the meter is empty: start afresh, no reset next time
         _LOGGER.info(
-            "%s: %d glucose record(s), cursor at %s%s",
+            "%s: %d glucose record(s) taken, cursor at %s%s",
             self.link.address,
             len(unique),
             cursor.last_sequence,
