@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -117,6 +118,20 @@ class MqttSettings(_Section):
     person_topic: Literal["label", "user_id"] = "label"
     keepalive_s: int = Field(default=60, ge=5, le=3600)
 
+    @model_validator(mode="after")
+    def _tls_files(self) -> "MqttSettings":
+        if not self.enabled:
+            return self
+        if self.tls_key_file is not None and self.tls_cert_file is None:
+            msg = "tls_key_file is set without tls_cert_file; set both (mutual TLS) or neither"
+            raise ValueError(msg)
+        for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+            path = getattr(self, key)
+            if path is not None and not path.is_file():
+                msg = f"{key} {str(path)!r} is not a readable file; fix the path or remove the key"
+                raise ValueError(msg)
+        return self
+
     @field_validator("base_topic", "discovery_prefix")
     @classmethod
     def _topic_prefix(cls, value: str) -> str:
@@ -133,6 +148,9 @@ class Binding(_Section):
     user_id: str
     device_user: int | None = None  # absent: every user slot of the device
     provider: str | None = None  # overrides the slug the driver picks
+    # The person's display name (kiosk page, MQTT topics and Home Assistant device names);
+    # stored as the user's name. Absent: the name set through the API, if any.
+    label: str | None = None
 
     @field_validator("device")
     @classmethod

@@ -179,6 +179,8 @@ class WatchedRadio:
 def apply_config_bindings(db: Database, settings: Settings) -> None:
     """Make the store's bindings include the config's; give matching readings to their user."""
     for binding in settings.bindings:
+        if binding.label:
+            user_store.upsert_user(db, binding.user_id, binding.label)
         user_store.bind(
             db,
             binding.device,

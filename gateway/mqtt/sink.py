@@ -158,7 +158,7 @@ class MqttSink:
 
     def _client(self) -> aiomqtt.Client:
         s = self._settings
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             s.host,
             s.port,
             username=s.username,
@@ -172,6 +172,9 @@ class MqttSink:
             # paho's default of 20 unacknowledged QoS 1 messages halves a backlog's rate.
             max_inflight_messages=100,
         )
+        # A batch is handed over at once by design; aiomqtt would warn above 10 pending.
+        client.pending_calls_threshold = 10 * self._batch_size
+        return client
 
     async def run(self) -> None:
         """Publish until `stop()`, reconnecting with backoff whenever the broker is away."""
@@ -206,9 +209,9 @@ class MqttSink:
                 _LOGGER.warning(
                     "mqtt: broker %s unavailable (%s); retrying in %.0f s", where, str(exc), delay
                 )
-            except ssl.SSLError as exc:
+            except OSError as exc:  # ssl.SSLError too; a TLS file unreadable since start-up
                 _LOGGER.warning(
-                    "mqtt: TLS with %s failed (%s); check [mqtt] tls_*", where, str(exc)
+                    "mqtt: TLS set-up for %s failed (%s); check [mqtt] tls_* files", where, str(exc)
                 )
             finally:
                 self.stats.connected = False

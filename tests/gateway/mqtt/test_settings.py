@@ -1,11 +1,14 @@
 """[mqtt] config: DESIGN's keys, env overrides, secrets never echoed, bad prefixes refused."""
 
+import re
 from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_settings
+from gateway.config import Binding, ConfigError, Settings, load_settings
 from gateway.mqtt.sink import tls_context
+from gateway.runtime import apply_config_bindings
+from gateway.store import DATABASE_FILENAME, open_database, users
 
 TOML = """
 [mqtt]
@@ -14,7 +17,7 @@ host = "hub.local"
 port = 8883
 username = "gateway"
 password = "hunter2-mqtt"
-tls_ca_file = "/etc/ssl/hub-ca.pem"
+tls_ca_file = "{ca}"
 base_topic = "home/edge"
 discovery_prefix = "ha"
 glucose_unit = "mg/dL"
@@ -24,7 +27,9 @@ glucose_unit = "mg/dL"
 def test_every_design_key_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
     path = tmp_path / "gateway.toml"
-    path.write_text(TOML)
+    ca = tmp_path / "hub-ca.pem"
+    ca.write_text("a CA certificate")
+    path.write_text(TOML.replace("{ca}", str(ca)))
     mqtt = load_settings(path).mqtt
     assert (mqtt.enabled, mqtt.host, mqtt.port, mqtt.username) == (
         True,
@@ -35,7 +40,7 @@ def test_every_design_key_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert mqtt.password is not None
     assert mqtt.password.get_secret_value() == "hunter2-mqtt"
     assert "hunter2" not in repr(mqtt)
-    assert mqtt.tls_ca_file == Path("/etc/ssl/hub-ca.pem")
+    assert mqtt.tls_ca_file == ca
     assert (mqtt.base_topic, mqtt.discovery_prefix, mqtt.glucose_unit) == (
         "home/edge",
         "ha",
@@ -77,3 +82,36 @@ def test_wildcards_in_a_topic_prefix_are_refused(
     path.write_text(f'[mqtt]\nbase_topic = "{prefix}"\n')
     with pytest.raises(ConfigError, match=r"mqtt\.base_topic"):
         load_settings(path)
+
+
+def test_an_enabled_sink_refuses_tls_files_that_are_not_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
+    path = tmp_path / "gateway.toml"
+    path.write_text('[mqtt]\nenabled = true\ntls_ca_file = "/nonexistent/ca.pem"\n')
+    with pytest.raises(
+        ConfigError, match=re.escape("tls_ca_file '/nonexistent/ca.pem' is not a readable")
+    ):
+        load_settings(path)
+    key = tmp_path / "client.key"
+    key.write_text("not used")
+    path.write_text(f'[mqtt]\nenabled = true\ntls_key_file = "{key}"\n')
+    with pytest.raises(ConfigError, match="without tls_cert_file"):
+        load_settings(path)
+    # Disabled, the section may name files of another machine (a shared config).
+    path.write_text('[mqtt]\nenabled = false\ntls_ca_file = "/nonexistent/ca.pem"\n')
+    assert load_settings(path).mqtt.tls_ca_file == Path("/nonexistent/ca.pem")
+
+
+def test_a_bindings_label_names_the_person(tmp_path: Path):
+    settings = Settings(
+        data_dir=tmp_path,
+        bindings=[Binding(device="c0:ff:ee:00:00:02", user_id="u-9", label="Anna")],
+    )
+    db = open_database(tmp_path / DATABASE_FILENAME)
+    try:
+        apply_config_bindings(db, settings)
+        assert [(u.user_id, u.name) for u in users.list_users(db)] == [("u-9", "Anna")]
+    finally:
+        db.close()
