@@ -32,6 +32,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from sync.priority import DEFAULT_RESOURCE_ORDER
+
 CONFIG_ENV = "GATEWAY_CONFIG"
 ENV_PREFIX = "GATEWAY_"
 ENV_DELIMITER = "__"
@@ -67,10 +69,22 @@ class JunctionSettings(_Section):
     """[junction]: where readings go."""
 
     base_url: str | None = None  # overrides region/environment (e.g. the local stub)
+    # Token endpoint origin; default https://auth.{env.}{region}.junction.com, never base_url
+    auth_url: str | None = None
     api_key: SecretStr | None = None
     region: Literal["us", "eu"] = "us"
     environment: Literal["production", "sandbox"] = "sandbox"
-    resource_priority: list[str] = ["glucose", "blood_pressure", "body"]
+    # Upload order, first first; one default with sync.priority (why: see there)
+    resource_priority: list[str] = [kind.value for kind in DEFAULT_RESOURCE_ORDER]
+    # None: every reading "daily" (the Devices SDK). N: a device's first read goes up as a
+    # historical backfill over [receive time - N days, receive time] (Junction: max 365)
+    backfill_days: int | None = Field(default=None, ge=1, le=365)
+    # Slug every scale uploads as; None: the brand's if Junction lists scales for it
+    # (omron_ble), else "manual" (sync.junction.providers)
+    scale_provider: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,64}$")
+    # Where scale readings go: the body summary POST /v2/summary/body/{user} (the Health
+    # SDKs' path; unproven for BLE providers, see README)
+    scale_resource: Literal["body"] = "body"
 
 
 class ApiSettings(_Section):

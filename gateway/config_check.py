@@ -22,6 +22,8 @@ from drivers.readings import ReadingKind
 from gateway.config import ApiSettings, JunctionSettings, Settings, blame, is_secret
 from gateway.health_probe import probe_health
 from gateway.store import DATABASE_FILENAME
+from sync.junction.providers import MANUAL, PROVIDER_RESOURCES, accepts
+from sync.junction.regions import Environment, Region, auth_base_url
 
 ADDRESS_PATTERN = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -282,11 +284,13 @@ def _bind_failure(api: ApiSettings, exc: OSError) -> Iterator[Finding]:
 
 
 def check_junction(junction: JunctionSettings) -> Iterator[Finding]:
-    """base_url is a usable URL that agrees with region and environment; priorities are kinds."""
+    """base_url/auth_url are usable and agree with region/environment; priorities are kinds."""
     if junction.base_url is not None:
         yield from _check_base_url(junction)
     elif junction.api_key is None:
         yield Note("junction.api_key", "unset: uploads need per-user sign-in tokens (see the API)")
+    yield from _check_auth_url(junction)
+    yield from check_scales(junction)
     kinds = {k.value for k in ReadingKind}
     for index, name in enumerate(junction.resource_priority):
         if name not in kinds:
@@ -301,6 +305,84 @@ def check_junction(junction: JunctionSettings) -> Iterator[Finding]:
             junction.resource_priority,
             "each resource once; remove the repeats",
         )
+
+
+def _junction_host(url: str) -> tuple[str, str] | None:
+    """(region, environment) a junction.com / tryvital.io host names, or None."""
+    host = (urlsplit(url).hostname or "").lower()
+    if not any(host == d or host.endswith("." + d) for d in _JUNCTION_DOMAINS):
+        return None
+    labels = host.split(".")
+    region = "eu" if "eu" in labels else "us"
+    environment = next((e for e in ("sandbox", "dev") if e in labels), "production")
+    return region, environment
+
+
+def _check_auth_url(junction: JunctionSettings) -> Iterator[Finding]:
+    """The token endpoint: auth_url if set (checked like base_url), else derived."""
+    derived = auth_base_url(Region(junction.region), Environment(junction.environment))
+    if junction.auth_url is None:
+        local = junction.base_url is not None and _is_local(junction.base_url)
+        if local and junction.api_key is None:
+            yield Problem(
+                "junction.auth_url",
+                None,
+                f"the local stub's token URL (second line of `edge-gateway junction-stub`); "
+                f"unset, sign-in tokens are exchanged at {derived} while data goes to "
+                f"{junction.base_url}",
+            )
+        elif junction.api_key is None:
+            yield Note("junction.auth_url", f"unset: sign-in tokens are exchanged at {derived}")
+        return
+    parts = urlsplit(junction.auth_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        yield Problem(
+            "junction.auth_url",
+            junction.auth_url,
+            f"an http(s) URL like '{derived}'; or drop it (region and environment pick it)",
+        )
+        return
+    named = _junction_host(junction.auth_url)
+    if named is not None and named != (junction.region, junction.environment):
+        yield Problem(
+            "junction.auth_url",
+            junction.auth_url,
+            f"the token host of region {junction.region!r} and environment "
+            f"{junction.environment!r} ({derived}), but it names {named[1]}/{named[0]}; fix "
+            "it or drop it",
+        )
+
+
+def check_scales(junction: JunctionSettings) -> Iterator[Finding]:
+    """Which slug scales upload as, and that Junction's provider table lists body for it."""
+    path = f"POST /v2/summary/{junction.scale_resource}/{{user_id}}"
+    if junction.scale_provider is None:
+        yield Note(
+            "junction.scale_provider",
+            f"unset: scales upload to {path} as their brand's slug if Junction lists scales "
+            f"for it (omron_ble), else as {MANUAL!r} (Beurer, A&D, generic); `edge-gateway "
+            "status` shows each device's slug. The Health SDKs' body path, unproven for BLE "
+            "providers: confirm with Junction",
+        )
+        return
+    if not accepts(junction.scale_provider, ReadingKind.BODY):
+        listed = sorted(s for s in PROVIDER_RESOURCES if accepts(s, ReadingKind.BODY))
+        yield Problem(
+            "junction.scale_provider",
+            junction.scale_provider,
+            f"a slug Junction's provider table lists body for ({', '.join(listed)}); "
+            "Junction refuses body data under other slugs",
+        )
+    else:
+        yield Note(
+            "junction.scale_provider",
+            f"every scale uploads to {path} as {junction.scale_provider!r}",
+        )
+
+
+def _is_local(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
 
 
 def _check_base_url(junction: JunctionSettings) -> Iterator[Finding]:

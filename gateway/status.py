@@ -34,6 +34,7 @@ from gateway.store.device_failures import DeviceFailure, list_failures
 from gateway.store.migrations import APPLICATION_ID, LATEST_VERSION
 from gateway.store.models import ReadingRow
 from gateway.store.outbox import SqliteOutbox
+from sync.junction.providers import device_upload_slug
 
 
 class NoDatabaseError(StoreError):
@@ -73,6 +74,8 @@ class DeviceStatus:
         clock_skew_s: Device clock minus gateway clock, last measured.
         last_sequence: Last record sequence stored.
         readings: Readings stored from it.
+        uploads_as: Junction provider slug its readings upload as (``manual``: no Junction
+            brand, or a scale whose brand Junction lists no scales for), None if unknown.
     """
 
     address: str
@@ -85,6 +88,7 @@ class DeviceStatus:
     clock_skew_s: float | None
     last_sequence: int | None
     readings: int
+    uploads_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +208,7 @@ def collect_status(settings: Settings, *, probe: bool = True) -> StatusReport:
         streams, holds = asyncio.run(_outbox_state(SqliteOutbox(db, zone=settings.zone)))
     finally:
         db.close()
+    overrides = {b.device: b.provider for b in settings.bindings if b.provider}
     api = settings.api
     gateway = probe_health(api.host, api.port) if probe else HealthProbe(url="", running=False)
     readings: dict[str, dict[str, int]] = {}
@@ -226,6 +231,11 @@ def collect_status(settings: Settings, *, probe: bool = True) -> StatusReport:
                 clock_skew_s=d.clock_skew_s,
                 last_sequence=d.last_sequence,
                 readings=stats[d.address].readings if d.address in stats else 0,
+                uploads_as=device_upload_slug(
+                    d.kind,
+                    overrides.get(d.address.upper()) or d.provider,
+                    settings.junction.scale_provider,
+                ),
             )
             for d in found
         ],

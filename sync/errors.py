@@ -11,6 +11,8 @@
     │   └── RejectedError           any other 4xx (status, body): dead-letter the readings
     └── AuthError                   about a user's credentials, not about the readings
         ├── NotSignedInError        no tokens for this user yet: wait for a sign-in token
+        ├── SignInTokenRejectedError  the exchange refused the sign-in token (already
+        │                           used or expired): ask the backend for a new one
         ├── UnauthorizedError       401 even after one refresh (or with the team API key)
         ├── InvalidTokenError       `invalid_token`: user deleted or token revoked; the
         │                           user's credentials have been purged
@@ -92,6 +94,10 @@ class AuthError(SyncError):
 
 class NotSignedInError(AuthError):
     """No tokens are stored for the user."""
+
+
+class SignInTokenRejectedError(AuthError):
+    """Junction refused a Sign-In Token at the exchange (already used, or expired)."""
 
 
 class UnauthorizedError(AuthError):

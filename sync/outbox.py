@@ -82,6 +82,7 @@ class UserHold(StrEnum):
     """Why the uploader must not upload a user's items for now."""
 
     PAUSED = "paused"  # operator paused sync for this user (cleared by resume)
+    NOT_SIGNED_IN = "not_signed_in"  # no session yet: cleared by the first sign-in token
     REAUTHENTICATION_REQUIRED = "reauthentication_required"  # cleared by a new sign-in token
     CREDENTIALS_REVOKED = "credentials_revoked"  # invalid_token: user deleted or token revoked
 

@@ -6,8 +6,13 @@ the streams to start now. Rules (mobile-sdk-sync.md §3.4, and "do better" §6.7
 - a stream with a POST in flight, nothing due, or a held user is never started;
 - users take turns (the least recently served user first), so one user's backlog cannot
   starve another's readings;
-- within a user, resources go in priority order (lower number first; the default is the
-  Android SDK's: body 11, blood pressure 21, glucose 22);
+- within a user, resources go in priority order (lower number first). The one default,
+  `DEFAULT_RESOURCE_ORDER` (also ``junction.resource_priority``'s default), is glucose, blood
+  pressure, body: vitals before bulk data, as mobile-sdk-sync.md §6 "Copy" 5 asks ("vitals
+  (BP, glucose) before bulk data"), and glucose first because a hypoglycaemic reading is
+  the one a clinic must see soonest. The SDKs disagree with each other and with that
+  advice (iOS: body 1, vitals 16; Android: body 11, blood pressure 21, glucose 22, §3.4);
+  they order whole-history Health syncs, not a clinic's BLE readings;
 - historical stage: a resource waits ("deprioritized") while a higher-priority resource of
   the same user still has historical items that are making progress (due or in flight); a
   higher-priority resource that is only waiting for a retry does not block it.
@@ -21,10 +26,15 @@ from sync.outbox import StreamInfo
 
 StreamKey = tuple[str, ReadingKind]
 
+DEFAULT_RESOURCE_ORDER: tuple[ReadingKind, ...] = (
+    ReadingKind.GLUCOSE,
+    ReadingKind.BLOOD_PRESSURE,
+    ReadingKind.BODY,
+)
+"""The default upload order (see the module docstring for why)."""
+
 DEFAULT_PRIORITY: Mapping[ReadingKind, int] = {
-    ReadingKind.BODY: 11,
-    ReadingKind.BLOOD_PRESSURE: 21,
-    ReadingKind.GLUCOSE: 22,
+    kind: rank for rank, kind in enumerate(DEFAULT_RESOURCE_ORDER)
 }
 _UNLISTED = 1 << 30  # resources missing from the priority table go last (SDK: Int.max)
 

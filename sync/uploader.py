@@ -4,8 +4,17 @@ What it mirrors from the SDKs (mobile-sdk-sync.md §3) and what it does better (
 
 - at most one POST in flight per (user, resource); resources in the SDK's priority order;
   users take turns; the historical-stage gate (`sync.priority`);
-- the first read of a device's memory goes up as ``historical`` with a fixed window and
-  ``is_final_chunk``; later readings as ``daily`` (decided at enqueue: `items_for_read`);
+- stage: every reading goes up as ``daily``, as the Devices SDK sends BLE readings
+  (mobile-sdk-sync.md §2.4 item 3: "`stage: "daily"`, no `start_date`/`end_date`").
+  Only with ``backfill_days`` (``junction.backfill_days``) does the first read of a device's
+  memory (enqueued as historical by `items_for_read`) go up as ``historical``, with the
+  window Junction's docs describe for a historical pull, ``[now - days_to_pull, now]``
+  (junction-docs ``wearables__providers__historical-data-pull-range.txt``), "now" being the
+  read's receive time in whole seconds, the same on every chunk, ``is_final_chunk`` on the
+  last (mobile-sdk-sync.md §2.2). Readings of that read older than the window would be
+  dropped by Junction (``…data-ingestion-bounds.txt``: "out of bound data are dropped"),
+  so they go up as ``daily``;
+- scales upload under `sync.junction.providers.upload_slug` (``junction.scale_provider``);
 - a reading leaves the outbox only after a 2xx. Retryable failures (408/429/5xx, timeouts,
   dropped connections) back off with full jitter, honour ``Retry-After`` and cap at a few
   minutes (`sync.backoff`); a 429/503 with ``Retry-After`` holds every stream, not just
@@ -23,6 +32,7 @@ Logs carry user ids, resources and counts, never measured values.
 """
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -39,6 +49,7 @@ from sync.backoff import MAX_DELAY_S, backoff_for
 from sync.errors import (
     AuthError,
     InvalidTokenError,
+    NotSignedInError,
     OfflineError,
     RejectedError,
     RetryableSyncError,
@@ -47,8 +58,9 @@ from sync.errors import (
     UploadTimeoutError,
 )
 from sync.junction.auth import TokenStore
-from sync.junction.client import JunctionClient
+from sync.junction.client import JunctionClient, LinkStore
 from sync.junction.mapping import UnmappableReadingError, Upload, build_upload
+from sync.junction.providers import upload_slug
 from sync.junction.regions import Environment, Region
 from sync.outbox import (
     Batch,
@@ -70,6 +82,9 @@ LEASE_S = 300.0  # a claim outlives any request (timeouts are 5 + 30 s) and a fe
 IDLE_POLL_S = 5.0  # look at the outbox at least this often even if nobody calls `wake`
 SPLIT_STATUSES = frozenset({400, 422})  # refusals about the body: isolate the bad readings
 THROTTLE_STATUSES = frozenset({429, 503})  # with Retry-After: every stream waits, not just one
+MAX_BACKFILL_DAYS = 365  # "The configurable maximum is 365 days" (historical-data-pull-range)
+
+Window = tuple[datetime, datetime]
 
 
 class UploadClient(Protocol):
@@ -139,6 +154,8 @@ class Uploader:
         *,
         time_zone: str,
         priority: Mapping[ReadingKind, int] = DEFAULT_PRIORITY,
+        backfill_days: int | None = None,
+        scale_provider: str | None = None,
         batch_size: int = BATCH_SIZE,
         max_in_flight: int = MAX_IN_FLIGHT,
         lease_s: float = LEASE_S,
@@ -155,7 +172,11 @@ class Uploader:
             outbox: Where readings wait.
             client: The Junction client.
             time_zone: IANA zone the device clocks show (sent as ``time_zone``).
-            priority: Resource priorities, lower first (default: the Android SDK's).
+            priority: Resource priorities, lower first (`sync.priority.DEFAULT_PRIORITY`).
+            backfill_days: Send a device's first read as a historical backfill over this
+                many days (see the module docstring); None: everything daily (the SDK's).
+            scale_provider: Slug every scale uploads as (None: brand slug if the docs
+                list body for it, else ``manual``; `sync.junction.providers`).
             batch_size: Most readings per POST.
             max_in_flight: Most POSTs at once (over all streams).
             lease_s: How long a claim lives if this process dies holding it.
@@ -179,6 +200,11 @@ class Uploader:
         self._outbox = outbox
         self._client = client
         self._priority = dict(priority)
+        if backfill_days is not None and not 1 <= backfill_days <= MAX_BACKFILL_DAYS:
+            msg = f"backfill_days {backfill_days}: expected 1 to {MAX_BACKFILL_DAYS} days"
+            raise ValueError(msg)
+        self._backfill = timedelta(days=backfill_days) if backfill_days else None
+        self._scale_provider = scale_provider
         self._batch_size = max(1, batch_size)
         self._max_in_flight = max(1, max_in_flight)
         self._lease = timedelta(seconds=lease_s)
@@ -231,7 +257,11 @@ class Uploader:
             SyncError: Junction refused it or could not be reached.
         """
         await self._client.sign_in(user_id, sign_in_token)
-        for hold in (UserHold.REAUTHENTICATION_REQUIRED, UserHold.CREDENTIALS_REVOKED):
+        for hold in (
+            UserHold.NOT_SIGNED_IN,
+            UserHold.REAUTHENTICATION_REQUIRED,
+            UserHold.CREDENTIALS_REVOKED,
+        ):
             await self._outbox.set_hold(user_id, hold, held=False)
         self.wake()
 
@@ -261,6 +291,8 @@ class Uploader:
                 now = self._clock()
                 holds = await self._outbox.holds()
                 streams = [s for s in await self._outbox.streams(now) if s.user_id not in holds]
+                if self._backfill is None:  # nothing goes up as historical: no stage gate
+                    streams = [dataclasses.replace(s, historical=0) for s in streams]
                 if until_idle and not streams and not tasks:
                     return
                 slots = self._max_in_flight - len(tasks)
@@ -333,13 +365,17 @@ class Uploader:
             await asyncio.sleep(min(self._idle_poll_s, 1.0))
             return
         self.stats.batches += 1
-        stage = batch.items[0].stage
+        groups = self._stages(batch.items)
+        stage = groups[0][0]
         if self._last_status.get(key) not in {SyncStatus.STARTED, SyncStatus.UPLOADED_CHUNK}:
             await self._progress(key, SyncStatus.STARTED, stage, count=len(batch.items))
         pending = {item.id: item for item in batch.items}
+        provider = upload_slug(resource, batch.items[0].provider, self._scale_provider)
         try:
-            await self._client.ensure_connected(user_id, batch.items[0].provider)
-            await self._deliver(batch, list(batch.items), pending, final=True)
+            await self._client.ensure_connected(user_id, provider)
+            for group_stage, window, items in groups:
+                send = _Send(provider, group_stage, window)
+                await self._deliver(batch, send, items, pending, final=True)
         except RetryableSyncError as exc:
             await self._retry(batch, list(pending.values()), exc)
             return
@@ -360,9 +396,30 @@ class Uploader:
         if remaining:
             self.wake()
 
+    def _stages(
+        self, items: Sequence[OutboxItem]
+    ) -> list[tuple[Stage, Window | None, list[OutboxItem]]]:
+        """Split a batch by the stage each item goes up in (see the module docstring)."""
+        first = items[0]
+        if self._backfill is None or first.stage is not Stage.HISTORICAL:
+            return [(Stage.DAILY, None, list(items))]
+        received = first.window_end or first.enqueued_at
+        # Whole seconds, rounded up so the read's own receive instant is inside.
+        end = received.replace(microsecond=0) + timedelta(seconds=bool(received.microsecond))
+        window = (end - self._backfill, end)
+        inside = [i for i in items if i.reading.instant(self._zone) >= window[0]]
+        older = [i for i in items if i not in inside]
+        groups: list[tuple[Stage, Window | None, list[OutboxItem]]] = []
+        if older:
+            groups.append((Stage.DAILY, None, older))
+        if inside:
+            groups.append((Stage.HISTORICAL, window, inside))
+        return groups
+
     async def _deliver(
         self,
         batch: Batch,
+        send: "_Send",
         items: list[OutboxItem],
         pending: dict[str, OutboxItem],
         *,
@@ -370,22 +427,16 @@ class Uploader:
     ) -> None:
         """POST `items`; on a body refusal split them until the bad ones are isolated."""
         while True:
-            first = items[0]
-            window = (
-                (first.window_start, first.window_end)
-                if first.window_start is not None and first.window_end is not None
-                else None
-            )
             try:
                 upload = build_upload(
                     [item.reading for item in items],
                     user_id=batch.user_id,
                     resource=batch.resource,
-                    provider=first.provider,
-                    stage=first.stage,
+                    provider=send.provider,
+                    stage=send.stage,
                     zone=self._zone,
                     time_zone=self._time_zone,
-                    window=window,
+                    window=send.window,
                     is_final_chunk=final and batch.remaining == 0,
                 )
                 break
@@ -407,8 +458,8 @@ class Uploader:
         except RejectedError as exc:
             if len(items) > 1 and exc.status_code in SPLIT_STATUSES:
                 half = len(items) // 2
-                await self._deliver(batch, items[:half], pending, final=False)
-                await self._deliver(batch, items[half:], pending, final=final)
+                await self._deliver(batch, send, items[:half], pending, final=False)
+                await self._deliver(batch, send, items[half:], pending, final=final)
                 return
             await self._dead(batch, items, exc.status_code, exc.body, str(exc))
         else:
@@ -481,6 +532,8 @@ class Uploader:
         await self._outbox.release(batch.claim_id, ids)
         if isinstance(exc, InvalidTokenError):
             hold, status = UserHold.CREDENTIALS_REVOKED, SyncStatus.CONNECTION_DESTROYED
+        elif isinstance(exc, NotSignedInError):
+            hold, status = UserHold.NOT_SIGNED_IN, SyncStatus.CONNECTION_PAUSED
         else:  # re-authentication required, not signed in, or 401 after a refresh
             hold, status = UserHold.REAUTHENTICATION_REQUIRED, SyncStatus.CONNECTION_PAUSED
         await self._outbox.set_hold(batch.user_id, hold, held=True)
@@ -577,6 +630,15 @@ class Uploader:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """How a group of items goes up: provider slug, stage and historical window."""
+
+    provider: str
+    stage: Stage
+    window: Window | None
+
+
 class _UnexpectedError(RetryableSyncError):
     """An exception nobody classified (a bug): retried with backoff, logged with its trace."""
 
@@ -594,6 +656,10 @@ def build_uploader(
     environment: str,
     time_zone: str,
     token_store: TokenStore | None = None,
+    link_store: LinkStore | None = None,
+    auth_url: str | None = None,
+    backfill_days: int | None = None,
+    scale_provider: str | None = None,
     priority: Mapping[ReadingKind, int] = DEFAULT_PRIORITY,
     batch_size: int = BATCH_SIZE,
     max_in_flight: int = MAX_IN_FLIGHT,
@@ -604,13 +670,16 @@ def build_uploader(
 
     Args:
         outbox: The store's outbox.
-        base_url: Junction API base (None: the region/environment host; a stub's URL also
-            serves the token endpoint).
+        base_url: Junction API base (None: the region/environment host).
         api_key: Team API key, or None for per-user Sign-In Tokens.
         region: ``us`` or ``eu``.
         environment: ``production``, ``sandbox`` or ``dev``.
         time_zone: IANA zone the device clocks show.
         token_store: Where Sign-In Token sessions live (the store's); in memory if None.
+        link_store: Where made manual-provider links are remembered; in memory if None.
+        auth_url: Token endpoint base (None: the region/environment auth host).
+        backfill_days: See `Uploader`.
+        scale_provider: See `Uploader`.
         priority: Resource priorities, lower first.
         batch_size: Most readings per POST.
         max_in_flight: Most POSTs at once.
@@ -628,13 +697,17 @@ def build_uploader(
         api_key=api_key,
         region=Region(region),
         environment=Environment(environment),
+        auth_url=auth_url,
         token_store=token_store,
+        link_store=link_store,
     )
     uploader = Uploader(
         outbox,
         client,
         time_zone=time_zone,
         priority=priority,
+        backfill_days=backfill_days,
+        scale_provider=scale_provider,
         batch_size=batch_size,
         max_in_flight=max_in_flight,
         on_event=on_event,

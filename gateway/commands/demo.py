@@ -129,11 +129,15 @@ async def _demo(
         loop.add_signal_handler(sig, stop.set)
     simulator = await start_simulator(scenario, os.environ["DBUS_SYSTEM_BUS_ADDRESS"])
     try:
-        async with StubServer(create_app(api_key=DEMO_API_KEY)) as stub:
+        async with StubServer(create_app(api_key=DEMO_API_KEY, users=[DEMO_USER])) as stub:
             settings = Settings(
                 data_dir=data_dir,
                 timezone=scenario.timezone,
-                junction=JunctionSettings(base_url=stub.base_url, api_key=SecretStr(DEMO_API_KEY)),
+                junction=JunctionSettings(
+                    base_url=stub.base_url,
+                    auth_url=stub.auth_url,
+                    api_key=SecretStr(DEMO_API_KEY),
+                ),
                 api=ApiSettings(host=host, port=port),
                 bindings=[Binding(device=d.address, user_id=DEMO_USER) for d in scenario.devices],
                 mqtt=mqtt or MqttSettings(),

@@ -13,6 +13,7 @@ from gateway.commands.common import ConfigOption, fail, settings_from
 from gateway.health_probe import HealthProbe
 from gateway.status import StatusReport, collect_status
 from gateway.store import StoreError
+from sync.junction.providers import MANUAL
 
 # The width when output goes to a pipe or a file (no terminal width): a classic terminal,
 # so what a script or a support ticket captures reads the same as on the console.
@@ -40,8 +41,10 @@ def status(
     adapter: {name};
     gateway: {url, running, is_gateway, ready, status, checks: {name: bool}, started_at, error};
     devices: list of {address, name, kind, brand, bond_state, last_seen_at, battery_percent,
-    clock_skew_s, clock_corrected, last_sequence, readings} (clock_corrected: the device clock
-    is more than an hour off, so its readings' instants are corrected by the measured skew);
+    clock_skew_s, clock_corrected, last_sequence, readings, uploads_as} (clock_corrected: the
+    device clock is more than an hour off, so its readings' instants are corrected by the
+    measured skew; uploads_as: the Junction provider slug its readings upload as, "manual"
+    for devices of no Junction brand);
     failures: list of {address, name, kind, brand, error, failures, failed_at}: devices whose
     last read failed (seen, perhaps never read), cleared by the next good read;
     readings: {kind: {state: count}}, states unassigned, queued, delivered, dead, local;
@@ -95,6 +98,7 @@ def report_document(report: StatusReport) -> dict[str, Any]:
                 "clock_corrected": _clock_corrected(d.clock_skew_s),
                 "last_sequence": d.last_sequence,
                 "readings": d.readings,
+                "uploads_as": d.uploads_as,
             }
             for d in report.devices
         ],
@@ -171,7 +175,8 @@ def _devices_table(report: StatusReport, now: datetime) -> Table:
     for d in report.devices:
         table.add_row(
             f"{d.address}\n[dim]{d.name or _NONE}[/]",
-            f"{_KIND_SHORT.get(d.kind or '', d.kind or _NONE)}\n[dim]{d.brand or _NONE}[/]",
+            f"{_KIND_SHORT.get(d.kind or '', d.kind or _NONE)}\n[dim]{d.brand or _NONE}[/]"
+            f"\n[dim]as {_slug(d.uploads_as)}[/]",
             f"{d.bond_state}\n[dim]{_ago(d.last_seen_at, now)}[/]",
             _NONE if d.battery_percent is None else f"{d.battery_percent} %",
             _skew_text(d.clock_skew_s),
@@ -219,6 +224,12 @@ def _skew_text(skew_s: float | None) -> str:
         return _NONE
     text = f"{skew_s:+.0f} s"
     return f"{text}\n(corrected)" if _clock_corrected(skew_s) else text
+
+
+def _slug(slug: str | None) -> str:
+    if slug is None:
+        return _NONE
+    return f"{slug} (fallback)" if slug == MANUAL else slug
 
 
 def _readings_table(report: StatusReport) -> Table:

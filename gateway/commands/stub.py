@@ -52,25 +52,43 @@ def describe_fault_error(exc: ValidationError) -> str:
 
 
 def junction_stub(
-    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port on 127.0.0.1.")] = 8090,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="API port on 127.0.0.1.")] = 8090,
     api_key: Annotated[
         str | None,
         typer.Option(envvar="JUNCTION_STUB_API_KEY", help="Team key accepted as X-Vital-API-Key."),
     ] = None,
+    user: Annotated[
+        list[str] | None,
+        typer.Option(help="Register a Junction user id (repeat); others get 404 user_not_found."),
+    ] = None,
+    region: Annotated[str, typer.Option(help="Region in Sign-In Tokens' iss: us or eu.")] = "us",
+    environment: Annotated[
+        str, typer.Option(help="Environment in Sign-In Tokens' iss: production, sandbox or dev.")
+    ] = "sandbox",
     fault: Annotated[
         list[str] | None,
         typer.Option(help=_fault_help()),
     ] = None,
 ) -> None:
-    """Serve a faithful local Junction (timeseries, body summary, link, tokens) until Ctrl-C.
+    """Serve a strict local Junction until Ctrl-C.
 
-    Prints its base URL as the first stdout line.
+    Prints the API base URL as the first stdout line and the token endpoint's base URL
+    (its own origin, like Junction's auth host; set it as junction.auth_url) as the second.
 
-    Routes beyond Junction's own, for tests and demos:
-    GET /_stub/samples (every sample stored);
-    GET /_stub/requests (the request log);
-    GET|PUT /_stub/faults (the fault settings as JSON, same names as --fault);
-    POST /_stub/reset (forget samples, requests and faults).
+    Strict like Junction's docs: unknown users 404; data for a (user, provider) never linked
+    400 connection_not_found; a provider slug posting a resource the docs' provider table
+    does not list for it 400 (glucose under omron_ble); Content-Type must be JSON (415);
+    implausible values and blood-pressure parts at different times 422; historical samples
+    outside the envelope's window dropped. Sign-In Tokens are JWTs with uid and iss.
+
+    Read back (auth required): GET /v2/timeseries/{user}/{glucose|blood_pressure|body_weight|
+    body_fat}[/grouped?start_date=...], GET /v2/summary/body/{user}?start_date=....
+
+    Operator routes: GET /_stub/requests (every request with headers, secrets redacted, and
+    decoded bodies), GET /_stub/samples, GET /_stub/dropped, GET|PUT /_stub/faults,
+    POST /_stub/reset.
+
+    --fault settings are JSON at /_stub/faults with the same names as --fault.
     """
     try:
         faults = Faults.from_flags(fault or [])
@@ -79,12 +97,26 @@ def junction_stub(
     except ValueError as exc:
         message = f"--fault: {exc}"
         raise fail(message) from exc
+    if region not in {"us", "eu"} or environment not in {"production", "sandbox", "dev"}:
+        message = (
+            f"--region {region} --environment {environment}: expected us|eu and "
+            "production|sandbox|dev"
+        )
+        raise fail(message)
 
-    def ready(url: str) -> None:
-        sys.stdout.write(f"{url}\n")
+    def ready(url: str, auth_url: str) -> None:
+        sys.stdout.write(f"{url}\n{auth_url}\n")
         sys.stdout.flush()
 
-    run(port, api_key=api_key, faults=faults, on_ready=ready)
+    run(
+        port,
+        api_key=api_key,
+        faults=faults,
+        users=user or [],
+        region=region,
+        environment=environment,
+        on_ready=ready,
+    )
 
 
 def register(app: typer.Typer) -> None:

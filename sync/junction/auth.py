@@ -23,14 +23,16 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
 from sync.errors import InvalidTokenError, NotSignedInError
+from sync.junction.regions import Environment, Region, parse_issuer
 from sync.junction.schemas import TokenResponse
 
 EXPIRY_MARGIN_S = 60.0  # refresh a minute early: tolerates clock skew and slow requests
+JWT_PARTS = 3
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
 SIGN_IN_TOKEN_TYPE = "urn:junction:sign-in-token"  # noqa: S105 - a URN, not a secret
 
@@ -82,22 +84,105 @@ class MemoryTokenStore:
         self._tokens.pop(user_id, None)
 
 
-def user_token_of(sign_in_token: SecretStr) -> str:
-    """The ``user_token`` inside a Sign-In Token (base64 of ``{"public_key", "user_token"}``).
+class SignInTokenError(ValueError):
+    """A Sign-In Token that cannot be used as given (malformed, another user's, wrong host)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignInClaims:
+    """What a Sign-In Token's JWT says (read without checking the signature, as the SDK does).
+
+    Attributes:
+        user_token: The JWT itself (the ``subject_token`` of the exchange).
+        uid: The Junction user id it was issued for.
+        iss: The issuer (names the region and environment), or None.
+        region: The region ``iss`` names, or None.
+        environment: The environment ``iss`` names, or None.
+    """
+
+    user_token: str
+    uid: str
+    iss: str | None
+    region: Region | None
+    environment: Environment | None
+
+
+def _b64url(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def sign_in_claims(sign_in_token: SecretStr) -> SignInClaims:
+    """Decode a Sign-In Token: base64 of ``{"public_key", "user_token"}``, ``user_token`` a JWT.
+
+    The signature is not checked: the gateway has no key for it and the SDK does not check
+    it either (mobile-sdk-sync.md §1.2 item 2: "reads its claims **without verifying the
+    signature**: `uid` … and `iss`"). Junction checks it at the exchange.
 
     Raises:
-        ValueError: The token is not in that format.
+        SignInTokenError: The token is not in that format or its JWT has no ``uid``.
     """
     try:
         inner = json.loads(base64.b64decode(sign_in_token.get_secret_value(), validate=True))
         user_token = inner["user_token"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         msg = "sign-in token is malformed; ask the backend for a new one"
-        raise ValueError(msg) from exc
+        raise SignInTokenError(msg) from exc
     if not isinstance(user_token, str) or not user_token:
         msg = "sign-in token has no user_token; ask the backend for a new one"
-        raise ValueError(msg)
-    return user_token
+        raise SignInTokenError(msg)
+    parts = user_token.split(".")  # header.payload.signature
+    try:
+        claims: dict[str, Any] = json.loads(_b64url(parts[1])) if len(parts) == JWT_PARTS else {}
+        uid = claims["uid"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        msg = "sign-in token's user_token is not a JWT with a uid; ask the backend for a new one"
+        raise SignInTokenError(msg) from exc
+    if not isinstance(uid, str) or not uid:
+        msg = "sign-in token's JWT has an empty uid; ask the backend for a new one"
+        raise SignInTokenError(msg)
+    iss = claims.get("iss") if isinstance(claims.get("iss"), str) else None
+    where = parse_issuer(iss) if iss else None
+    return SignInClaims(
+        user_token, uid, iss, where[0] if where else None, where[1] if where else None
+    )
+
+
+def check_claims(
+    claims: SignInClaims, user_id: str, *, region: Region, environment: Environment
+) -> None:
+    """Refuse a token issued for another user or another region/environment than configured.
+
+    Raises:
+        SignInTokenError: ``uid`` is not `user_id`, or ``iss`` names another region or
+            environment (the exchange would go to the wrong host, or succeed for the wrong
+            user and every upload then fail with 401).
+    """
+    if claims.uid != user_id:
+        msg = (
+            f"sign-in token was issued for user {claims.uid}, not {user_id}; ask the backend "
+            f"for a token for {user_id}"
+        )
+        raise SignInTokenError(msg)
+    named, expected = claims.region, claims.environment
+    if named is None or expected is None:
+        return  # no issuer region/environment to compare (a stub's or an old token)
+    if (named, expected) != (Region(region), Environment(environment)):
+        msg = (
+            f"sign-in token is for {expected.value}/{named.value} (iss {claims.iss}), but "
+            f"junction is configured for {Environment(environment).value}/"
+            f"{Region(region).value}; fix junction.region/environment or ask the right team "
+            "for a token"
+        )
+        raise SignInTokenError(msg)
+
+
+def user_token_of(sign_in_token: SecretStr) -> str:
+    """The ``user_token`` (a JWT) inside a Sign-In Token.
+
+    Raises:
+        SignInTokenError: The token is not in the documented format.
+    """
+    return sign_in_claims(sign_in_token).user_token
 
 
 def _utcnow() -> datetime:
@@ -113,7 +198,10 @@ class TokenManager:
         endpoint: TokenEndpoint,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        region: Region = Region.US,
+        environment: Environment = Environment.SANDBOX,
     ) -> None:
+        self._region, self._environment = Region(region), Environment(environment)
         self._store = store
         self._endpoint = endpoint
         self._clock = clock
@@ -135,13 +223,16 @@ class TokenManager:
         """Exchange a Sign-In Token for a session and store it.
 
         Raises:
-            ValueError: The sign-in token is malformed.
+            SignInTokenError: The token is malformed, or for another user or region (see
+                `check_claims`); nothing is sent.
             AuthError: Junction refused the exchange.
         """
+        claims = sign_in_claims(sign_in_token)
+        check_claims(claims, user_id, region=self._region, environment=self._environment)
         form = {
             "grant_type": TOKEN_EXCHANGE_GRANT,
             "subject_token_type": SIGN_IN_TOKEN_TYPE,
-            "subject_token": user_token_of(sign_in_token),
+            "subject_token": claims.user_token,
         }
         async with self._lock(user_id):
             await self._save(user_id, await self._endpoint(user_id, form))
@@ -155,7 +246,7 @@ class TokenManager:
         """
         tokens = await self._store.get(user_id)
         if tokens is None:
-            msg = f"user {user_id}: not signed in to Junction; provide a sign-in token"
+            msg = f"user {user_id}: not signed in yet; give the gateway a sign-in token"
             raise NotSignedInError(msg, user_id=user_id)
         if tokens.expires_at - timedelta(seconds=EXPIRY_MARGIN_S) <= self._clock():
             return await self.refresh(user_id, stale=tokens.access_token)
@@ -177,7 +268,7 @@ class TokenManager:
         async with self._lock(user_id):
             tokens = await self._store.get(user_id)
             if tokens is None:
-                msg = f"user {user_id}: not signed in to Junction; provide a sign-in token"
+                msg = f"user {user_id}: not signed in yet; give the gateway a sign-in token"
                 raise NotSignedInError(msg, user_id=user_id)
             if stale is not None and tokens.access_token != stale:
                 return tokens.access_token

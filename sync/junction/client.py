@@ -16,12 +16,13 @@ This module is the one boundary where httpx exceptions and HTTP statuses become
 
 import asyncio
 import gzip
+import importlib.metadata
 import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
@@ -33,6 +34,7 @@ from sync.errors import (
     ReauthenticationRequiredError,
     RejectedError,
     ServerBusyError,
+    SignInTokenRejectedError,
     SyncError,
     UnauthorizedError,
     UploadTimeoutError,
@@ -48,7 +50,56 @@ CONNECT_TIMEOUT_S = 5.0  # a reachable Junction answers a TCP/TLS handshake well
 READ_TIMEOUT_S = 30.0  # between the SDKs' 15 s (iOS) and 60 s (Android)
 BODY_EXCERPT_CHARS = 2000  # response bodies kept for dead letters
 GZIP_LEVEL = 5  # most of level 9's ratio on JSON at a fraction of the CPU (a Pi matters)
-USER_AGENT = "edge-gateway/0.1 (+https://github.com/; BLE gateway)"
+RELINK_STATUSES = frozenset({400, 404})  # a refusal that may mean "no such connection"
+
+
+def user_agent() -> str:
+    """``edge-gateway/<version> (+<project URL>)`` from the installed package's metadata.
+
+    The URL is the ``[project.urls]`` Homepage (or the first Project-URL) of pyproject.toml,
+    so Junction can reach whoever runs the gateway; without one, no URL is made up.
+    """
+    try:
+        meta = importlib.metadata.metadata("edge-gateway")
+    except importlib.metadata.PackageNotFoundError:
+        return "edge-gateway (BLE gateway)"
+    urls = [u.partition(",")[2].strip() for u in meta.get_all("Project-URL") or []]
+    url = meta["Home-page"] or next((u for u in urls if u), None)
+    detail = f"+{url}" if url else "BLE gateway"
+    return f"edge-gateway/{meta['Version']} ({detail})"
+
+
+USER_AGENT = user_agent()
+
+
+class LinkStore(Protocol):
+    """Where the gateway remembers which manual-provider connections it made (persisted)."""
+
+    async def links(self) -> set[tuple[str, str]]:
+        """Every (user_id, provider) linked."""
+        ...
+
+    async def set_link(self, user_id: str, provider: str, *, linked: bool) -> None:
+        """Remember (or forget) one link."""
+        ...
+
+
+class MemoryLinkStore:
+    """`LinkStore` in memory."""
+
+    def __init__(self) -> None:
+        self._links: set[tuple[str, str]] = set()
+
+    async def links(self) -> set[tuple[str, str]]:
+        """See `LinkStore.links`."""
+        return set(self._links)
+
+    async def set_link(self, user_id: str, provider: str, *, linked: bool) -> None:
+        """See `LinkStore.set_link`."""
+        if linked:
+            self._links.add((user_id, provider))
+        else:
+            self._links.discard((user_id, provider))
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -113,6 +164,7 @@ class JunctionClient:
         environment: Environment | str = Environment.SANDBOX,
         auth_url: str | None = None,
         token_store: TokenStore | None = None,
+        link_store: LinkStore | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         read_timeout_s: float = READ_TIMEOUT_S,
@@ -127,9 +179,11 @@ class JunctionClient:
             api_key: Team API key; None selects Sign-In Token mode.
             region: ``us`` or ``eu`` (the team's region).
             environment: ``production``, ``sandbox`` or ``dev``.
-            auth_url: Token endpoint base; defaults to `base_url` if that was given, else
-                the region/environment auth host.
+            auth_url: Token endpoint base; defaults to the region/environment auth host
+                (``https://auth.{env.}{region}.junction.com``), whatever `base_url` is: the
+                token endpoint lives on its own origin (mobile-sdk-sync.md §1.1).
             token_store: Where sessions are kept (Sign-In Token mode); in memory if None.
+            link_store: Where made manual-provider links are remembered; in memory if None.
             transport: httpx transport (tests inject `httpx.MockTransport`).
             connect_timeout_s: TCP/TLS connect timeout.
             read_timeout_s: Read/write timeout.
@@ -138,11 +192,17 @@ class JunctionClient:
         """
         region, environment = Region(region), Environment(environment)
         self.base_url = (base_url or api_base_url(region, environment)).rstrip("/")
-        self.auth_url = (auth_url or base_url or auth_base_url(region, environment)).rstrip("/")
+        self.auth_url = (auth_url or auth_base_url(region, environment)).rstrip("/")
         self._api_key = api_key
         self._gzip = gzip_bodies
-        self.tokens = TokenManager(token_store or MemoryTokenStore(), self._token_request)
-        self._connected: set[tuple[str, str]] = set()
+        self.tokens = TokenManager(
+            token_store or MemoryTokenStore(),
+            self._token_request,
+            region=region,
+            environment=environment,
+        )
+        self._links = link_store or MemoryLinkStore()
+        self._connected: set[tuple[str, str]] | None = None  # loaded from _links on first use
         self._link_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._http = httpx.AsyncClient(
             transport=transport,
@@ -213,6 +273,11 @@ class JunctionClient:
     async def post(self, user_id: str, upload: Upload) -> None:
         """POST one upload; returns on 2xx.
 
+        A 400/404 for a provider this client linked may mean the connection is gone
+        (deregistered, or Junction's state was reset): the link is made again and, if that
+        created it anew (not 409), the upload is sent once more (mobile-sdk-sync.md §3.10:
+        the SDKs re-create the connection so "a remote deregistration is undone").
+
         Raises:
             SyncError: Classified as in the module docstring.
         """
@@ -220,21 +285,51 @@ class JunctionClient:
         response = await self._post_json(
             what, user_id, upload.path, upload.body, compress=self._gzip
         )
+        provider = str(upload.body.get("provider", ""))
+        relink = response.status_code in RELINK_STATUSES and provider
+        if relink and await self._relink(user_id, provider):
+            response = await self._post_json(
+                what, user_id, upload.path, upload.body, compress=self._gzip
+            )
         if not response.is_success:
             raise _status_error(what, response)
 
+    async def _linked(self) -> set[tuple[str, str]]:
+        if self._connected is None:
+            self._connected = await self._links.links()
+        return self._connected
+
+    async def _relink(self, user_id: str, provider: str) -> bool:
+        """Link again; True if the connection was missing (Junction created it now)."""
+        key = (user_id, provider)
+        (await self._linked()).discard(key)
+        await self._links.set_link(user_id, provider, linked=False)
+        created = await self._link(user_id, provider)
+        if created:
+            _LOGGER.warning("%s connection of user %s was missing; linked again", provider, user_id)
+        return created
+
     async def ensure_connected(self, user_id: str, provider: str) -> None:
         """``POST /v2/link/provider/manual/{provider}`` once per (user, provider); 409 is fine.
+
+        Made links are remembered in the `LinkStore` (persisted by the gateway), so a
+        restart does not link again.
 
         Raises:
             SyncError: Classified as in the module docstring.
         """
         key = (user_id, provider)
-        if key in self._connected:
+        if key in await self._linked():
             return
+        await self._link(user_id, provider)
+
+    async def _link(self, user_id: str, provider: str) -> bool:
+        """Link and remember it; True if Junction created it (2xx), False if it existed (409)."""
+        key = (user_id, provider)
         async with self._link_locks.setdefault(key, asyncio.Lock()):
-            if key in self._connected:
-                return
+            linked = await self._linked()
+            if key in linked:
+                return False
             what = f"connecting {provider} for user {user_id}"
             response = await self._post_json(
                 what,
@@ -245,7 +340,9 @@ class JunctionClient:
             )
             if not (response.is_success or response.status_code == 409):
                 raise _status_error(what, response)
-            self._connected.add(key)
+            linked.add(key)
+            await self._links.set_link(user_id, provider, linked=True)
+            return response.is_success
 
     async def sign_in(self, user_id: str, sign_in_token: SecretStr) -> None:
         """Exchange a user's Sign-In Token and store the session.
@@ -272,6 +369,9 @@ class JunctionClient:
                 msg = f"{what}: Junction's answer is not a token response; retry later"
                 raise UploadTimeoutError(msg) from exc
         error_type = _error_type(response)
+        if error_type == "invalid_token" and form.get("grant_type") != "refresh_token":
+            msg = f"{what}: sign-in token already used or expired; ask the backend for a new one"
+            raise SignInTokenRejectedError(msg, user_id=user_id)
         if error_type == "invalid_token":
             msg = f"{what}: token invalid (user deleted or revoked); credentials purged"
             raise InvalidTokenError(msg, user_id=user_id)

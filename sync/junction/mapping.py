@@ -71,7 +71,11 @@ def _fmt(value: object) -> str:
 
 
 def metadata(reading: Reading) -> dict[str, str]:
-    """The reading's raw device fields and flags, as Junction's string-to-string metadata."""
+    """The reading's raw device fields and flags shared by all its parts (string-to-string).
+
+    The raw value and unit of each part are added by `part_metadata`, so every sample
+    carries its own (a BP ``pulse`` sample does not claim ``raw_unit: "mmHg"``).
+    """
     meta = {"device": reading.device, "received_at": instant_text(reading.received_at)}
     if reading.device_time is not None:
         t = reading.device_time
@@ -87,8 +91,6 @@ def metadata(reading: Reading) -> dict[str, str]:
     }
     if isinstance(reading, GlucoseReading):
         optional |= {
-            "raw_value": reading.concentration,
-            "raw_unit": reading.unit.value,
             "sample_type": reading.sample_type,
             "sample_location": reading.sample_location,
             "sensor_status": reading.sensor_status,
@@ -96,9 +98,6 @@ def metadata(reading: Reading) -> dict[str, str]:
         }
     elif isinstance(reading, BloodPressureReading):
         optional |= {
-            "raw_unit": reading.unit.value,
-            "raw_systolic": reading.systolic,
-            "raw_diastolic": reading.diastolic,
             "raw_mean_arterial": reading.mean_arterial,
             "measurement_status": reading.measurement_status,
         }
@@ -109,16 +108,16 @@ def metadata(reading: Reading) -> dict[str, str]:
             "meal": reading.meal,
         }
     elif isinstance(reading, BodyReading):
-        optional |= {
-            "raw_unit": reading.unit.value,
-            "raw_weight": reading.weight,
-            "bmi": reading.bmi,
-            "raw_height": reading.height,
-        }
+        optional |= {"bmi": reading.bmi, "raw_height": reading.height}
     meta |= {k: _fmt(v) for k, v in optional.items() if v is not None}
     if reading.flags:
         meta["flags"] = ",".join(sorted(reading.flags))
     return meta
+
+
+def part_metadata(shared: dict[str, str], raw_value: float, raw_unit: str) -> dict[str, str]:
+    """`shared` plus one part's value and unit as the device reported them."""
+    return shared | {"raw_value": _fmt(raw_value), "raw_unit": raw_unit}
 
 
 class UnmappableReadingError(ValueError):
@@ -159,7 +158,8 @@ def glucose_sample(reading: GlucoseReading, zone: tzinfo) -> Json:
     """One glucose sample, in mmol/L, type ``fingerprick``."""
     at = instant_text(reading.instant(zone))
     value = glucose_mmol_per_l(reading.concentration, reading.unit)
-    return _sample(reading, None, value, "mmol/L", at, "fingerprick", metadata(reading))
+    meta = part_metadata(metadata(reading), reading.concentration, reading.unit.value)
+    return _sample(reading, None, value, "mmol/L", at, "fingerprick", meta)
 
 
 def blood_pressure_sample(reading: BloodPressureReading, zone: tzinfo) -> Json:
@@ -174,13 +174,14 @@ def blood_pressure_sample(reading: BloodPressureReading, zone: tzinfo) -> Json:
             "mmHg",
             at,
             "cuff",
-            meta,
+            part_metadata(meta, value, reading.unit.value),
         )
         for part, value in (("systolic", reading.systolic), ("diastolic", reading.diastolic))
     }
     if reading.pulse_bpm is not None and math.isfinite(reading.pulse_bpm):  # NaN: not known
+        pulse_meta = part_metadata(meta, reading.pulse_bpm, "bpm")
         sample["pulse"] = _sample(
-            reading, "pulse", round(reading.pulse_bpm, 1), "bpm", at, "cuff", meta
+            reading, "pulse", round(reading.pulse_bpm, 1), "bpm", at, "cuff", pulse_meta
         )
     return sample
 
@@ -194,10 +195,12 @@ def body_data(readings: Iterable[BodyReading], zone: tzinfo) -> Json:
         meta = metadata(reading)
         if reading.weight is not None:
             kg = mass_kg(reading.weight, reading.unit)
-            masses.append(_sample(reading, "body_mass", kg, "kg", at, "scale", meta))
+            mass_meta = part_metadata(meta, reading.weight, reading.unit.value)
+            masses.append(_sample(reading, "body_mass", kg, "kg", at, "scale", mass_meta))
         if reading.fat_percent is not None:
             fat = round(reading.fat_percent, PERCENT_DECIMALS)
-            fats.append(_sample(reading, "body_fat", fat, "%", at, "scale", meta))
+            fat_meta = part_metadata(meta, reading.fat_percent, "%")
+            fats.append(_sample(reading, "body_fat", fat, "%", at, "scale", fat_meta))
     return {"body_mass": masses, "body_fat_percentage": fats}
 
 

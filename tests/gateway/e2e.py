@@ -43,10 +43,13 @@ def simulator(scenario: Path) -> Iterator[str]:
 
 
 @contextmanager
-def junction_stub(api_key: str = "sk_e2e") -> Iterator[str]:
-    """`edge-gateway junction-stub` on a free port; yields its base URL."""
+def junction_stub(
+    api_key: str = "sk_e2e", users: tuple[str, ...] = ("alice", "bob")
+) -> Iterator[str]:
+    """`edge-gateway junction-stub` on a free port, knowing `users`; yields its base URL."""
+    registered = [arg for user in users for arg in ("--user", user)]
     with process_with_first_line(
-        [EDGE_GATEWAY, "junction-stub", "--port", "0", "--api-key", api_key]
+        [EDGE_GATEWAY, "junction-stub", "--port", "0", "--api-key", api_key, *registered]
     ) as url:
         yield url
 

@@ -181,8 +181,11 @@ def test_base_url_shape_and_clear_text(tmp_path: Path) -> None:
     found = list(check_junction(junction.model_copy(update={"base_url": "http://10.0.0.5:9000"})))
     (problem,) = [f for f in found if isinstance(f, Problem)]
     assert "https" in problem.expected
-    found = list(check_junction(junction.model_copy(update={"base_url": "http://127.0.0.1:9"})))
-    assert all(isinstance(f, Note) for f in found)
+    stub = junction.model_copy(update={"base_url": "http://127.0.0.1:9"})
+    (problem,) = [f for f in check_junction(stub) if isinstance(f, Problem)]
+    assert problem.key == "junction.auth_url", "the exchange would leave the stub for Junction"
+    stub = stub.model_copy(update={"auth_url": "http://127.0.0.1:10"})
+    assert all(isinstance(f, Note) for f in check_junction(stub))
     found = list(
         check_junction(junction.model_copy(update={"resource_priority": ["glucose", "ecg"]}))
     )
@@ -207,8 +210,8 @@ def test_an_unreadable_config_file(tmp_path: Path) -> None:
 def test_the_printed_configuration_is_toml_that_loads_back(tmp_path: Path) -> None:
     config = write(
         tmp_path,
-        '[junction]\nbase_url = "http://127.0.0.1:8090"\n'
-        '[[bindings]]\ndevice = "C0:FF:EE:00:00:01"\nuser_id = "alice"\nprovider = "x"\n',
+        '[junction]\nbase_url = "http://127.0.0.1:8090"\nauth_url = "http://127.0.0.1:8091"\n'
+        '[[bindings]]\ndevice = "C0:FF:EE:00:00:01"\nuser_id = "alice"\nprovider = "manual"\n',
     )
     result = cli(config, GATEWAY_KEEP_DELIVERED_DAYS="30")
     assert result.returncode == 0, result.stderr
@@ -273,3 +276,19 @@ def test_warnings_for_a_key_of_another_environment_and_a_provider_of_another_kin
     assert "region 'eu' but region = 'us'" in warnings[1]
     assert "'omron_bel' is not a provider slug Junction lists" in warnings[2]
     assert "pk_eu_0123" not in result.stdout + result.stderr
+
+
+def test_auth_host_and_scale_slug_checks(tmp_path: Path) -> None:
+    """Issue 16 items 2 and 3: the token host follows region/environment; scale slugs."""
+    junction = load_settings(None, data_dir=tmp_path).junction
+    wrong = junction.model_copy(update={"auth_url": "https://auth.eu.junction.com", "region": "us"})
+    (problem,) = [f for f in check_junction(wrong) if isinstance(f, Problem)]
+    assert problem.key == "junction.auth_url"
+    assert "https://auth.sandbox.us.junction.com" in problem.expected
+    notes = {f.key: f for f in check_junction(junction) if isinstance(f, Note)}
+    assert "https://auth.sandbox.us.junction.com" in notes["junction.auth_url"].text
+    assert "'manual'" in notes["junction.scale_provider"].text
+    bp_only = junction.model_copy(update={"scale_provider": "beurer_ble"})
+    (problem,) = [f for f in check_junction(bp_only) if isinstance(f, Problem)]
+    assert problem.key == "junction.scale_provider"
+    assert "omron_ble" in problem.expected

@@ -10,6 +10,13 @@ from sync.memory_outbox import MemoryOutbox
 from sync.uploader import Uploader
 
 API_KEY = "sk_us_stubkey"
+USERS = (
+    *(f"u{i}" for i in range(10)),
+    *("u", "a", "b", "p", "q", "bad", "big", "gone", "good", "parked", "small", "solo"),
+    *("user-a", "user-b", "alice", "bob"),
+    *(f"user-{i}" for i in range(10)),
+)
+"""Junction users the strict stub knows (it refuses others with 404, as Junction does)."""
 
 
 def fast_backoff(error, attempt, rng: random.Random) -> float:
@@ -21,7 +28,9 @@ def fast_backoff(error, attempt, rng: random.Random) -> float:
 
 @pytest.fixture
 async def stub_server():
-    async with StubServer(create_app(stub=JunctionStub(api_key=API_KEY))) as server:
+    async with StubServer(
+        create_app(stub=JunctionStub(api_key=API_KEY), users=list(USERS))
+    ) as server:
         yield server
 
 

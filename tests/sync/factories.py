@@ -133,3 +133,21 @@ def item(
         window_start=window[0] if window else None,
         window_end=window[1] if window else None,
     )
+
+
+def sign_in_token(uid: str = "u", *, iss: str | None = None, user_token: str | None = None):
+    """A Sign-In Token shaped like Junction's: base64 JSON around a JWT with uid and iss."""
+    import base64
+    import json
+
+    from pydantic import SecretStr
+
+    from sync.junction.regions import Environment, Region, issuer
+
+    def part(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    claims = {"uid": uid, "iss": iss or issuer(Region.US, Environment.SANDBOX)}
+    jwt = user_token or f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+    raw = json.dumps({"public_key": "pk", "user_token": jwt}).encode()
+    return SecretStr(base64.b64encode(raw).decode())

@@ -12,7 +12,7 @@ def _s(user, resource, due=1, historical=0, claimed=0):
 def test_priority_order_within_a_user():
     streams = [_s("a", GLU), _s("a", BP), _s("a", BODY)]
     result = plan(streams, in_flight=(), held_users=(), last_served={}, slots=3)
-    assert result.start == [("a", BODY), ("a", BP), ("a", GLU)]
+    assert result.start == [("a", GLU), ("a", BP), ("a", BODY)]  # DEFAULT_RESOURCE_ORDER
 
 
 def test_custom_priority():
@@ -26,7 +26,7 @@ def test_custom_priority():
 def test_users_take_turns():
     streams = [_s("a", BODY), _s("a", BP), _s("b", GLU), _s("c", GLU)]
     result = plan(streams, in_flight=(), held_users=(), last_served={"a": 5, "b": 9}, slots=4)
-    assert result.start == [("c", GLU), ("a", BODY), ("b", GLU), ("a", BP)]
+    assert result.start == [("c", GLU), ("a", BP), ("b", GLU), ("a", BODY)]
 
 
 def test_in_flight_held_and_not_due_streams_wait():
@@ -52,11 +52,11 @@ def test_historical_gate_and_forward_progress():
         last_served={},
         slots=9,
     )
-    assert result.start == [("a", BODY), ("b", GLU)]
-    assert result.deprioritized == [("a", GLU)]
+    assert result.start == [("a", GLU), ("b", GLU)]
+    assert result.deprioritized == [("a", BODY)]
     # A higher-priority backfill that is only waiting for a retry no longer blocks.
-    body_waiting = _s("a", BODY, due=0, historical=5)
+    glucose_waiting = _s("a", GLU, due=0, historical=5)
     result = plan(
-        [body_waiting, glucose_backfill], in_flight=(), held_users=(), last_served={}, slots=9
+        [glucose_waiting, body_backfill], in_flight=(), held_users=(), last_served={}, slots=9
     )
-    assert result.start == [("a", GLU)]
+    assert result.start == [("a", BODY)]

@@ -1,6 +1,7 @@
 """The uploader against the Junction stub served by uvicorn over loopback."""
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import random
@@ -9,14 +10,29 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from drivers.readings import GlucoseUnit, MassUnit, PressureUnit, ReadingFlag, ReadingKind
+from drivers.readings import (
+    DeviceTime,
+    GlucoseUnit,
+    MassUnit,
+    PressureUnit,
+    ReadingFlag,
+    ReadingKind,
+)
 from sync.backoff import backoff_for
+from sync.junction.schemas import instant_text
 from sync.junction.stub import Faults
 from sync.outbox import SyncStatus, items_for_read
 from sync.uploader import SyncEvent
-from tests.sync.factories import T0, blood_pressure, body, glucose, item
+from tests.sync.factories import T0, blood_pressure, body, glucose, item, wall
 
 BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _cuff_reading(device, unit):
+    """120/80 mmHg in the cuff's unit (the strict stub refuses implausible pressures)."""
+    if unit is PressureUnit.KPA:
+        return blood_pressure(device=device, unit=unit, systolic=16.0, diastolic=10.7)
+    return blood_pressure(device=device, unit=unit)
 
 
 def _readings(n_users=3, per_kind=20):
@@ -29,10 +45,7 @@ def _readings(n_users=3, per_kind=20):
                 glucose(device=dev + "1", unit=random.choice(list(GlucoseUnit)))
                 for _ in range(per_kind)
             ]
-            + [
-                blood_pressure(device=dev + "2", unit=random.choice(list(PressureUnit)))
-                for _ in range(per_kind)
-            ]
+            + [_cuff_reading(dev + "2", random.choice(list(PressureUnit))) for _ in range(per_kind)]
             + [body(device=dev + "3", unit=random.choice(list(MassUnit))) for _ in range(per_kind)]
         )
         items += items_for_read(reads, user_id=user, zone=BERLIN, enqueued_at=T0)
@@ -128,7 +141,8 @@ async def test_priority_order_and_one_post_per_stream(stub_server, outbox, make_
     await outbox.enqueue(items_for_read(reads, user_id="solo", zone=BERLIN, enqueued_at=T0))
     await _drain(make_uploader(max_in_flight=1, batch_size=1))
     data = [r for r in stub_server.stub.requests if r.resource != "link"]
-    assert [r.resource for r in data] == ["body"] + ["blood_pressure"] * 3 + ["glucose"] * 3
+    # sync.priority.DEFAULT_RESOURCE_ORDER: vitals first, glucose before blood pressure
+    assert [r.resource for r in data] == ["glucose"] * 3 + ["blood_pressure"] * 3 + ["body"]
 
 
 async def test_streams_are_serialised_but_run_concurrently(stub_server, outbox, make_uploader):
@@ -152,24 +166,53 @@ async def test_fair_across_users(stub_server, outbox, make_uploader):
     assert data.index("small") <= 1
 
 
-async def test_historical_first_read_chunks_with_fixed_window(stub_server, outbox, make_uploader):
-    reads = [glucose(flags=frozenset({ReadingFlag.HISTORICAL})) for _ in range(7)]
-    items = items_for_read(reads, user_id="u", zone=BERLIN, enqueued_at=T0)
+async def test_first_read_goes_up_daily_by_default_like_the_devices_sdk(
+    stub_server, outbox, make_uploader
+):
+    """mobile-sdk-sync.md §2.4: the Devices SDK sends every BLE read as daily, no window."""
+    reads = [glucose(flags=frozenset({ReadingFlag.HISTORICAL})) for _ in range(4)]
+    await outbox.enqueue(items_for_read(reads, user_id="u", zone=BERLIN, enqueued_at=T0))
+    await _drain(make_uploader(batch_size=3))
+    data = [r for r in stub_server.stub.requests if r.resource == "glucose"]
+    assert [(r.stage, r.samples) for r in data] == [("daily", 3), ("daily", 1)]
+    assert all("start_date" not in r.body and "end_date" not in r.body for r in data)
+    assert len(stub_server.stub.samples) == 4
+
+
+async def test_backfill_setting_sends_first_read_historical_in_the_documented_window(
+    stub_server, outbox, make_uploader
+):
+    """backfill_days: window [receive - N days, receive] in whole seconds, fixed per chunk."""
+    received = T0.replace(microsecond=250_000)
+    first_read = frozenset({ReadingFlag.HISTORICAL})
+
+    def at(when):
+        reading = glucose(flags=first_read, device_time=DeviceTime.from_datetime(when))
+        return dataclasses.replace(reading, received_at=received)
+
+    reads = [at(wall(8, minute)) for minute in range(7)]
+    old = at(wall(8) - timedelta(days=40))
+    items = items_for_read([*reads, old], user_id="u", zone=BERLIN, enqueued_at=T0)
     await outbox.enqueue(items)
     later = glucose()
     await outbox.enqueue(
         items_for_read([later], user_id="u", zone=BERLIN, enqueued_at=T0 + timedelta(seconds=1))
     )
-    await _drain(make_uploader(batch_size=3))
+    await _drain(make_uploader(batch_size=3, backfill_days=30))
     data = [r for r in stub_server.stub.requests if r.resource == "glucose"]
-    assert [(r.stage, r.samples) for r in data] == [
-        ("historical", 3),
-        ("historical", 3),
-        ("historical", 1),
-        ("daily", 1),
-    ]
+    historical = [r for r in data if r.stage == "historical"]
+    assert sum(r.samples for r in historical) == 7
+    end = T0.replace(microsecond=0) + timedelta(seconds=1)
+    window = {(r.body["start_date"], r.body["end_date"]) for r in historical}
+    assert window == {(instant_text(end - timedelta(days=30)), instant_text(end))}
+    assert [r.body["is_final_chunk"] for r in historical][-1] is True
+    assert [r.body["is_final_chunk"] for r in historical].count(True) == 1
+    # The 40-day-old reading would be dropped inside a historical window: it goes daily.
+    assert sum(r.samples for r in data if r.stage == "daily") == 2
+    assert not stub_server.stub.dropped
     docs = stub_server.stub.samples.values()
-    assert {d["stage"] for d in docs if d["id"] == later.id} == {"daily"}
+    assert {d["stage"] for d in docs if d["id"] in {later.id, old.id}} == {"daily"}
+    assert len(docs) == 9
 
 
 async def test_cancel_mid_post_then_restart_loses_nothing(stub_server, outbox, make_uploader):
@@ -309,7 +352,7 @@ async def test_offline_then_back_online_delivers(outbox, make_uploader, unused_t
     from sync.junction.client import JunctionClient
     from sync.junction.stub import JunctionStub, create_app
     from sync.junction.stub_server import StubServer
-    from tests.sync.conftest import API_KEY
+    from tests.sync.conftest import API_KEY, USERS
 
     client = JunctionClient(
         base_url=f"http://127.0.0.1:{unused_tcp_port}",
@@ -324,7 +367,7 @@ async def test_offline_then_back_online_delivers(outbox, make_uploader, unused_t
     await asyncio.sleep(0.3)
     assert not task.done()
     stub = JunctionStub(api_key=API_KEY)
-    async with StubServer(create_app(stub=stub), port=unused_tcp_port):
+    async with StubServer(create_app(stub=stub, users=list(USERS)), port=unused_tcp_port):
         await asyncio.wait_for(task, 10)
     await client.aclose()
     assert len(stub.samples) == 2

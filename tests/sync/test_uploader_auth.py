@@ -14,7 +14,12 @@ from tests.sync.factories import glucose, item
 
 @pytest.fixture
 async def bearer_client(stub_server):
-    client = JunctionClient(base_url=stub_server.base_url, api_key=None, read_timeout_s=2.0)
+    client = JunctionClient(
+        base_url=stub_server.base_url,
+        auth_url=stub_server.auth_url,
+        api_key=None,
+        read_timeout_s=2.0,
+    )
     yield client
     await client.aclose()
 
@@ -51,7 +56,7 @@ async def test_not_signed_in_parks_the_user_until_sign_in(
     uploader = make_uploader(client=bearer_client)
     await outbox.enqueue([item(glucose(), user_id="u")])
     await _drain(uploader)
-    assert await outbox.holds() == {"u": frozenset({UserHold.REAUTHENTICATION_REQUIRED})}
+    assert await outbox.holds() == {"u": frozenset({UserHold.NOT_SIGNED_IN})}
     assert stub_server.stub.samples == {}
     await uploader.sign_in("u", await _sign_in_token(stub_server, "u"))
     await _drain(uploader)

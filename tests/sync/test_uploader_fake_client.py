@@ -87,15 +87,29 @@ async def test_pause_records_connection_paused():
 async def test_historical_gate_records_deprioritized():
     outbox = RecordingOutbox()
     await outbox.enqueue(
-        [item(body(), stage=Stage.HISTORICAL)]
-        + [item(glucose(), stage=Stage.HISTORICAL) for _ in range(2)]
+        [item(glucose(), stage=Stage.HISTORICAL)]
+        + [item(body(), stage=Stage.HISTORICAL) for _ in range(2)]
+    )
+    client = ScriptedClient()
+    uploader = _uploader(outbox, client, max_in_flight=4, backfill_days=30)
+    await asyncio.wait_for(uploader.run(until_idle=True), 10)
+    assert [u.path.split("/")[2] for _, u in client.uploads] == ["timeseries", "summary"]
+    body_statuses = [p.status for p in outbox.history if p.resource == "body"]
+    assert body_statuses[0] is SyncStatus.DEPRIORITIZED
+    assert body_statuses[-1] is SyncStatus.COMPLETED
+
+
+async def test_no_historical_gate_without_a_backfill_setting():
+    """Everything is daily by default (the Devices SDK), so nothing waits for a backfill."""
+    outbox = RecordingOutbox()
+    await outbox.enqueue(
+        [item(glucose(), stage=Stage.HISTORICAL)]
+        + [item(body(), stage=Stage.HISTORICAL) for _ in range(2)]
     )
     client = ScriptedClient()
     await asyncio.wait_for(_uploader(outbox, client, max_in_flight=4).run(until_idle=True), 10)
-    assert [u.path.split("/")[2] for _, u in client.uploads] == ["summary", "timeseries"]
-    glucose_statuses = [p.status for p in outbox.history if p.resource == "glucose"]
-    assert glucose_statuses[0] is SyncStatus.DEPRIORITIZED
-    assert glucose_statuses[-1] is SyncStatus.COMPLETED
+    assert {u.body["stage"] for _, u in client.uploads} == {"daily"}
+    assert SyncStatus.DEPRIORITIZED not in {p.status for p in outbox.history}
 
 
 class FailingStreamClient(ScriptedClient):

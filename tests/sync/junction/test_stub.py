@@ -7,7 +7,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from sync.junction.stub import Faults, JunctionStub, create_app
+from sync.junction.stub import Faults, JunctionStub, create_app, create_auth_app
 from sync.junction.stub_server import StubServer, serve
 
 KEY = {"x-vital-api-key": "sk_us_k"}
@@ -37,7 +37,11 @@ def _glucose(*samples, **kw):
 
 @pytest.fixture
 def stub():
-    return JunctionStub(api_key="sk_us_k")
+    stub = JunctionStub(api_key="sk_us_k")
+    for user in ("u1", "u2"):
+        stub.add_user(user)
+        stub.connections |= {(user, "accuchek_ble"), (user, "omron_ble")}
+    return stub
 
 
 @pytest.fixture
@@ -54,8 +58,16 @@ async def test_accepts_and_upserts_by_junction_key(http, stub):
     body = gzip.compress(json.dumps(resend).encode())
     headers = KEY | {"content-encoding": "gzip", "content-type": "application/json"}
     assert (await http.post(url, content=body, headers=headers)).status_code == 200
-    [doc] = (await http.get(url)).json()
+    [doc] = stub.samples.values()
     assert (doc["value"], doc["writes"], doc["source_type"]) == (5.6, 2, "fingerprick")
+    [shown] = (await http.get(url, headers=KEY)).json()
+    assert shown == {
+        "timestamp": "2026-11-20T07:30:00+00:00",
+        "timezone_offset": None,
+        "type": "fingerprick",
+        "unit": "mmol/L",
+        "value": 5.6,
+    }
     assert stub.requests[1].gzip
 
 
@@ -86,14 +98,21 @@ async def test_blood_pressure_and_body(http, stub):
         "pulse": _sample(60, "bpm", type="cuff"),
     }
     payload = _glucose(bp) | {"provider": "omron_ble"}
+    body_fat_under_accuchek = _glucose() | {
+        "data": {"body_fat_percentage": [_sample(20, "%", type="scale")]}
+    }
+    refused = await http.post("/v2/summary/body/u1", json=body_fat_under_accuchek, headers=KEY)
+    assert refused.status_code == 400
+    assert refused.json()["detail"]["error_type"] == "unsupported_resource"
     assert (
         await http.post("/v2/timeseries/u1/blood_pressure", json=payload, headers=KEY)
     ).is_success
     body = _glucose() | {
+        "provider": "omron_ble",
         "data": {
             "body_mass": [_sample(70, "kg", type="scale")],
             "body_fat_percentage": [_sample(101, "%", type="scale")],
-        }
+        },
     }
     assert (await http.post("/v2/summary/body/u1", json=body, headers=KEY)).status_code == 422
     body["data"]["body_fat_percentage"][0]["value"] = 20
@@ -115,29 +134,33 @@ async def test_auth_required(http):
 async def test_sign_in_token_exchange_refresh_rotation(http, stub):
     token = (await http.post("/v2/user/u1/sign_in_token", headers=KEY)).json()["sign_in_token"]
     user_token = json.loads(base64.b64decode(token))["user_token"]
+    auth = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_auth_app(stub)), base_url="http://auth"
+    )
     form = {
         "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
         "subject_token_type": "urn:junction:sign-in-token",
         "subject_token": user_token,
     }
-    tokens = (await http.post("/v1/token", data=form)).json()
+    assert (await http.post("/v1/token", data=form)).status_code == 404, "auth has its own origin"
+    tokens = (await auth.post("/v1/token", data=form)).json()
     bearer = {"authorization": f"Bearer {tokens['access_token']}"}
     assert (
         await http.post("/v2/timeseries/u1/glucose", json=_glucose(), headers=bearer)
     ).is_success
     other_user = await http.post("/v2/timeseries/u2/glucose", json=_glucose(), headers=bearer)
     assert other_user.status_code == 401
-    assert (await http.post("/v1/token", data=form)).json()["detail"][
+    assert (await auth.post("/v1/token", data=form)).json()["detail"][
         "error_type"
     ] == "invalid_token"
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
-    assert (await http.post("/v1/token", data=refresh)).status_code == 200
-    reused = await http.post("/v1/token", data=refresh)
+    assert (await auth.post("/v1/token", data=refresh)).status_code == 200
+    reused = await auth.post("/v1/token", data=refresh)
     assert reused.json()["detail"]["error_type"] == "invalid_token", "refresh tokens rotate"
 
 
 async def test_link_is_200_then_409(http):
-    url = "/v2/link/provider/manual/omron_ble"
+    url = "/v2/link/provider/manual/beurer_ble"
     assert (await http.post(url, json={"user_id": "u1"}, headers=KEY)).status_code == 200
     assert (await http.post(url, json={"user_id": "u1"}, headers=KEY)).status_code == 409
     assert (await http.post(url, json={}, headers=KEY)).status_code == 422
@@ -161,7 +184,7 @@ async def test_faults_at_run_time(http):
 
 
 async def test_bad_gzip_is_refused(http):
-    headers = KEY | {"content-encoding": "gzip"}
+    headers = KEY | {"content-encoding": "gzip", "content-type": "application/json"}
     response = await http.post("/v2/timeseries/u1/glucose", content=b"nope", headers=headers)
     assert response.status_code == 400
 
@@ -177,6 +200,8 @@ def test_fault_flags():
 
 async def test_dropped_connection_over_a_real_socket():
     stub = JunctionStub(api_key="sk_us_k", faults=Faults(script=["drop", "drop_after_accept"]))
+    stub.add_user("u1")
+    stub.connections.add(("u1", "accuchek_ble"))
     async with StubServer(create_app(stub=stub)) as server, httpx.AsyncClient() as client:
         url = f"{server.base_url}/v2/timeseries/u1/glucose"
         for _ in range(2):
@@ -191,10 +216,12 @@ async def test_binds_loopback_only():
 
 
 async def test_serve_reports_its_url_and_stops_when_cancelled():
-    ready: asyncio.Queue[str] = asyncio.Queue()
-    task = asyncio.create_task(serve(0, api_key="k", on_ready=ready.put_nowait))
-    url = await asyncio.wait_for(ready.get(), 5)
+    ready: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    task = asyncio.create_task(serve(0, api_key="k", on_ready=lambda *u: ready.put_nowait(u)))
+    url, auth_url = await asyncio.wait_for(ready.get(), 5)
     assert url.startswith("http://127.0.0.1:")
+    assert auth_url.startswith("http://127.0.0.1:")
+    assert auth_url != url
     async with httpx.AsyncClient() as client:
         assert (await client.get(f"{url}/_stub/faults")).json()["rate_limit"] == 0
     task.cancel()
