@@ -133,8 +133,12 @@ def free_port() -> int:
 
 def start_stub(port: int) -> subprocess.Popen[bytes]:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
+    tags = ("raw", "upl-memory", "upl-sqlite", "sdk")
+    users = [f"{tag}-user-{i}" for tag in tags for i in range(USERS)]  # the strict stub's registry
     return subprocess.Popen(
-        [sys.executable, "-m", "sync.junction.stub_server", str(port), KEY], env=env, cwd=ROOT
+        [sys.executable, "-m", "sync.junction.stub_server", str(port), KEY, *users],
+        env=env,
+        cwd=ROOT,
     )
 
 
@@ -191,6 +195,9 @@ async def raw_accept_rate(base: str, n: int) -> float:
             (await client.post(path, content=content, headers=headers)).raise_for_status()
 
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        for user, provider in {(u, r.provider) for u, r in readings}:  # the stub wants links
+            link = f"/v2/link/provider/manual/{provider}"
+            await client.post(link, json={"user_id": user}, headers={"x-vital-api-key": KEY})
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(MAX_IN_FLIGHT)))
         elapsed = time.perf_counter() - started

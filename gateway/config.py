@@ -43,7 +43,18 @@ SECRET_KEY_PATTERN = re.compile(r"key|token|secret|passw|credential|auth", re.IG
 # Sections whose every value is treated as a secret (a team key may sit under any misspelt
 # name there), but for the keys that only say where data goes.
 SECRET_SECTIONS = frozenset({"junction"})
-PUBLIC_KEYS = frozenset({"region", "environment", "base_url", "resource_priority"})
+PUBLIC_KEYS = frozenset(
+    {
+        "region",
+        "environment",
+        "base_url",
+        "auth_url",
+        "resource_priority",
+        "backfill_days",
+        "scale_provider",
+        "scale_resource",
+    }
+)
 DEFAULT_DATA_DIR = Path("/var/lib/edge-gateway")
 
 
@@ -292,6 +303,8 @@ def is_secret(loc: Sequence[str | int]) -> bool:
     names = [p for p in loc if isinstance(p, str)]
     if not names:
         return False
+    if len(names) == 2 and names[0] in SECRET_SECTIONS and names[1] in PUBLIC_KEYS:
+        return False  # e.g. junction.auth_url: a host, not a credential (userinfo is masked)
     if any(SECRET_KEY_PATTERN.search(n) for n in names):
         return True
     return names[0] in SECRET_SECTIONS and not (len(names) == 2 and names[1] in PUBLIC_KEYS)

@@ -479,6 +479,9 @@ class Uploader:
 
     async def _post(self, batch: Batch, upload: Upload) -> None:
         """One POST, timed for `on_post` (the gateway's upload-latency histogram)."""
+        wait = self._gate_until - time.monotonic()
+        if wait > 0:  # a 429/503 arrived while this batch was being claimed or linked
+            await asyncio.sleep(wait)
         self.stats.posts += 1
         started = time.monotonic()
         outcome = "failed"
@@ -503,10 +506,7 @@ class Uploader:
             self._went_offline(exc)
             await self._progress(key, SyncStatus.EXPECTED_ERROR, items[0].stage, error=str(exc))
             return
-        attempt = max(item.attempts for item in items) + 1
-        delay = self._backoff(exc, attempt, self._rng)
-        not_before = self._clock() + timedelta(seconds=delay)
-        await self._outbox.retry_later(batch.claim_id, ids, not_before=not_before, error=str(exc))
+        # Before any await: other streams must not post while this retry is recorded.
         if (
             isinstance(exc, ServerBusyError)
             and exc.status_code in THROTTLE_STATUSES
@@ -515,6 +515,10 @@ class Uploader:
             # Junction is shedding load: every stream waits, not only this one.
             gate = time.monotonic() + min(exc.retry_after, MAX_DELAY_S)
             self._gate_until = max(self._gate_until, gate)
+        attempt = max(item.attempts for item in items) + 1
+        delay = self._backoff(exc, attempt, self._rng)
+        not_before = self._clock() + timedelta(seconds=delay)
+        await self._outbox.retry_later(batch.claim_id, ids, not_before=not_before, error=str(exc))
         self.stats.retried += len(ids)
         self._back_online()
         status = SyncStatus.TIMED_OUT if isinstance(exc, UploadTimeoutError) else SyncStatus.ERROR

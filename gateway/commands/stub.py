@@ -72,23 +72,28 @@ def junction_stub(
 ) -> None:
     """Serve a strict local Junction until Ctrl-C.
 
-    Prints the API base URL as the first stdout line and the token endpoint's base URL
-    (its own origin, like Junction's auth host; set it as junction.auth_url) as the second.
+    Stdout line 1: the API base URL. Line 2: the token endpoint's base URL,
+    on its own origin like Junction's auth host (set it as junction.auth_url).
 
-    Strict like Junction's docs: unknown users 404; data for a (user, provider) never linked
-    400 connection_not_found; a provider slug posting a resource the docs' provider table
-    does not list for it 400 (glucose under omron_ble); Content-Type must be JSON (415);
-    implausible values and blood-pressure parts at different times 422; historical samples
-    outside the envelope's window dropped. Sign-In Tokens are JWTs with uid and iss.
+    Strict where Junction's docs are (rules and sources: sync/junction/stub.py):
+    unknown users: 404 user_not_found;
+    data for a (user, provider) never linked: 400 connection_not_found;
+    a resource the provider table does not list for the slug: 400 unsupported_resource;
+    a body that is not Content-Type application/json: 415;
+    implausible values, blood-pressure parts at different times: 422;
+    historical samples outside the envelope's window: dropped and counted;
+    Sign-In Tokens: JWTs with uid and iss.
 
-    Read back (auth required): GET /v2/timeseries/{user}/{glucose|blood_pressure|body_weight|
-    body_fat}[/grouped?start_date=...], GET /v2/summary/body/{user}?start_date=....
+    Read back, team key or the user's bearer token required:
+    GET /v2/timeseries/{user}/{resource} (glucose, blood_pressure, body_weight, body_fat);
+    GET /v2/timeseries/{user}/{resource}/grouped?start_date=...&end_date=...;
+    GET /v2/summary/body/{user}?start_date=....
 
-    Operator routes: GET /_stub/requests (every request with headers, secrets redacted, and
-    decoded bodies), GET /_stub/samples, GET /_stub/dropped, GET|PUT /_stub/faults,
-    POST /_stub/reset.
-
-    --fault settings are JSON at /_stub/faults with the same names as --fault.
+    Operator routes (no auth):
+    GET /_stub/requests (every request: headers with secrets redacted, decoded body);
+    GET /_stub/samples (every sample stored); GET /_stub/dropped;
+    GET|PUT /_stub/faults (the fault settings as JSON, same names as --fault);
+    POST /_stub/reset (forget samples, requests, connections and faults).
     """
     try:
         faults = Faults.from_flags(fault or [])

@@ -71,9 +71,26 @@ def _fmt(value: object) -> str:
 
 
 def metadata(reading: Reading) -> dict[str, str]:
+    """Every raw device field and flag of the reading, as strings (the local API's ``raw``)."""
+    meta = shared_metadata(reading)
+    raw: dict[str, object | None] = {}
+    if isinstance(reading, GlucoseReading):
+        raw = {"raw_value": reading.concentration, "raw_unit": reading.unit.value}
+    elif isinstance(reading, BloodPressureReading):
+        raw = {
+            "raw_unit": reading.unit.value,
+            "raw_systolic": reading.systolic,
+            "raw_diastolic": reading.diastolic,
+        }
+    elif isinstance(reading, BodyReading):
+        raw = {"raw_unit": reading.unit.value, "raw_weight": reading.weight}
+    return meta | {k: _fmt(v) for k, v in raw.items() if v is not None}
+
+
+def shared_metadata(reading: Reading) -> dict[str, str]:
     """The reading's raw device fields and flags shared by all its parts (string-to-string).
 
-    The raw value and unit of each part are added by `part_metadata`, so every sample
+    Uploads add the raw value and unit of each part with `part_metadata`, so every sample
     carries its own (a BP ``pulse`` sample does not claim ``raw_unit: "mmHg"``).
     """
     meta = {"device": reading.device, "received_at": instant_text(reading.received_at)}
@@ -158,14 +175,14 @@ def glucose_sample(reading: GlucoseReading, zone: tzinfo) -> Json:
     """One glucose sample, in mmol/L, type ``fingerprick``."""
     at = instant_text(reading.instant(zone))
     value = glucose_mmol_per_l(reading.concentration, reading.unit)
-    meta = part_metadata(metadata(reading), reading.concentration, reading.unit.value)
+    meta = part_metadata(shared_metadata(reading), reading.concentration, reading.unit.value)
     return _sample(reading, None, value, "mmol/L", at, "fingerprick", meta)
 
 
 def blood_pressure_sample(reading: BloodPressureReading, zone: tzinfo) -> Json:
     """One ``{systolic, diastolic, pulse?}`` sample, mmHg and bpm, type ``cuff``."""
     at = instant_text(reading.instant(zone))
-    meta = metadata(reading)
+    meta = shared_metadata(reading)
     sample: Json = {
         part: _sample(
             reading,
@@ -192,7 +209,7 @@ def body_data(readings: Iterable[BodyReading], zone: tzinfo) -> Json:
     fats: list[Json] = []
     for reading in readings:
         at = instant_text(reading.instant(zone))
-        meta = metadata(reading)
+        meta = shared_metadata(reading)
         if reading.weight is not None:
             kg = mass_kg(reading.weight, reading.unit)
             mass_meta = part_metadata(meta, reading.weight, reading.unit.value)

@@ -55,9 +55,9 @@ Read-back, auth required like every documented GET (junction-digest.md §1.2 "he
 ``GET /v2/summary/body/{user_id}?start_date=…&end_date=…`` (``{"body": [...]}``).
 
 Operator controls (loopback only, no auth): ``GET /_stub/requests`` (every request: method,
-path, status, headers with secrets redacted, decoded body, answer, fault, samples,
-dropped), ``GET /_stub/samples`` (stored samples), ``GET /_stub/dropped``,
-``GET|PUT /_stub/faults``, ``POST /_stub/reset``.
+path, status, headers with secrets redacted, decoded body and answer for the latest
+`LOGGED_BODIES`, fault, samples, dropped), ``GET /_stub/samples`` (stored samples),
+``GET /_stub/dropped``, ``GET|PUT /_stub/faults``, ``POST /_stub/reset``.
 
 Faults (`sync.junction.stub_faults.Faults`) apply to data and link POSTs: 429 with
 Retry-After, 500, 503, slow responses, dropped connections (before or after the body was
@@ -100,6 +100,7 @@ _LOGGER = logging.getLogger(__name__)
 __all__ = ["Faults", "JunctionStub", "LoggedRequest", "create_app", "create_auth_app"]
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # decompressed; a hostile gzip bomb stops here
+LOGGED_BODIES = 1000  # the log keeps decoded bodies of this many latest requests (memory)
 
 _DATA_PREFIXES = ("/v2/timeseries/", "/v2/summary/", "/v2/link/provider/manual/")
 
@@ -161,6 +162,9 @@ class _FaultMiddleware:
             headers=redact_headers(scope["headers"]),
         )
         stub.requests.append(entry)
+        if len(stub.requests) > LOGGED_BODIES:
+            stub.requests[-LOGGED_BODIES - 1].body = None
+            stub.requests[-LOGGED_BODIES - 1].answer = None
         scope.setdefault("state", {})["stub_entry"] = entry
         if route is None:
             try:

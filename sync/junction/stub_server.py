@@ -205,11 +205,12 @@ def run(
         )
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m sync.junction.stub_server PORT [KEY]`
+if __name__ == "__main__":  # pragma: no cover - `python -m … PORT [KEY [USER …]]`
     import sys
 
     run(
         int(sys.argv[1]),
         api_key=sys.argv[2] if len(sys.argv) > 2 else None,
+        users=sys.argv[3:],
         on_ready=lambda url, auth: print(url, auth, sep="\n", flush=True),  # noqa: T201
     )
