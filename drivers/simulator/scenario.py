@@ -154,25 +154,50 @@ class GlucoseDevice(_DeviceBase):
     numbering: Literal["oldest_first", "newest_first"] = "oldest_first"
 
 
-class BloodPressureDevice(_DeviceBase):
+# Brands whose cuffs and scales send every stored record on every connection (no "sent" mark):
+# Medisana BU550, Beurer BM57 and their Sanitas/SilverCrest twins (derdilla/
+# blood-pressure-monitor-fl #352). Everyone else plays Omron: only records not yet delivered.
+RESEND_ALL_BRANDS = ("beurer", "medisana", "sanitas", "silvercrest")
+
+Resend = Literal["all", "unsent"]
+
+
+class _StreamingDevice(_DeviceBase):
+    """What cuffs and scales share: records pushed as indications once the client subscribes.
+
+    `resend` says which stored records a new subscription gets: ``"unsent"`` (Omron-style: a
+    "sent" mark per record, set when its indication is delivered to a client) or ``"all"``
+    (Beurer/Medisana-style: every stored record, every time). Unset, it follows
+    `manufacturer` (`RESEND_ALL_BRANDS`). `erase_after_send` drops a record once delivered.
+    """
+
+    erase_after_send: bool = True
+    resend: Resend | None = None
+    disconnect_after_send: bool = True
+    advertise_when_empty: bool = True  # false: silent once everything was handed over
+
+    @property
+    def resend_mode(self) -> Resend:
+        """The `resend` in force: as set, else by the brand in `manufacturer`."""
+        if self.resend is not None:
+            return self.resend
+        brand = self.manufacturer.lower()
+        return "all" if brand.startswith(RESEND_ALL_BRANDS) else "unsent"
+
+
+class BloodPressureDevice(_StreamingDevice):
     """A blood-pressure cuff: stored records stream as indications once subscribed."""
 
     kind: Literal["blood_pressure"]
     records: list[BloodPressureRecord] = []
-    erase_after_send: bool = True
-    disconnect_after_send: bool = True
-    advertise_when_empty: bool = True  # false: silent once everything was handed over
 
 
-class ScaleDevice(_DeviceBase):
+class ScaleDevice(_StreamingDevice):
     """A scale (Weight Scale, Body Composition, User Data services)."""
 
     kind: Literal["scale"]
     records: list[ScaleRecord] = []
     users: list[UserSlot] = []
-    erase_after_send: bool = True
-    disconnect_after_send: bool = True
-    advertise_when_empty: bool = True  # false: silent once everything was handed over
 
 
 DeviceSpec = Annotated[

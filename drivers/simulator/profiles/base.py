@@ -9,9 +9,10 @@ No ``from __future__ import annotations`` here: dbus-fast reads annotations in t
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from drivers.gatt import uuids
@@ -21,7 +22,13 @@ from drivers.readings import DeviceTime
 from drivers.simulator import bluez_errors
 from drivers.simulator.encoding import encode_current_time
 from drivers.simulator.gatt import Characteristic, Descriptor, Service
-from drivers.simulator.scenario import BloodPressureDevice, GlucoseDevice, ScaleDevice, hex_bytes
+from drivers.simulator.scenario import (
+    BloodPressureDevice,
+    GlucoseDevice,
+    Resend,
+    ScaleDevice,
+    hex_bytes,
+)
 
 if TYPE_CHECKING:
     from drivers.simulator.device import SimDevice
@@ -52,6 +59,61 @@ class DeviceClock:
         self.skew_s = (shown - true_now).total_seconds()
 
 
+_R = TypeVar("_R")
+
+
+@dataclass(eq=False)
+class Stored(Generic[_R]):
+    """One record in a cuff's or scale's memory, with its "sent" mark."""
+
+    record: _R
+    sent: bool = False  # delivered to some client, ever
+    sent_this_session: bool = False  # delivered since the current subscription started
+
+
+class PushedRecords(Generic[_R]):
+    """The memory of a device that pushes its records by indication (cuffs, scales).
+
+    Real devices differ in what a new subscription gets (`Resend`): Omron-style devices keep a
+    "sent" mark per record, set when the indication is delivered (BlueZ confirms indications
+    itself, so delivered to BlueZ is delivered), and send only unmarked records; Beurer- and
+    Medisana-style devices send every stored record on every connection. Either may erase a
+    record once delivered. A record whose indication found no subscriber (the client left the
+    bus, or the link dropped) stays unmarked.
+    """
+
+    def __init__(self, records: list[_R], *, resend: Resend, erase: bool) -> None:
+        self.items: list[Stored[_R]] = [Stored(r) for r in records]
+        self.resend = resend
+        self.erase = erase
+
+    @property
+    def records(self) -> list[_R]:
+        """Every record still stored, sent or not."""
+        return [item.record for item in self.items]
+
+    def new_session(self) -> None:
+        """A subscription started (the first notify session after none)."""
+        for item in self.items:
+            item.sent_this_session = False
+
+    def due(self) -> list[Stored[_R]]:
+        """What the current subscription is still owed, in storage order."""
+        if self.resend == "all":
+            return [item for item in self.items if not item.sent_this_session]
+        return [item for item in self.items if not item.sent]
+
+    def delivered(self, item: Stored[_R]) -> None:
+        """The record's indication reached a client: mark it, or erase it."""
+        item.sent = item.sent_this_session = True
+        if self.erase and item in self.items:
+            self.items.remove(item)
+
+    def __bool__(self) -> bool:
+        """Whether anything is left to send to a new subscription."""
+        return bool(self.due())
+
+
 def cccd() -> Descriptor:
     """A Client Characteristic Configuration descriptor (BlueZ shows it; it manages it)."""
     return Descriptor(uuids.CCCD, b"\x00\x00", ["read", "write"])
@@ -66,6 +128,7 @@ class Profile(ABC):
         self.records_sent = 0  # on the current connection
         self._tasks: set[asyncio.Task[Any]] = set()
         self._hangup: asyncio.Task[None] | None = None
+        self._stream_task: asyncio.Task[None] | None = None
 
     @abstractmethod
     def health_services(self, device: "SimDevice") -> list[Service]:
@@ -134,6 +197,49 @@ class Profile(ABC):
             device.drop_link(f"fault: drop_link_every={every}")
             return True
         return False
+
+    @property
+    def streaming(self) -> bool:
+        """Whether a stream of records is in progress."""
+        return self._stream_task is not None and not self._stream_task.done()
+
+    def start_stream(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Start pushing records for a new subscription; a stream still running stops first.
+
+        On a link a dead client left up, the next client's subscription is a new session:
+        BlueZ ended the old one when its owner left the bus.
+        """
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+        task = asyncio.get_running_loop().create_task(coro)
+        self._stream_task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    async def push_records(
+        self,
+        device: "SimDevice",
+        memory: PushedRecords[_R],
+        send: Callable[[_R], Awaitable[bool]],
+        sendable: Callable[[_R], bool] = lambda _r: True,
+    ) -> bool:
+        """Indicate every due record, paced; True if all went out (the caller may hang up).
+
+        `send` returns False when nobody listens any more (the client left the bus, or the
+        link dropped): the stream stops there and that record keeps its "unsent" state.
+        """
+        while True:
+            # Looked up afresh each time: consent given mid-stream makes more records due.
+            item = next((i for i in memory.due() if sendable(i.record)), None)
+            if item is None:
+                break
+            if not await send(item.record):
+                return False
+            memory.delivered(item)
+            if self.count_record(device):
+                return False
+            await self.pace(device)
+        return True
 
     def hang_up_later(self, device: "SimDevice") -> None:
         """Disconnect shortly, as cuffs and scales do after their last indication."""

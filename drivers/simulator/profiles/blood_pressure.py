@@ -1,7 +1,9 @@
 """A blood-pressure cuff: Blood Pressure Service 0x1810.
 
 Like Omron and A&D cuffs, it pushes its stored readings as indications as soon as the client
-enables them on Blood Pressure Measurement, may erase what it sent, then hangs up.
+enables them on Blood Pressure Measurement (each time the first notify session starts), may
+erase what it sent, then hangs up. Which records a new subscription gets follows the
+scenario's `resend` (see `PushedRecords`).
 """
 
 from typing import TYPE_CHECKING
@@ -18,7 +20,7 @@ from drivers.simulator.encoding import (
     encode_intermediate_cuff_pressure,
 )
 from drivers.simulator.gatt import Characteristic, Service
-from drivers.simulator.profiles.base import Profile, cccd
+from drivers.simulator.profiles.base import Profile, PushedRecords, cccd
 from drivers.simulator.scenario import BloodPressureDevice, BloodPressureRecord
 
 if TYPE_CHECKING:
@@ -52,7 +54,9 @@ class BloodPressureProfile(Profile):
 
     def __init__(self, spec: BloodPressureDevice, zone: str) -> None:
         super().__init__(spec, zone)
-        self.records: list[BloodPressureRecord] = list(spec.records)
+        self.memory = PushedRecords(
+            list(spec.records), resend=spec.resend_mode, erase=spec.erase_after_send
+        )
         self._device: SimDevice | None = None
         self._measurement = Characteristic(
             uuids.BLOOD_PRESSURE_MEASUREMENT,
@@ -72,41 +76,38 @@ class BloodPressureProfile(Profile):
         )
         return [Service(uuids.BLOOD_PRESSURE_SERVICE, [self._measurement, self._cuff, feature])]
 
+    @property
+    def records(self) -> list[BloodPressureRecord]:
+        """Every record the cuff still stores."""
+        return self.memory.records
+
     def advertising(self) -> bool:
-        """Real ones advertise only while they hold readings; `advertise_when_empty` opts out."""
-        return self.spec.advertise_when_empty or bool(self.records)
+        """Only while they have readings to send, as real ones; `advertise_when_empty` opts out."""
+        return self.spec.advertise_when_empty or bool(self.memory)
 
     def advertised_uuids(self) -> list[str]:
         """Cuffs advertise the Blood Pressure Service."""
         return [uuids.BLOOD_PRESSURE_SERVICE]
 
     def _on_subscribe(self) -> None:
-        self.spawn(self._stream())
+        self.memory.new_session()
+        self.start_stream(self._stream())
+
+    async def _send(self, record: BloodPressureRecord) -> bool:
+        if self._cuff.subscribed:
+            # A live cuff reports inflation as it happens; stored readings skip it.
+            inflating = IntermediateCuffPressure(
+                cuff_pressure=record.systolic + 20, unit=PressureUnit(record.unit)
+            )
+            await self._cuff.notify(encode_intermediate_cuff_pressure(inflating))
+        return await self._measurement.notify(
+            encode_blood_pressure_measurement(measurement_for(record))
+        )
 
     async def _stream(self) -> None:
         device = self._device
         assert device is not None  # noqa: S101 - set when the GATT database was built
-        while self.records:
-            record = self.records[0]
-            if self._cuff.subscribed:
-                # A live cuff reports inflation as it happens; stored readings skip it.
-                inflating = IntermediateCuffPressure(
-                    cuff_pressure=record.systolic + 20, unit=PressureUnit(record.unit)
-                )
-                await self._cuff.notify(encode_intermediate_cuff_pressure(inflating))
-            delivered = await self._measurement.notify(
-                encode_blood_pressure_measurement(measurement_for(record))
-            )
-            if not delivered:
-                return
-            if self.spec.erase_after_send:
-                self.records.pop(0)  # "data can be downloaded once"
-            else:
-                self.records.append(self.records.pop(0))
-            if self.count_record(device):
-                return
-            await self.pace(device)
-            if not self.spec.erase_after_send and self.records_sent >= len(self.records):
-                break
-        if self.spec.disconnect_after_send:
+        if await self.push_records(device, self.memory, self._send) and (
+            self.spec.disconnect_after_send
+        ):
             self.hang_up_later(device)

@@ -100,6 +100,7 @@ class GlucoseProfile(Profile):
             uuids.RECORD_ACCESS_CONTROL_POINT,
             ["write", "indicate"],
             on_write=self._on_racp_write,
+            on_unsubscribe=self._on_racp_unsubscribe,
             descriptors=[cccd()],
         )
         self._device: SimDevice | None = None
@@ -140,6 +141,12 @@ class GlucoseProfile(Profile):
         return {key: (key, r) for key, r in held}
 
     # ------------------------------------------------------------------ RACP
+    def _on_racp_unsubscribe(self) -> None:
+        # The last notify session ended (its client left the bus, or stopped): BlueZ turns
+        # the CCCD off, so the meter could not indicate the procedure's end; it abandons the
+        # procedure instead of answering the next client "procedure already in progress".
+        self._running = False
+
     def _on_racp_write(self, value: bytes) -> None:
         if not self._racp.subscribed:
             raise bluez_errors.att_error(bluez_errors.ATT_CCCD_IMPROPERLY_CONFIGURED)

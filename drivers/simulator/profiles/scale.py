@@ -25,7 +25,7 @@ from drivers.simulator.encoding import (
     encode_weight_measurement,
 )
 from drivers.simulator.gatt import Characteristic, Service
-from drivers.simulator.profiles.base import Profile, cccd
+from drivers.simulator.profiles.base import Profile, PushedRecords, cccd
 from drivers.simulator.scenario import ScaleDevice, ScaleRecord
 
 if TYPE_CHECKING:
@@ -67,7 +67,9 @@ class ScaleProfile(Profile):
 
     def __init__(self, spec: ScaleDevice, zone: str) -> None:
         super().__init__(spec, zone)
-        self.records: list[ScaleRecord] = list(spec.records)
+        self.memory = PushedRecords(
+            list(spec.records), resend=spec.resend_mode, erase=spec.erase_after_send
+        )
         self.consent_codes = {slot.index: slot.consent for slot in spec.users}
         self._consented: set[int] = set()
         self._device: SimDevice | None = None
@@ -122,9 +124,14 @@ class ScaleProfile(Profile):
             )
         return services
 
+    @property
+    def records(self) -> list[ScaleRecord]:
+        """Every record the scale still stores."""
+        return self.memory.records
+
     def advertising(self) -> bool:
-        """Real ones advertise only while they hold readings; `advertise_when_empty` opts out."""
-        return self.spec.advertise_when_empty or bool(self.records)
+        """Only while they have readings to send, as real ones; `advertise_when_empty` opts out."""
+        return self.spec.advertise_when_empty or bool(self.memory)
 
     def advertised_uuids(self) -> list[str]:
         """Scales advertise the Weight Scale and Body Composition services."""
@@ -163,8 +170,8 @@ class ScaleProfile(Profile):
 
     async def _consent_given(self) -> None:
         await self._respond(UserControlOpCode.CONSENT, UserControlResult.SUCCESS)
-        if self._weight.subscribed:
-            await self._stream()
+        if self._weight.subscribed and not self.streaming:
+            self.start_stream(self._stream())
 
     async def _respond(
         self, op: UserControlOpCode, result: UserControlResult, index: int | None = None
@@ -177,23 +184,22 @@ class ScaleProfile(Profile):
         return record.user not in self.consent_codes or record.user in self._consented
 
     def _on_subscribe(self) -> None:
-        self.spawn(self._stream())
+        self.memory.new_session()
+        self.start_stream(self._stream())
+
+    async def _send(self, record: ScaleRecord) -> bool:
+        if not await self._weight.notify(encode_weight_measurement(weight_for(record))):
+            return False
+        if record.fat_percent is not None or record.unsuccessful:
+            await self._body.notify(
+                encode_body_composition_measurement(body_composition_for(record))
+            )
+        return True
 
     async def _stream(self) -> None:
         device = self._device
         assert device is not None  # noqa: S101 - set when the GATT database was built
-        for record in [r for r in self.records if self._sendable(r)]:
-            if not await self._weight.notify(encode_weight_measurement(weight_for(record))):
-                return
-            if record.fat_percent is not None or record.unsuccessful:
-                await self._body.notify(
-                    encode_body_composition_measurement(body_composition_for(record))
-                )
-            if self.spec.erase_after_send:
-                self.records.remove(record)
-            if self.count_record(device):
-                return
-            await self.pace(device)
-        waiting = any(not self._sendable(r) for r in self.records)
-        if self.spec.disconnect_after_send and not waiting:
+        done = await self.push_records(device, self.memory, self._send, self._sendable)
+        waiting = any(not self._sendable(r) for r in self.memory.records)
+        if done and self.spec.disconnect_after_send and not waiting:
             self.hang_up_later(device)
