@@ -21,7 +21,7 @@ Gotchas handled (see `shared/reference/bluez-simulator.md`):
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import NoReturn
 
 from bleak import BleakClient, BleakScanner
@@ -42,7 +42,9 @@ from bleak_retry_connector import (
     BleakClientWithServiceCache,
     BleakNotFoundError,
     BleakOutOfConnectionSlotsError,
+    close_stale_connections,
     establish_connection,
+    get_device,
 )
 
 from drivers.devices.base import Advertisement
@@ -452,6 +454,31 @@ async def find(
     return heard[-1] if heard else None
 
 
+async def release_stale_links(addresses: Iterable[str]) -> list[str]:
+    """Disconnect those of `addresses` that BlueZ still holds connected; the ones released.
+
+    A central that dies (kill -9, power cut) leaves its LE links up: BlueZ does not tie a link
+    to the D-Bus client that asked for it, and a connected cuff or meter neither advertises
+    nor sends until its own idle timeout hangs up (often 10-60 s, some never). At start-up
+    nothing of this process holds a link, so every connected health device is left over and
+    is released at once (bleak-retry-connector's `close_stale_connections`, which calls
+    Device1.Disconnect). Never raises: a device it cannot release is only logged.
+    """
+    released: list[str] = []
+    for address in addresses:
+        try:
+            device = await get_device(address)
+            props = device.details.get("props", {}) if device is not None else {}
+            if device is None or not props.get("Connected"):
+                continue
+            await close_stale_connections(device)
+        except Exception as exc:  # noqa: BLE001 - best effort; the idle hang-up still frees it
+            _LOGGER.debug("%s: could not release a stale link: %s", address, exc)
+            continue
+        released.append(address.upper())
+    return released
+
+
 class BleakRadio:
     """Continuous scanning and connecting, the shape `gateway.collector.Radio` expects."""
 
@@ -460,6 +487,10 @@ class BleakRadio:
         self._adapter = adapter
         self._attempts = attempts
         self._devices: dict[str, BLEDevice] = {}
+
+    async def release_stale(self, addresses: Iterable[str]) -> list[str]:
+        """Release links an earlier run left up (`release_stale_links`)."""
+        return await release_stale_links(addresses)
 
     @contextlib.asynccontextmanager
     async def advertisements(self) -> AsyncIterator[AsyncIterator[Advertisement]]:

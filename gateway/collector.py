@@ -1,17 +1,19 @@
 """The collector: advertisement → driver → connect → collect → commit → disconnect.
 
-The gateway's first promise lives here: a transfer is committed to SQLite (one transaction,
-cursor included) *before* the link is closed, so a device that erases on disconnect (cuffs,
-scales) or a crash right after never costs a reading. Reads are debounced per device, run
-concurrently up to the adapter's connection slots, and a failing device is logged once at
-WARNING until it recovers.
+The gateway's first promise lives here: every reading is committed to SQLite as it arrives
+(`gateway.saver`: cuffs and scales hand each indication over the moment it is parsed, since
+BlueZ has already confirmed it and the device may erase it), and the transfer's cursor and
+device metadata are committed after the last of them, all *before* the link is closed. A commit
+the store refuses is retried until it succeeds, and spooled to a file if the process stops
+first. Reads are debounced per device, run concurrently up to the adapter's connection slots,
+and a failing device is logged once at WARNING until it recovers.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from drivers.devices.base import (
     Cursor,
     DeviceMatch,
     Driver,
+    NoticeCode,
     Transfer,
 )
 from drivers.devices.registry import Claim, DriverRegistry
@@ -33,15 +36,12 @@ from drivers.link import GattLink
 from drivers.readings import ReadingKind
 from gateway.api.reading_events import publish_readings
 from gateway.events import EventBus
+from gateway.saver import Finish, TransferSaver
 from gateway.store import Database, aio
 from gateway.store import devices as device_store
-from gateway.store.readings import (
-    CursorUpdate,
-    SaveResult,
-    StoredReading,
-    get_reading,
-    save_transfer,
-)
+from gateway.store.errors import StoreError
+from gateway.store.readings import CursorUpdate, SaveResult, StoredReading
+from gateway.store.spool import import_spool
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ FAILURE_BACKOFF_S = 5.0
 FAILURE_BACKOFF_MAX_S = 300.0
 # How long `stop()` lets transfers in progress finish before cancelling them.
 STOP_GRACE_S = 30.0
+# How long a transfer keeps the link while the store refuses its commit. A cuff or scale has
+# handed its records over already (holding the link saves nothing); commits go on after.
+COMMIT_WAIT_S = 5.0
 
 
 class Radio(Protocol):
@@ -64,6 +67,10 @@ class Radio(Protocol):
 
     def connect(self, advertisement: Advertisement) -> AbstractAsyncContextManager[GattLink]:
         """A connected link, disconnected when the context exits (also after a drop)."""
+        ...
+
+    async def release_stale(self, addresses: Iterable[str]) -> list[str]:
+        """Hang up links a dead earlier run left connected; the addresses released."""
         ...
 
 
@@ -119,6 +126,8 @@ class Collector:
     devices: dict[str, DeviceState] = field(default_factory=dict)
     _slots: asyncio.Semaphore = field(init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _unsaved: set[TransferSaver] = field(default_factory=set, init=False)
+    _new_readings: dict[str, tuple[StoredReading, ...]] = field(default_factory=dict, init=False)
     _stopping: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -131,7 +140,8 @@ class Collector:
         return self._stopping
 
     async def run(self) -> None:
-        """Scan and read until cancelled or `stop()`."""
+        """Recover what an earlier run left behind, then scan and read until `stop()`."""
+        await self.recover()
         async with self.radio.advertisements() as adverts:
             async for advertisement in adverts:
                 if self._stopping:
@@ -139,16 +149,46 @@ class Collector:
                 self.on_advertisement(advertisement)
 
     async def stop(self) -> None:
-        """Stop starting reads; let transfers in progress finish (bounded), then return."""
+        """Stop starting reads; let transfers in progress finish (bounded), then return.
+
+        Readings received but still refused by the store are spooled to a file that the
+        next start saves (`gateway.store.spool`).
+        """
         self._stopping = True
-        if not self._tasks:
-            return
-        _LOGGER.info("waiting for %d transfer(s) in progress to finish", len(self._tasks))
-        _, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_S)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        if self._tasks:
+            _LOGGER.info("waiting for %d transfer(s) in progress to finish", len(self._tasks))
+            _, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        for saver in list(self._unsaved):
+            if not await saver.wait(1.0):
+                saver.spool()
+        self._unsaved.clear()
+
+    @property
+    def unsaved(self) -> int:
+        """Readings received from devices that the store has not taken yet."""
+        return sum(saver.pending for saver in self._unsaved)
+
+    async def recover(self) -> None:
+        """Save readings an earlier run spooled, and free the links it left up.
+
+        A gateway killed mid-transfer leaves the device connected in BlueZ; such a device
+        neither advertises nor sends until its idle timeout, so it is released at once.
+        """
+        try:
+            spooled = await aio.call(import_spool, self.db, zone=self.zone)
+        except StoreError as exc:
+            _LOGGER.warning("spooled readings not saved yet (%s); the next start tries again", exc)
+        else:
+            if spooled:
+                _LOGGER.info("%d spooled reading(s) from an earlier run saved", spooled)
+        known = await aio.call(device_store.list_devices, self.db)
+        released = await self.radio.release_stale([d.address for d in known])
+        for address in released:
+            _LOGGER.info("%s: released the link an earlier run left connected", address)
 
     async def idle(self) -> None:
         """Wait until no read is in progress (tests, the demo)."""
@@ -227,78 +267,110 @@ class Collector:
     async def read_once(
         self, driver: Driver, match: DeviceMatch, state: DeviceState
     ) -> TransferDone:
-        """Connect, collect, commit, then disconnect (the order is the promise)."""
+        """Connect, collect (committing as readings arrive), finish the commit, disconnect."""
         address = state.advertisement.address.upper()
         known = await aio.call(device_store.get_device, self.db, address)
         cursor = Cursor.from_json(known.cursor if known else None)
+        saver = TransferSaver(self.db, self.zone, address, on_commit=self._committed)
+        self._unsaved.add(saver)
         context = CollectContext(
             match=match,
             consent_codes=dict(known.consent_codes) if known else {},
             historical=known is None or (known.last_sequence is None and known.cursor is None),
             clock_policy=self.clock_policy,
             zone=self.zone.key,
+            sink=saver.add,
         )
         async with self.radio.connect(state.advertisement) as link:
             state.connected = True
             self.hooks.on_state(address, state)
-            transfer = await driver.collect(link, cursor, context)
+            try:
+                transfer = await driver.collect(link, cursor, context)
+            except BaseException:
+                # What arrived before the failure is committed before the link closes too.
+                if not await saver.wait(COMMIT_WAIT_S):
+                    self._watch(saver)
+                else:
+                    self._unsaved.discard(saver)
+                raise
+            saver.add(transfer.readings)  # meters hand over at the end; known ids cost little
+            finish = Finish(
+                CursorUpdate(address, transfer.cursor.last_sequence, transfer.cursor.to_json()),
+                self._device_fields(transfer, match, state.advertisement.name),
+            )
             # Committed (fsync'd) before the context manager hangs up on the device.
-            saved, new = await self._commit(address, transfer, match, state.advertisement.name)
+            settled = await saver.finish(finish, timeout_s=COMMIT_WAIT_S)
+        if settled:
+            self._unsaved.discard(saver)
+        else:
+            self._watch(saver)
+        saved = saver.totals.result()
+        refined = transfer.match or match
+        how = "complete" if transfer.complete else _why_incomplete(transfer)
+        _LOGGER.log(
+            logging.INFO if saved.new or not transfer.complete else logging.DEBUG,
+            "%s: transfer %s: %d new, %d known%s",
+            address,
+            how,
+            saved.new,
+            saved.known,
+            "" if settled else f", {saver.pending} not saved yet (retrying)",
+        )
+        new = self._new_readings.pop(address, ())
+        return TransferDone(address, refined, saved, new, transfer.complete)
+
+    def _watch(self, saver: TransferSaver) -> None:
+        """Keep a saver whose commits still fail until it succeeds (or `stop` spools it)."""
+
+        async def settle() -> None:
+            await saver.wait(None)
+            self._unsaved.discard(saver)
+
+        task = asyncio.get_running_loop().create_task(settle())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _committed(self, saved: SaveResult, new: tuple[StoredReading, ...]) -> None:
+        """One commit of some transfer: tell listeners at once (the page, the uploader)."""
+        if new:
+            address = new[0].reading.device
+            self._new_readings[address] = self._new_readings.get(address, ()) + new
         self._publish(new)
         if saved.queued:
             self.hooks.on_saved()
-        refined = transfer.match or match
-        _LOGGER.log(
-            logging.INFO if saved.new or not transfer.complete else logging.DEBUG,
-            "%s: transfer %s: %d new, %d known",
-            address,
-            "complete" if transfer.complete else "incomplete (link dropped)",
-            saved.new,
-            saved.known,
-        )
-        return TransferDone(address, refined, saved, new, transfer.complete)
 
-    async def _commit(
-        self, address: str, transfer: Transfer, claimed: DeviceMatch, name: str | None
-    ) -> tuple[SaveResult, tuple[StoredReading, ...]]:
+    @staticmethod
+    def _device_fields(
+        transfer: Transfer, claimed: DeviceMatch, name: str | None
+    ) -> dict[str, Any]:
         match = transfer.match or claimed
         info = transfer.device_info
-
-        def commit() -> tuple[SaveResult, tuple[StoredReading, ...]]:
-            saved = save_transfer(
-                self.db,
-                transfer.readings,
-                zone=self.zone,
-                advance=CursorUpdate(
-                    address, transfer.cursor.last_sequence, transfer.cursor.to_json()
-                ),
-            )
-            fields: dict[str, Any] = {
-                "kind": match.kind.value,
-                "provider": match.provider,
-                "brand": match.brand,
-            }
-            if name:
-                fields["name"] = name
-            if match.model:
-                fields["model"] = match.model
-            if info is not None and info.manufacturer:
-                fields["brand"] = info.manufacturer
-            if info is not None and info.model:
-                fields["model"] = info.model
-            if transfer.clock_skew_s is not None:
-                fields["clock_skew_s"] = transfer.clock_skew_s
-            device_store.upsert_device(self.db, address, **fields)
-            new = tuple(
-                stored for i in saved.new_ids if (stored := get_reading(self.db, i)) is not None
-            )
-            return saved, new
-
-        return await aio.call(commit)
+        fields: dict[str, Any] = {
+            "kind": match.kind.value,
+            "provider": match.provider,
+            "brand": match.brand,
+        }
+        if name:
+            fields["name"] = name
+        if match.model:
+            fields["model"] = match.model
+        if info is not None and info.manufacturer:
+            fields["brand"] = info.manufacturer
+        if info is not None and info.model:
+            fields["model"] = info.model
+        if transfer.clock_skew_s is not None:
+            fields["clock_skew_s"] = transfer.clock_skew_s
+        return fields
 
     def _publish(self, readings: tuple[StoredReading, ...]) -> None:
         if self.events is not None and readings:
             publish_readings(self.events, readings)
+
+
+def _why_incomplete(transfer: Transfer) -> str:
+    if any(n.code is NoticeCode.CAPPED for n in transfer.notices):
+        return "cut by the time cap (the device was still sending)"
+    return "incomplete (link dropped)"
 
 
 @contextlib.asynccontextmanager

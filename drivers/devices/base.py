@@ -9,13 +9,17 @@ The collector (gateway) drives every driver the same way:
 
 So `collect` must do nothing irreversible (no RACP delete, no acknowledgement a device erases
 on): cuffs and scales may erase what they sent, and the gateway persists before anything else.
+BlueZ confirms every indication itself the moment it arrives, so a cuff or scale may forget a
+record long before `collect` returns: drivers of such devices hand each reading to
+`CollectContext.sink` as soon as it is built, and the gateway makes it durable at once
+(the Transfer still lists every reading; saving is idempotent by stable id).
 A link drop mid-transfer does not raise: `collect` returns what it got, `complete=False`, with
 the cursor advanced only to the last record received without a gap, so the next connection
 resumes from there and stable ids absorb any overlap.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -135,6 +139,7 @@ class NoticeCode(StrEnum):
     CONSENT_REFUSED = "consent_refused"  # the scale rejected the stored consent code
     CLOCK_SET = "clock_set"  # the device clock was written (CTS)
     INCOMPLETE = "incomplete"  # the link dropped before the device said it was done
+    CAPPED = "capped"  # the total time cap ended a stream still running; read it again
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +149,14 @@ class Notice:
     code: NoticeCode
     message: str
     user_index: int | None = None
+
+
+ReadingSink = Callable[[Sequence[Reading]], None]
+"""Takes readings as they arrive, for saving at once; must not block (it queues)."""
+
+
+def _no_sink(_readings: Sequence[Reading]) -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +171,9 @@ class CollectContext:
         clock: The gateway clock (aware UTC); injectable for tests.
         clock_policy: Whether to measure and write the device clock.
         zone: IANA zone the device clock shows (for CTS writes).
+        sink: Where streaming drivers hand each reading the moment it is built (the
+            gateway saves it within milliseconds); the default drops them, for callers
+            that only want the returned `Transfer`.
     """
 
     match: DeviceMatch
@@ -166,6 +182,7 @@ class CollectContext:
     clock: Callable[[], datetime] = utc_now
     clock_policy: ClockPolicy = field(default_factory=ClockPolicy)
     zone: str = "UTC"
+    sink: ReadingSink = _no_sink
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,14 @@ from drivers.devices.sig import (
     user_slot,
     with_flags,
 )
-from drivers.devices.stream import IDLE_S, TOTAL_S, Activity, StreamEnd, wait_stream_end
+from drivers.devices.stream import (
+    IDLE_S,
+    TOTAL_S,
+    Activity,
+    StreamEnd,
+    stop_taking,
+    wait_stream_end,
+)
 from drivers.errors import DisconnectedError, ParseError
 from drivers.gatt import uuids
 from drivers.gatt.blood_pressure import (
@@ -60,12 +67,17 @@ class SigBloodPressureDriver(SigDriver):
         self.total_s = total_s
 
     async def collect(self, link: GattLink, cursor: Cursor, context: CollectContext) -> Transfer:
-        """Take every record the cuff pushes until it is idle, hangs up, or the cap."""
+        """Take every record the cuff pushes until it is idle, hangs up, or the cap.
+
+        Each record goes to `context.sink` the moment its indication is parsed: BlueZ has
+        already confirmed it, and the cuff may have erased it.
+        """
         address = link.address
         match, info, skew, notices = context.match, None, None, []
-        received: list[tuple[BloodPressureMeasurement, datetime]] = []
+        readings: dict[str, BloodPressureReading] = {}
         started = context.clock()
         end = StreamEnd.HUNG_UP
+        position = 0
         try:
             info = await read_device_info(link)
             match = self.refine(match, info, link.name)
@@ -77,34 +89,45 @@ class SigBloodPressureDriver(SigDriver):
                 notices.append(Notice(NoticeCode.CLOCK_SET, f"{address}: cuff clock set"))
             activity = Activity()
             malformed = MalformedPackets(address)
+            provider = match.provider
 
             def on_measurement(value: bytes) -> None:
+                nonlocal position
                 activity.touch()
                 try:
-                    received.append((parse_blood_pressure_measurement(value), context.clock()))
+                    measurement = parse_blood_pressure_measurement(value)
                 except ParseError as exc:
                     malformed.skip("BP record", exc, value)
+                    return
+                at = context.clock()
+                reading = self._reading(
+                    measurement, at, position, link, provider, skew, started, context
+                )
+                position += 1
+                if reading is not None:
+                    readings[reading.id] = reading
+                    context.sink((reading,))
 
             await link.subscribe(uuids.BLOOD_PRESSURE_MEASUREMENT, on_measurement)
             end = await wait_stream_end(link, activity, idle_s=self.idle_s, total_s=self.total_s)
+            if end is StreamEnd.CAPPED:
+                # Take no more: a record confirmed after this point would be erased by the
+                # cuff while nobody keeps it. What came so far is in `readings` already.
+                await stop_taking(link, uuids.BLOOD_PRESSURE_MEASUREMENT)
         except DisconnectedError:
             _LOGGER.info("%s: cuff hung up before streaming", address)
         complete = end is not StreamEnd.CAPPED
         if not complete:
             notices.append(
                 Notice(
-                    NoticeCode.INCOMPLETE,
-                    f"{address}: cuff still sending after {self.total_s:g} s; read it again",
+                    NoticeCode.CAPPED,
+                    f"{address}: cuff still sending after the {self.total_s:g} s cap; "
+                    "stopped taking records; read it again for the rest",
                 )
             )
-        readings: list[BloodPressureReading] = []
-        for position, (m, at) in enumerate(received):
-            reading = self._reading(m, at, position, link, match.provider, skew, started, context)
-            if reading is not None:
-                readings.append(reading)
         _LOGGER.info("%s: %d BP record(s), stream ended: %s", address, len(readings), end)
         return Transfer(
-            readings=tuple({r.id: r for r in readings}.values()),
+            readings=tuple(readings.values()),
             cursor=cursor,
             complete=complete,
             match=match,

@@ -17,6 +17,7 @@ as a weight. A slot without a stored code, or whose code the scale refuses, is r
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
@@ -41,7 +42,14 @@ from drivers.devices.sig import (
     user_slot,
     with_flags,
 )
-from drivers.devices.stream import IDLE_S, TOTAL_S, Activity, StreamEnd, wait_stream_end
+from drivers.devices.stream import (
+    IDLE_S,
+    TOTAL_S,
+    Activity,
+    StreamEnd,
+    stop_taking,
+    wait_stream_end,
+)
 from drivers.errors import DisconnectedError, LinkTimeoutError, ParseError
 from drivers.gatt import uuids
 from drivers.gatt.body_composition import (
@@ -63,6 +71,9 @@ _LOGGER = logging.getLogger(__name__)
 
 # A scale answers a consent write within a connection interval or two.
 CONSENT_TIMEOUT_S = 5.0
+# A measurement's packets come one connection interval (7.5-50 ms) apart: one that has waited
+# this long for its body composition is taken as whole, and saved.
+HOLD_S = 0.3
 
 
 @dataclass
@@ -85,10 +96,15 @@ class _Pending:
 
 
 class _Assembler:
-    """Pairs weight and body-composition packets into measurements, in arrival order."""
+    """Pairs weight and body-composition packets into measurements, in arrival order.
 
-    def __init__(self) -> None:
-        self.done: list[_Pending] = []
+    A measurement is handed to `on_done` as soon as it is known to be whole: its body
+    composition is complete, the next measurement starts, or `flush` is called (the driver
+    calls it `HOLD_S` after the last packet, and at the end of the stream).
+    """
+
+    def __init__(self, on_done: Callable[[_Pending], None]) -> None:
+        self._on_done = on_done
         self._pending: _Pending | None = None
 
     def weight(self, value: WeightMeasurement, at: datetime) -> None:
@@ -101,11 +117,13 @@ class _Assembler:
             self.flush()
             pending = self._pending = _Pending(None, at)
         pending.body.append(value)
+        if pending.weight is not None and pending.body_complete:
+            self.flush()
 
     def flush(self) -> None:
         if self._pending is not None:
-            self.done.append(self._pending)
-            self._pending = None
+            pending, self._pending = self._pending, None
+            self._on_done(pending)
 
 
 class SigScaleDriver(SigDriver):
@@ -143,7 +161,10 @@ class _ScaleRun:
         self.skew: float | None = None
         self.notices: list[Notice] = []
         self.started = context.clock()
-        self.assembler = _Assembler()
+        self.assembler = _Assembler(self._measured)
+        self.readings: dict[str, BodyReading] = {}
+        self.position = 0
+        self._hold: asyncio.TimerHandle | None = None
         self.activity: Activity | None = None
         self.control: asyncio.Future[UserControlResponse] | None = None
         self.malformed = MalformedPackets(link.address)
@@ -183,10 +204,16 @@ class _ScaleRun:
                     break
                 await self._consent(slot)
                 end = await self._stream_end()
+            if end is StreamEnd.CAPPED:
+                # Take no more: see `stop_taking`. What came so far was handed over already.
+                await stop_taking(link, uuids.WEIGHT_MEASUREMENT)
+                await stop_taking(link, uuids.BODY_COMPOSITION_MEASUREMENT)
             return end
         except DisconnectedError:
             _LOGGER.info("%s: scale hung up", link.address)
             return StreamEnd.HUNG_UP
+        finally:
+            self._settle()
 
     async def _stream_end(self) -> StreamEnd:
         assert self.activity is not None  # noqa: S101 - set before any stream starts
@@ -240,6 +267,7 @@ class _ScaleRun:
             self.assembler.weight(parse_weight_measurement(value), self.context.clock())
         except ParseError as exc:
             self.malformed.skip("weight", exc, value)
+        self._arm_hold()
 
     def _on_body(self, value: bytes) -> None:
         if self.activity is not None:
@@ -250,27 +278,45 @@ class _ScaleRun:
             self.malformed.skip("body composition", exc, value)
             return
         self.assembler.body(packet, self.context.clock())
+        self._arm_hold()
+
+    def _arm_hold(self) -> None:
+        if self._hold is not None:
+            self._hold.cancel()
+        self._hold = asyncio.get_running_loop().call_later(HOLD_S, self.assembler.flush)
+
+    def _settle(self) -> None:
+        """The stream is over: whatever is being assembled is whole now."""
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
+        self.assembler.flush()
+
+    def _measured(self, pending: _Pending) -> None:
+        """A whole measurement: build its reading and hand it to the sink at once."""
+        reading = self._reading(self.position, pending)
+        self.position += 1
+        if reading is not None:
+            self.readings[reading.id] = reading
+            self.context.sink((reading,))
 
     # ------------------------------------------------------------------ result
     def transfer(self, cursor: Cursor, end: StreamEnd) -> Transfer:
-        self.assembler.flush()
-        readings: list[BodyReading] = []
-        for position, pending in enumerate(self.assembler.done):
-            reading = self._reading(position, pending)
-            if reading is not None:
-                readings.append(reading)
+        self._settle()
+        readings = self.readings
         complete = end is not StreamEnd.CAPPED
         if not complete:
             self.notices.append(
                 Notice(
-                    NoticeCode.INCOMPLETE,
-                    f"{self.link.address}: scale still sending after "
-                    f"{self.driver.total_s:g} s; read it again",
+                    NoticeCode.CAPPED,
+                    f"{self.link.address}: scale still sending after the "
+                    f"{self.driver.total_s:g} s cap; stopped taking records; read it again "
+                    "for the rest",
                 )
             )
         _LOGGER.info("%s: %d scale reading(s), ended: %s", self.link.address, len(readings), end)
         return Transfer(
-            readings=tuple({r.id: r for r in readings}.values()),
+            readings=tuple(readings.values()),
             cursor=cursor,
             complete=complete,
             match=self.match,

@@ -6,9 +6,13 @@ in all; most devices also hang up after their last record, which ends it at once
 """
 
 import asyncio
+import logging
 from enum import StrEnum
 
+from drivers.errors import DriverError
 from drivers.link import GattLink
+
+_LOGGER = logging.getLogger(__name__)
 
 # Junction's Devices SDK: 2 s without a new record, or 30 s in total.
 IDLE_S = 2.0
@@ -64,3 +68,15 @@ async def wait_stream_end(
         except TimeoutError:
             continue
         return StreamEnd.HUNG_UP
+
+
+async def stop_taking(link: GattLink, uuid: str) -> None:
+    """Turn indications off on `uuid` (the cap ended the stream; take nothing more).
+
+    BlueZ then writes the CCCD, so the device stops sending instead of handing records to a
+    central that no longer keeps them. A link that dropped meanwhile needs nothing.
+    """
+    try:
+        await link.unsubscribe(uuid)
+    except DriverError as exc:
+        _LOGGER.debug("%s: could not stop indications on %s: %s", link.address, uuid, exc)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,3 +107,45 @@ def reading_from_row(row: ReadingRow) -> Reading:
 
 def _int(value: int | None) -> int:
     return 0 if value is None else value
+
+
+def reading_to_json(reading: Reading) -> dict[str, Any]:
+    """Every field of `reading` as JSON-able values (the spool file's line format).
+
+    Inverse: `reading_from_json`. Times are ISO-8601 with their offset; enums by value.
+    """
+    out: dict[str, Any] = {"kind": reading.kind.value}
+    for f in dataclasses.fields(reading):
+        value = getattr(reading, f.name)
+        if isinstance(value, DeviceTime):
+            value = dataclasses.asdict(value)
+        elif isinstance(value, frozenset):
+            value = sorted(flag.value for flag in value)
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        elif isinstance(value, StrEnum):
+            value = value.value
+        out[f.name] = value
+    return out
+
+
+def reading_from_json(data: dict[str, Any]) -> Reading:
+    """Rebuild a reading written by `reading_to_json`.
+
+    Raises:
+        ValueError: Not a reading this version can rebuild (unknown kind or fields).
+    """
+    try:
+        cls, enums = _KINDS[ReadingKind(data["kind"])]
+        values = {k: v for k, v in data.items() if k != "kind"}
+        values["received_at"] = datetime.fromisoformat(values["received_at"])
+        if values.get("device_time") is not None:
+            values["device_time"] = DeviceTime(**values["device_time"])
+        values["flags"] = frozenset(ReadingFlag(v) for v in values.get("flags", ()))
+        for name, enum in enums.items():
+            if values.get(name) is not None:
+                values[name] = enum(values[name])
+        return cls(**values)
+    except (KeyError, TypeError) as exc:
+        msg = f"not a stored reading ({exc})"
+        raise ValueError(msg) from exc

@@ -81,8 +81,8 @@ class DatabaseStorageError(StoreError):
 
     def __init__(self, path: Path, detail: str) -> None:
         super().__init__(
-            f"{path}: storage failed ({detail}); the last transfer was not saved and the device "
-            "keeps its records: free disk space or check the storage device, then restart",
+            f"{path}: storage failed ({detail}); nothing of this commit was written: free disk "
+            "space or check the storage device (the gateway keeps what it received and retries)",
             path,
         )
 

@@ -90,6 +90,9 @@ class FakeRadio:
 
         yield stream()
 
+    async def release_stale(self, addresses) -> list[str]:
+        return []
+
     @contextlib.asynccontextmanager
     async def connect(self, advertisement: Advertisement) -> AsyncIterator[GattLink]:
         link = FakeLink(advertisement.address)

@@ -91,11 +91,48 @@ async def test_total_cap_marks_a_still_streaming_cuff_incomplete():
             )
         },
     )
-    transfer = await collect(link, SigBloodPressureDriver(idle_s=0.5, total_s=0.1))
+    sunk: list = []
+    transfer = await collect(
+        link, SigBloodPressureDriver(idle_s=0.5, total_s=0.1), sink=sunk.extend
+    )
+    # The cap stops indications before collect returns: what the cuff sends after that is
+    # not taken (it would be confirmed by BlueZ and erased with nobody keeping it).
+    assert uuids.BLOOD_PRESSURE_MEASUREMENT not in link.subscribed
+    await asyncio.sleep(0.05)
     tasks[0].cancel()
     assert not transfer.complete
-    assert NoticeCode.INCOMPLETE in {n.code for n in transfer.notices}
+    assert NoticeCode.CAPPED in {n.code for n in transfer.notices}
     assert 3 <= len(transfer.readings) < 60
+    assert [r.id for r in sunk] == [r.id for r in transfer.readings]
+
+
+async def test_each_record_reaches_the_sink_as_its_indication_arrives():
+    """Nothing waits for the end of the stream: the gateway saves each record at once."""
+    seen_before_end: list[int] = []
+    sunk: list = []
+
+    def start(link: FakeLink) -> None:
+        async def send() -> None:
+            for minute in range(3):
+                link.notify(
+                    uuids.BLOOD_PRESSURE_MEASUREMENT,
+                    measurement(timestamp=DeviceTime(2026, 11, 20, 9, minute, 0)),
+                )
+                await asyncio.sleep(0.02)
+                seen_before_end.append(len(sunk))
+            link.drop_later()
+
+        tasks.append(asyncio.ensure_future(send()))
+
+    tasks: list = []
+    link = FakeLink(
+        ADDRESS,
+        notifiable=(uuids.BLOOD_PRESSURE_MEASUREMENT,),
+        on_subscribe={uuids.BLOOD_PRESSURE_MEASUREMENT: start},
+    )
+    transfer = await collect(link, sink=sunk.extend)
+    assert seen_before_end == [1, 2, 3]
+    assert [r.id for r in sunk] == [r.id for r in transfer.readings]
 
 
 async def test_untimed_records_are_kept_flagged_with_distinct_ids():

@@ -140,3 +140,44 @@ async def test_refused_consent_is_a_notice_naming_the_slot():
 async def test_uds_scale_without_codes_asks_for_them():
     transfer = await collect(scale_link([], uds={1: 1234}))
     assert [n.code for n in transfer.notices] == [NoticeCode.CONSENT_MISSING]
+
+
+async def test_a_whole_measurement_reaches_the_sink_before_the_stream_ends():
+    """Weight + complete body composition is saved at once; a lone weight after `HOLD_S`."""
+    import asyncio
+
+    from drivers.devices.sig_scale import HOLD_S
+
+    sunk: list = []
+    counts: list[int] = []
+    t2 = DeviceTime(2026, 11, 20, 7, 6, 0)
+
+    def stream(link: FakeLink) -> None:
+        async def send() -> None:
+            for uuid, value in (weight(80.0), body(20.0)):
+                link.notify(uuid, value)
+            await asyncio.sleep(0.02)
+            counts.append(len(sunk))  # merged pair: whole, so handed over already
+            link.notify(*weight(81.0, timestamp=t2))
+            await asyncio.sleep(0.02)
+            counts.append(len(sunk))  # a weight alone may still get its body composition
+            await asyncio.sleep(HOLD_S + 0.05)
+            counts.append(len(sunk))  # ... until the hold expires
+            link.drop_later()
+
+        tasks.append(asyncio.ensure_future(send()))
+
+    tasks: list = []
+    link = FakeLink(
+        ADDRESS,
+        "SBF70",
+        notifiable=(uuids.WEIGHT_MEASUREMENT, uuids.BODY_COMPOSITION_MEASUREMENT),
+        on_subscribe={uuids.WEIGHT_MEASUREMENT: stream},
+    )
+    driver = SigScaleDriver(idle_s=1, total_s=5)
+    transfer = await driver.collect(
+        link, Cursor(), context_for(driver, ADVERT, clock=fixed_clock, sink=sunk.extend)
+    )
+    assert counts == [1, 1, 2]
+    assert [r.id for r in sunk] == [r.id for r in transfer.readings]
+    assert sunk[0].fat_percent == 20.0
