@@ -1,5 +1,7 @@
 """BP cuff and scale drivers over real Bleak against the simulator."""
 
+import asyncio
+
 import pytest
 
 from drivers.devices.base import Cursor, NoticeCode
@@ -13,6 +15,7 @@ from drivers.readings import (
     PressureUnit,
     ReadingFlag,
 )
+from drivers.simulator.scenario import parse_scenario
 from tests.drivers.devices.helpers import NOW, collect_over_bleak, fixed_clock
 from tests.drivers.simulator.scenarios import CUFF, SCALE, cuff, scale
 
@@ -102,3 +105,46 @@ async def test_scale_without_user_data_service_streams_everything(simulator):
     transfer = await collect_over_bleak(SCALE, "BF720", WSS, Cursor(), driver=SCALES)
     assert {r.user_index for r in transfer.readings} == {1, 2}
     assert NoticeCode.CONSENT_MISSING not in {n.code for n in transfer.notices}
+
+
+def _long_cuff(records: int) -> str:
+    rows = ",\n".join(
+        f'{{ time = "2026-11-20T{i // 60:02d}:{i % 60:02d}:00", systolic = {110 + i % 30}, '
+        "diastolic = 80 }"
+        for i in range(records)
+    )
+    return f"""
+[[devices]]
+kind = "blood_pressure"
+address = "{CUFF}"
+name = "BLEsmart_00000116"
+manufacturer = "OMRON HEALTHCARE"
+erase_after_send = true
+faults = {{ notify_interval_ms = 40 }}
+records = [
+{rows}
+]
+"""
+
+
+@pytest.mark.parametrize("scenario", [parse_scenario(_long_cuff(60))])
+async def test_the_cap_stops_indications_so_nothing_is_erased_unkept(simulator):
+    """700 records at 50 ms against the 30 s cap, scaled down: cap 0.6 s, 60 records at 40 ms.
+
+    Every record the cuff erased (its indication was delivered) is in what the driver
+    returned; the rest is still on the cuff for the next read.
+    """
+    sunk: list = []
+    capped = SigBloodPressureDriver(idle_s=0.5, total_s=0.6)
+    transfer = await collect_over_bleak(
+        CUFF, "BLEsmart_00000116", BLS, Cursor(), driver=capped, sink=sunk.extend
+    )
+    await asyncio.sleep(0.3)  # anything the cuff still sent would be erased by now
+    remaining = simulator.device(CUFF).profile.records  # type: ignore[attr-defined]
+    assert not transfer.complete
+    assert NoticeCode.CAPPED in {n.code for n in transfer.notices}
+    assert 5 < len(transfer.readings) < 60
+    assert len(transfer.readings) + len(remaining) == 60
+    assert [r.id for r in sunk] == [r.id for r in transfer.readings]
+    rest = await collect_over_bleak(CUFF, "BLEsmart_00000116", BLS, Cursor(), driver=BP)
+    assert len(rest.readings) == len(remaining)
