@@ -17,7 +17,7 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import partial
@@ -174,6 +174,10 @@ class WatchedRadio:
     def connect(self, advertisement: Advertisement) -> AbstractAsyncContextManager[GattLink]:
         """The wrapped radio's connect."""
         return self._radio.connect(advertisement)
+
+    async def release_stale(self, addresses: Iterable[str]) -> list[str]:
+        """The wrapped radio's release of links a dead earlier run left up."""
+        return await self._radio.release_stale(addresses)
 
 
 def apply_config_bindings(db: Database, settings: Settings) -> None:
@@ -543,7 +547,11 @@ def build_gateway(
         pairing=CoordinatedPairing(control, coordinator, on_paired=on_paired),
         sync=uploader,
         metrics=metrics,
-        readiness={"collector": lambda: not collector.stopping},
+        readiness={
+            "collector": lambda: not collector.stopping,
+            # Readings received but refused by the store (locked, disk full) are at risk.
+            "readings_saved": lambda: collector.unsaved == 0,
+        },
     )
     return Gateway(
         settings=settings,

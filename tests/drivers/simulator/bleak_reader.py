@@ -1,15 +1,19 @@
 """A plain Bleak central in its own process: scan, connect, subscribe, print what arrives.
 
-Run as ``python -m tests.drivers.simulator.bleak_reader ADDRESS UUID``. Prints ``ready`` once
-subscribed, then one hex line per notification (flushed), and ``end`` when the device hangs up
-or stays quiet for `IDLE_S`; then disconnects. Tests kill it with SIGKILL to play a central
-that dies without disconnecting.
+Run as ``python -m tests.drivers.simulator.bleak_reader ADDRESS UUID [--racp]``; with
+``--racp`` it also asks a meter for every stored record over the Record Access Control Point.
+Prints ``ready`` once subscribed, then one hex line per notification (flushed), and ``end``
+when the device hangs up or stays quiet for `IDLE_S`; then disconnects. Tests kill it with
+SIGKILL to play a central that dies without disconnecting.
 """
 
 import asyncio
 import sys
 
 from bleak import BleakClient, BleakScanner
+
+from drivers.gatt import uuids
+from drivers.gatt.racp import report_all
 
 
 def say(line: str) -> None:
@@ -21,7 +25,7 @@ def say(line: str) -> None:
 IDLE_S = 1.5
 
 
-async def main(address: str, uuid: str) -> None:
+async def main(address: str, uuid: str, *, racp: bool = False) -> None:
     device = await BleakScanner.find_device_by_address(address, timeout=10)
     if device is None:
         say("not-found")
@@ -36,6 +40,9 @@ async def main(address: str, uuid: str) -> None:
         got.set()
 
     await client.start_notify(uuid, on_value)
+    if racp:
+        await client.start_notify(uuids.RECORD_ACCESS_CONTROL_POINT, lambda _c, _d: None)
+        await client.write_gatt_char(uuids.RECORD_ACCESS_CONTROL_POINT, report_all(), True)
     say("ready")
     while not hung_up.is_set():
         got.clear()
@@ -50,4 +57,4 @@ async def main(address: str, uuid: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], racp="--racp" in sys.argv[3:]))

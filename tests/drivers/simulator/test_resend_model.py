@@ -126,3 +126,56 @@ def scenario(request: pytest.FixtureRequest) -> Scenario:
         request.node.callspec.params["erase"],
     )
     return _scenario(kind, resend, erase)
+
+
+def _meter() -> Scenario:
+    rows = ",\n".join(
+        f'{{ seq = {i}, time = "2026-11-20T07:{i:02d}:00", mg_dl = {90 + i} }}'
+        for i in range(1, 41)
+    )
+    return parse_scenario(
+        f"""
+[[devices]]
+kind = "glucose"
+address = "{ADDRESS}"
+name = "meter+00012345"
+faults = {{ notify_interval_ms = 100, idle_disconnect_ms = 0 }}
+records = [
+{rows}
+]
+"""
+    )
+
+
+@pytest.mark.parametrize("scenario", [_meter()])
+async def test_a_racp_procedure_dies_with_its_client(simulator: Simulator) -> None:
+    """A central killed mid-report leaves the link up; the meter does not stay "busy".
+
+    BlueZ ends the dead client's notify sessions (and turns the CCCD off), so the meter could
+    not indicate the procedure's end: it abandons it, and the next client on that link is not
+    told "procedure already in progress".
+    """
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "tests.drivers.simulator.bleak_reader", ADDRESS),
+        *(uuids.GLUCOSE_MEASUREMENT, "--racp"),
+        stdout=asyncio.subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    assert proc.stdout is not None
+    device = simulator.device(ADDRESS)
+    profile = device.profile
+    async with asyncio.timeout(20):
+        frames = 0
+        while frames < 3:
+            line = (await proc.stdout.readline()).decode().strip()
+            frames += line not in ("ready", "")
+        assert profile._running  # type: ignore[attr-defined]  # the report is under way
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    # At once, not after the ~3.5 s the rest of the report would have taken.
+    async with asyncio.timeout(1.0):
+        while profile._running:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.02)
+    assert device.connected  # the dead client's link is still up, as in BlueZ
+    assert len(profile.records) == 40  # type: ignore[attr-defined]  # a report deletes nothing
