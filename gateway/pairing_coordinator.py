@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 
 from drivers.devices.base import Advertisement
@@ -104,6 +104,10 @@ class CoordinatedRadio:
             self._radio.connect(advertisement) as link,
         ):
             yield link
+
+    async def release_stale(self, addresses: Iterable[str]) -> list[str]:
+        """The wrapped radio's release of links a dead earlier run left up."""
+        return await self._radio.release_stale(addresses)
 
 
 class CoordinatedPairing:

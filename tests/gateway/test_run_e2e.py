@@ -128,9 +128,14 @@ def test_kill_9_during_transfers_loses_and_doubles_nothing(tmp_path: Path, bluet
         config = write_config(tmp_path, stub_url=stub_url, bindings={METER: "alice"})
         db = tmp_path / "data" / "gateway.sqlite3"
         env = gateway_env(bus, bluetoothctl_dir)
+        log = tmp_path / "run.log"
         for _ in range(20):
-            gateway = start_gateway(config, env, tmp_path / "run.log")
-            time.sleep(rng.uniform(0.4, 2.0))
+            since = log.stat().st_size if log.exists() else 0
+            gateway = start_gateway(config, env, log)
+            # Timed from the claim, not the process start: start-up takes longer on a loaded
+            # machine, and a kill before any transfer tests nothing.
+            wait_for(lambda since=since: "claimed by" in log.read_text()[since:], 30, "a claim")
+            time.sleep(rng.uniform(0.0, 1.6))
             gateway.send_signal(signal.SIGKILL)
             gateway.wait(timeout=10)
             counts.append(len(reading_rows(db)))
