@@ -18,7 +18,6 @@ as a weight. A slot without a stored code, or whose code the scale refuses, is r
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
@@ -34,6 +33,7 @@ from drivers.devices.base import (
     NoticeCode,
     Transfer,
 )
+from drivers.devices.scale_assembly import AssembledMeasurement, ScaleAssembler
 from drivers.devices.sig import (
     MalformedPackets,
     SigDriver,
@@ -54,7 +54,6 @@ from drivers.errors import DisconnectedError, LinkTimeoutError, ParseError
 from drivers.gatt import uuids
 from drivers.gatt.body_composition import (
     BodyCompositionMeasurement,
-    merge_body_composition,
     parse_body_composition_measurement,
 )
 from drivers.gatt.user_data import (
@@ -76,54 +75,33 @@ CONSENT_TIMEOUT_S = 5.0
 HOLD_S = 0.3
 
 
-@dataclass
-class _Pending:
-    """One measurement being assembled from its weight and body-composition packets."""
-
-    weight: WeightMeasurement | None
-    received_at: datetime
-    body: list[BodyCompositionMeasurement] = field(default_factory=list)
-
-    @property
-    def user(self) -> int | None:
-        if self.weight is not None:
-            return self.weight.user_id
-        return self.body[0].user_id if self.body else None
-
-    @property
-    def body_complete(self) -> bool:
-        return bool(self.body) and not self.body[-1].multiple_packet
-
-
 class _Assembler:
-    """Pairs weight and body-composition packets into measurements, in arrival order.
+    """Measurements from their packets in any order (`drivers.devices.scale_assembly`).
 
-    A measurement is handed to `on_done` as soon as it is known to be whole: its body
-    composition is complete, the next measurement starts, or `flush` is called (the driver
-    calls it `HOLD_S` after the last packet, and at the end of the stream).
+    A measurement is handed to `on_done` as soon as it is known to be whole: its weight and
+    complete body composition came (a scale without Body Composition: its weight), the scale
+    moved on to the next one, or `flush` is called (the driver calls it `HOLD_S` after the
+    last packet, and at the end of the stream).
     """
 
-    def __init__(self, on_done: Callable[[_Pending], None]) -> None:
+    def __init__(
+        self, on_done: Callable[[AssembledMeasurement], None], *, expects_body: bool = True
+    ) -> None:
         self._on_done = on_done
-        self._pending: _Pending | None = None
+        self._packets = ScaleAssembler(expects_body=expects_body)
 
     def weight(self, value: WeightMeasurement, at: datetime) -> None:
-        self.flush()
-        self._pending = _Pending(value, at)
+        self._hand_over(self._packets.add_weight(value, at))
 
     def body(self, value: BodyCompositionMeasurement, at: datetime) -> None:
-        pending = self._pending
-        if pending is None or pending.body_complete or pending.user != value.user_id:
-            self.flush()
-            pending = self._pending = _Pending(None, at)
-        pending.body.append(value)
-        if pending.weight is not None and pending.body_complete:
-            self.flush()
+        self._hand_over(self._packets.add_body(value, at))
 
     def flush(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            self._on_done(pending)
+        self._hand_over(self._packets.flush())
+
+    def _hand_over(self, done: list[AssembledMeasurement]) -> None:
+        for measurement in done:
+            self._on_done(measurement)
 
 
 class SigScaleDriver(SigDriver):
@@ -161,7 +139,10 @@ class _ScaleRun:
         self.skew: float | None = None
         self.notices: list[Notice] = []
         self.started = context.clock()
-        self.assembler = _Assembler(self._measured)
+        self.assembler = _Assembler(
+            self._measured,
+            expects_body=link.has_characteristic(uuids.BODY_COMPOSITION_MEASUREMENT),
+        )
         self.readings: dict[str, BodyReading] = {}
         self.position = 0
         self._hold: asyncio.TimerHandle | None = None
@@ -292,7 +273,7 @@ class _ScaleRun:
             self._hold = None
         self.assembler.flush()
 
-    def _measured(self, pending: _Pending) -> None:
+    def _measured(self, pending: AssembledMeasurement) -> None:
         """A whole measurement: build its reading and hand it to the sink at once."""
         reading = self._reading(self.position, pending)
         self.position += 1
@@ -325,10 +306,9 @@ class _ScaleRun:
             notices=tuple(self.notices),
         )
 
-    def _reading(self, position: int, pending: _Pending) -> BodyReading | None:
-        weight = pending.weight
-        body = merge_body_composition(pending.body) if pending.body else None
-        user = user_slot(pending.user)
+    def _reading(self, position: int, pending: AssembledMeasurement) -> BodyReading | None:
+        weight, body = pending.weight, pending.body  # placeholders already dropped
+        user = user_slot(pending.user_id)
         if (weight is not None and weight.measurement_unsuccessful) or (
             weight is None and body is not None and body.body_fat_percent is None
         ):
@@ -341,7 +321,7 @@ class _ScaleRun:
                 )
             )
             return None
-        stamp = (weight.timestamp if weight else None) or (body.timestamp if body else None)
+        stamp = pending.timestamp  # from whichever packet carried it
         device_time = stamp if stamp is not None and stamp.wall_clock() else None
         flags: set[ReadingFlag] = set() if device_time else {ReadingFlag.NO_DEVICE_TIME}
         if weight is not None:

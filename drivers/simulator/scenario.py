@@ -74,6 +74,9 @@ class ScaleRecord(_Strict):
     fat_percent: float | None = None
     user: int | None = None
     unsuccessful: bool = False  # the scale reports "measurement unsuccessful"
+    # The body composition comes without user id or time stamp, right after the weight that
+    # carries both (a Beurer BF720, KristianP26/ble-scale-sync #168).
+    body_bare: bool = False
 
     @model_validator(mode="after")
     def _one_weight(self) -> "ScaleRecord":

@@ -143,3 +143,65 @@ def test_a_newest_first_meter_read_again_uploads_each_measurement_once(
     ]
     assert all(s["writes"] == 1 for s in samples)  # nothing uploaded twice
     assert "reset" not in log.lower()  # no false meter_reset
+
+
+BF720 = f"""
+[[devices]]
+kind = "scale"
+address = "{SCALE}"
+name = "BF720"
+manufacturer = "Beurer"
+advert_manufacturer_data = {{ "0611" = "" }}
+advert_service_data = {{ "181d" = "01" }}
+
+[[devices.records]]
+time = "2026-05-12T18:53:54"
+weight_kg = 79.96
+fat_percent = 19.4
+user = 1
+body_bare = true
+
+[[devices.records]]
+time = "2026-05-12T19:10:00"
+weight_kg = 64.2
+fat_percent = 27.5
+user = 2
+body_bare = true
+"""
+
+
+def _slot_binding(config: Path, device: str, slot: int, user: str) -> None:
+    """Bind one user slot of a device (e2e.write_config binds whole devices)."""
+    lines = ["[[bindings]]", f'device = "{device}"', f'user_id = "{user}"', f"device_user = {slot}"]
+    config.write_text(config.read_text() + "\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_split_packet_scale_uploads_one_body_summary_per_measurement_for_the_slot(
+    tmp_path: Path, bluetoothctl_dir: Path
+):
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(BF720)
+    log = tmp_path / "run.log"
+    with simulator(scenario) as bus, junction_stub() as stub_url:
+        config = write_config(tmp_path, stub_url=stub_url, bindings={})
+        _slot_binding(config, SCALE, 1, "bob")
+        db = tmp_path / "data" / "gateway.sqlite3"
+        gateway = start_gateway(config, gateway_env(bus, bluetoothctl_dir), log)
+        try:
+            wait_for(lambda: len(reading_rows(db)) >= 2, 45, "both measurements stored")
+            wait_for(lambda: len(_stub_samples(stub_url)) >= 2, 45, "bob's body summary")
+            time.sleep(2)
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            assert gateway.wait(timeout=30) == 0, log.read_text()[-3000:]
+        samples = _stub_samples(stub_url)
+    rows = _rows(db, "select user_index, user_id, state, values_json from reading order by 1")
+    assert [(r[0], r[1], r[2]) for r in rows] == [(1, "bob", "delivered"), (2, None, "unassigned")]
+    assert json.loads(str(rows[0][3]))["fat_percent"] == 19.4  # weight and fat: one reading
+    assert sorted((s["user_id"], s["unit"], s["value"], s["timestamp"]) for s in samples) == [
+        ("bob", "%", 19.4, "2026-05-12T18:53:54Z"),
+        ("bob", "kg", 79.96, "2026-05-12T18:53:54Z"),
+    ]
+    assert all(s["writes"] == 1 for s in samples)

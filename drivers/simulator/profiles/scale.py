@@ -52,11 +52,12 @@ def weight_for(record: ScaleRecord) -> WeightMeasurement:
 def body_composition_for(record: ScaleRecord) -> BodyCompositionMeasurement:
     """The Body Composition Measurement a scale sends for a stored record."""
     unit = MassUnit.LB if record.weight_lb is not None else MassUnit.KG
+    bare = record.body_bare  # a BF720 leaves user and time to the weight packet before it
     return BodyCompositionMeasurement(
         body_fat_percent=None if record.unsuccessful else record.fat_percent,
         unit=unit,
-        timestamp=Profile.device_time(record.time),
-        user_id=record.user,
+        timestamp=None if bare else Profile.device_time(record.time),
+        user_id=None if bare else record.user,
     )
 
 
