@@ -9,8 +9,10 @@ One transfer:
    indications are turned on (which starts the stream).
 3. The stream ends like a cuff's: 2 s idle, 30 s in all, or the scale hangs up.
 
-A weight and the body composition that follows it for the same user become one `BodyReading`;
-a multi-packet body composition is merged first. Scales send only final values on these
+A weight and its body composition become one `BodyReading` whatever their order and whichever
+packet carries the user and the time (`drivers.devices.scale_assembly`; a BF720 sends the body
+composition bare right after the weight); a multi-packet body composition is merged first and
+placeholder zeros are absent values. Scales send only final values on these
 characteristics. "Measurement unsuccessful" (0xFFFF) is reported as a notice, never stored
 as a weight. A slot without a stored code, or whose code the scale refuses, is reported too.
 """
