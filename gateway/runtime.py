@@ -60,6 +60,7 @@ from gateway.store import devices as device_store
 from gateway.store import users as user_store
 from gateway.store.credentials import SqliteTokenStore
 from gateway.store.devices import BondState
+from gateway.store.links import SqliteLinkStore
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import assign_device_readings
 from sync.uploader import SyncEvent, Uploader, build_uploader
@@ -449,6 +450,7 @@ def build_gateway(
         environment=junction.environment,
         time_zone=settings.timezone,
         token_store=SqliteTokenStore(db),
+        link_store=SqliteLinkStore(db),
         backfill_days=junction.backfill_days,
         scale_provider=junction.scale_provider,
         priority=priority,

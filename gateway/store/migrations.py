@@ -244,7 +244,20 @@ _V7 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+_V8 = Migration(
+    8,
+    "Junction manual-provider links the gateway made (a restart does not link again)",
+    (
+        """CREATE TABLE junction_link (
+            user_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            linked_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, provider)
+        )""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -237,3 +237,13 @@ class DeviceFailureRow(SQLModel, table=True):
     error: str
     failures: int
     failed_at: str  # ISO 8601 UTC, as written by `record_failure`
+
+
+class JunctionLinkRow(SQLModel, table=True):
+    """A manual-provider connection the gateway made at Junction (schema version 8)."""
+
+    __tablename__ = "junction_link"
+
+    user_id: str = Field(primary_key=True)
+    provider: str = Field(primary_key=True)
+    linked_at: datetime = Field(sa_type=UtcDateTime)
