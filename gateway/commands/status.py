@@ -13,7 +13,6 @@ from gateway.commands.common import ConfigOption, fail, settings_from
 from gateway.health_probe import HealthProbe
 from gateway.status import StatusReport, collect_status
 from gateway.store import StoreError
-from sync.junction.providers import MANUAL
 
 # The width when output goes to a pipe or a file (no terminal width): a classic terminal,
 # so what a script or a support ticket captures reads the same as on the console.
@@ -174,9 +173,9 @@ def _devices_table(report: StatusReport, now: datetime) -> Table:
         table.add_column(name, justify="right", no_wrap=True)
     for d in report.devices:
         table.add_row(
-            f"{d.address}\n[dim]{d.name or _NONE}[/]",
-            f"{_KIND_SHORT.get(d.kind or '', d.kind or _NONE)}\n[dim]{d.brand or _NONE}[/]"
-            f"\n[dim]as {_slug(d.uploads_as)}[/]",
+            # "as manual": the device has no Junction slug of its own (a fallback)
+            f"{d.address}\n[dim]{d.name or _NONE}[/]\n[dim]as {_slug(d.uploads_as)}[/]",
+            f"{_KIND_SHORT.get(d.kind or '', d.kind or _NONE)}\n[dim]{d.brand or _NONE}[/]",
             f"{d.bond_state}\n[dim]{_ago(d.last_seen_at, now)}[/]",
             _NONE if d.battery_percent is None else f"{d.battery_percent} %",
             _skew_text(d.clock_skew_s),
@@ -227,9 +226,8 @@ def _skew_text(skew_s: float | None) -> str:
 
 
 def _slug(slug: str | None) -> str:
-    if slug is None:
-        return _NONE
-    return f"{slug} (fallback)" if slug == MANUAL else slug
+    """The upload slug; ``manual`` (no Junction brand) is what a fallback looks like."""
+    return _NONE if slug is None else slug
 
 
 def _readings_table(report: StatusReport) -> Table:

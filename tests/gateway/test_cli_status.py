@@ -79,9 +79,15 @@ def fill(data_dir: Path) -> None:
     try:
         users.bind(db, METER, "alice")
         users.bind(db, CUFF, "bob")
-        devices.upsert_device(db, METER, name="meter+0001", kind="glucose", brand="Roche")
-        devices.upsert_device(db, CUFF, name="BP7000", kind="blood_pressure", brand="Omron")
-        devices.upsert_device(db, SCALE, name="BC-105", kind="body", battery_percent=87)
+        devices.upsert_device(
+            db, METER, name="meter+0001", kind="glucose", brand="Roche", provider="accuchek_ble"
+        )
+        devices.upsert_device(
+            db, CUFF, name="BP7000", kind="blood_pressure", brand="Omron", provider="omron_ble"
+        )
+        devices.upsert_device(
+            db, SCALE, name="BC-105", kind="body", battery_percent=87, provider="beurer_ble"
+        )
         devices.set_bond_state(db, METER, BondState.BONDED)
         # Seen, never read: only its failure is on record.
         device_failures.record_failure(
@@ -244,6 +250,9 @@ def test_json_reports_devices_readings_uploads_and_errors(filled: Path) -> None:
     assert by_address[CUFF]["readings"] == 2
     assert by_address[SCALE]["battery_percent"] == 87
     assert by_address[SCALE]["bond_state"] == "none"
+    # The slug each device uploads as (issue 16 item 2): Junction lists beurer_ble for blood
+    # pressure only, so a Beurer scale falls back to manual.
+    assert [d["uploads_as"] for d in by_address.values()] == ["accuchek_ble", "omron_ble", "manual"]
 
     assert doc["readings"] == {
         "blood_pressure": {"dead": 2},
@@ -290,6 +299,8 @@ def test_table_shows_every_section_without_measured_values(filled: Path) -> None
         "Failed reads (1)",
         FAILING,
         "2 times",
+        "as accuchek_ble",
+        "as manual",
     ):
         assert expected in out, expected
     # Fits a classic terminal; the error wraps, nothing is cut.
