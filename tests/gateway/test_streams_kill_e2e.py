@@ -203,8 +203,8 @@ def test_kill_9_while_cuffs_and_scales_stream(
         # Only records in flight at a kill (confirmed by BlueZ, not yet committed: the
         # window `bench/stream_window.py` measures) may be lost; nothing else, ever.
         assert set(missing[device]) <= in_flight[device], report
-    # Every stored reading went upstream once (the stub keys samples as Junction does).
-    assert all(s["writes"] == 1 for s in samples)
+    # Every stored reading is upstream exactly once: the stub keys samples as Junction does, so
+    # a batch re-sent after a kill that landed between the POST and its 2xx upserts, not doubles.
     by_resource = {
         r: sum(1 for s in samples if s["resource"] == r)
         for r in ("blood_pressure", "weight", "fat")
