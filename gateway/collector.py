@@ -246,7 +246,7 @@ class Collector:
                 _LOGGER.warning("%s: reading again after earlier failures", address)
                 state.warned = False
             self.hooks.on_transfer(done)
-        except (DriverError, OSError) as exc:
+        except (DriverError, OSError, StoreError) as exc:  # one line each, no traceback
             state.failures += 1
             if not state.warned:
                 # Once, until it recovers; driver errors already start with the address.
