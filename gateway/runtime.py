@@ -71,9 +71,6 @@ _LOGGER = logging.getLogger(__name__)
 RADAR_REFRESH_S = 5.0
 # How long start-up waits for the radio to scan and the API to answer before giving up.
 START_TIMEOUT_S = 30.0
-# How often the running gateway checks it can still write its store (locked by another
-# process, made immutable or read-only): a store it cannot write loses every new reading.
-STORE_CHECK_S = 15.0
 
 
 class GatewayFailureError(Exception):
@@ -119,17 +116,6 @@ def check_writable(db: Database) -> None:
         version: int = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
         conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
         raise _UndoError
-
-
-async def watch_store(db: Database, every_s: float = STORE_CHECK_S) -> None:
-    """Run `check_writable` every `every_s` until cancelled.
-
-    Raises:
-        StoreError: The store can no longer be written (the gateway then stops, non-zero).
-    """
-    while True:
-        await asyncio.sleep(every_s)
-        await aio.call(check_writable, db)
 
 
 def bind_api(host: str, port: int) -> socket.socket:
@@ -311,7 +297,6 @@ class Gateway:
         }
         if self.mqtt is not None:
             tasks.add(asyncio.create_task(self.mqtt.run(), name="mqtt"))
-        tasks.add(asyncio.create_task(watch_store(self.db), name="store"))
         server: uvicorn.Server | None = None
         if listener is not None:
             config = server_config(create_app(self.services), self.settings.api)

@@ -16,14 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.store import DATABASE_FILENAME, open_database
-from tests.gateway.e2e import (
-    EDGE_GATEWAY,
-    junction_stub,
-    simulator,
-    start_gateway,
-    wait_for,
-    write_config,
-)
+from tests.gateway.e2e import EDGE_GATEWAY
 from tests.gateway.running import free_port
 
 # Generous for a loaded 2-core CI box; each case ends in about 1-6 s.
@@ -184,37 +177,3 @@ def test_an_environment_override_is_blamed_on_its_variable(tmp_path: Path) -> No
     result, _ = run(write(tmp_path), GATEWAY_API__PORT="x", **NO_BLUEZ)
     assert result.returncode == 2
     assert error_line(result).startswith("error: $GATEWAY_API__PORT: api.port = 'x'")
-
-
-def test_a_database_locked_while_running_stops_the_gateway(tmp_path: Path) -> None:
-    """Another process takes the write lock after start: the gateway stops (non-zero, one
-    line naming the store and the remedy) instead of running on without saving anything."""
-    scenario = tmp_path / "scenario.toml"
-    scenario.write_text(
-        '[[devices]]\nkind = "glucose"\naddress = "C0:FF:EE:00:00:41"\nname = "meter+1"\n'
-        'records = [ { seq = 1, time = "2026-11-20T07:30:00", mg_dl = 104 } ]\n'
-    )
-    log = tmp_path / "run.log"
-    with simulator(scenario) as bus, junction_stub() as stub_url:
-        config = write_config(tmp_path, stub_url=stub_url, bindings={})
-        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus}
-        gateway = start_gateway(config, env, log)
-        try:
-            wait_for(lambda: "edge-gateway running" in log.read_text(), 30, "the gateway to run")
-            holder = sqlite3.connect(tmp_path / "data" / DATABASE_FILENAME, isolation_level=None)
-            try:
-                holder.execute("BEGIN IMMEDIATE")
-                # The store check runs every 15 s, then waits out the 5 s busy timeout.
-                code = gateway.wait(timeout=60)
-            finally:
-                holder.close()
-        finally:
-            if gateway.poll() is None:
-                gateway.kill()
-                gateway.wait()
-    text = log.read_text()
-    assert code == 2, text[-3000:]
-    assert "Traceback" not in text
-    (line,) = [line for line in text.splitlines() if line.startswith("error: ")]
-    assert "stopped: " in line
-    assert "database is locked" in line
