@@ -89,6 +89,16 @@ class _Stream:
                     self.entries[item_id].claim_id = None
                 del self.claims[claim_id]
 
+    def head(self, now: datetime) -> Stage | None:
+        """The stage of the oldest queued item that is due or claimed (`StreamInfo.head`)."""
+        for entry in self.in_order():
+            if entry.state is not _State.QUEUED or self.entries.get(entry.item.id) is not entry:
+                continue
+            if entry.claim_id is None and entry.not_before is not None and entry.not_before > now:
+                continue
+            return entry.item.stage
+        return None
+
     def in_order(self) -> list[_Entry]:
         if self.dirty:
             self.ordered = sorted(self.entries.values(), key=_Entry.sort_key)
@@ -146,6 +156,7 @@ class MemoryOutbox:
                     claimed=claimed,
                     next_due_at=min(waiting, default=None),
                     historical=stream.historical,
+                    head=stream.head(now),
                 )
             )
         return infos

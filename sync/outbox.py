@@ -162,6 +162,10 @@ class StreamInfo:
         next_due_at: Earliest retry time among queued, unclaimed items that are not yet
             due; None when there are none.
         historical: Queued items in the historical stage.
+        head: The stage of the stream's head: its oldest queued item (by `enqueued_at`,
+            then id) that is due or claimed, i.e. what the stream is sending now or next.
+            None when every queued item waits for a retry, or when an implementation does
+            not say (then `sync.priority` treats any historical item as the head's).
     """
 
     user_id: str
@@ -171,6 +175,7 @@ class StreamInfo:
     claimed: int
     next_due_at: datetime | None
     historical: int
+    head: Stage | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,16 +13,20 @@ the streams to start now. Rules (mobile-sdk-sync.md §3.4, and "do better" §6.7
   the one a clinic must see soonest. The SDKs disagree with each other and with that
   advice (iOS: body 1, vitals 16; Android: body 11, blood pressure 21, glucose 22, §3.4);
   they order whole-history Health syncs, not a clinic's BLE readings;
-- historical stage: a resource waits ("deprioritized") while a higher-priority resource of
-  the same user still has historical items that are making progress (due or in flight); a
-  higher-priority resource that is only waiting for a retry does not block it.
+- historical stage: a resource whose head (`StreamInfo.head`, the item it would send next)
+  is historical waits ("deprioritized") while a higher-priority resource of the same user
+  is sending historical items itself: its head is historical and it is making progress (due
+  or in flight). Only the heads count: a few historical items queued behind a long daily
+  backlog hold nothing back until they are next (issue 18: 8 historical glucose readings
+  behind 100k daily ones held a BP reading for the whole drain). A higher-priority
+  resource that is only waiting for a retry does not block either.
 """
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from drivers.readings import ReadingKind
-from sync.outbox import StreamInfo
+from sync.outbox import Stage, StreamInfo
 
 StreamKey = tuple[str, ReadingKind]
 
@@ -82,7 +86,7 @@ def plan(
     progressing_historical: dict[str, list[int]] = {}
     for s in streams:
         key = (s.user_id, s.resource)
-        if s.historical and (s.due or key in in_flight or s.claimed):
+        if _historical_head(s) and (s.due or key in in_flight or s.claimed):
             progressing_historical.setdefault(s.user_id, []).append(rank(s.resource))
 
     candidates: list[StreamInfo] = []
@@ -92,7 +96,7 @@ def plan(
         if not s.due or key in in_flight or s.claimed or s.user_id in held_users:
             continue
         blockers = progressing_historical.get(s.user_id, [])
-        if s.historical and any(r < rank(s.resource) for r in blockers):
+        if _historical_head(s) and any(r < rank(s.resource) for r in blockers):
             deprioritized.append(key)
             continue
         candidates.append(s)
@@ -108,3 +112,10 @@ def plan(
         tick += 1
         served[best.user_id] = tick
     return Plan(start=chosen, deprioritized=sorted(deprioritized))
+
+
+def _historical_head(stream: StreamInfo) -> bool:
+    """Whether the stream sends historical items now or next (see the module docstring)."""
+    if stream.head is None:  # not said: any historical item may be the head
+        return stream.historical > 0
+    return stream.head is Stage.HISTORICAL

@@ -292,7 +292,7 @@ class Uploader:
                 holds = await self._outbox.holds()
                 streams = [s for s in await self._outbox.streams(now) if s.user_id not in holds]
                 if self._backfill is None:  # nothing goes up as historical: no stage gate
-                    streams = [dataclasses.replace(s, historical=0) for s in streams]
+                    streams = [dataclasses.replace(s, historical=0, head=None) for s in streams]
                 if until_idle and not streams and not tasks:
                     return
                 slots = self._max_in_flight - len(tasks)

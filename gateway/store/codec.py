@@ -2,9 +2,10 @@
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from drivers.readings import (
@@ -21,7 +22,7 @@ from drivers.readings import (
     ReadingKind,
 )
 from gateway.store.models import ReadingRow
-from gateway.store.types import utc_text
+from gateway.store.types import from_utc_text, utc_text
 
 # Per kind: the dataclass and the enum type of each enum-valued field it adds to `Reading`.
 _KINDS: dict[ReadingKind, tuple[type[Reading], dict[str, type[StrEnum]]]] = {
@@ -73,7 +74,43 @@ def reading_columns(reading: Reading, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def reading_from_row(row: ReadingRow) -> Reading:
+class ReadingColumns(NamedTuple):
+    """The reading's own columns as plain values, for hot paths that skip the ORM.
+
+    Select `READING_COLUMNS_SQL` (prefixed with a table alias if needed) and build one with
+    `ReadingColumns.from_db(row)`; `reading_from_row` takes it like a `ReadingRow`.
+    """
+
+    id: str
+    kind: str
+    device: str
+    provider: str
+    received_at: datetime
+    dt_year: int | None
+    dt_month: int | None
+    dt_day: int | None
+    dt_hour: int | None
+    dt_minute: int | None
+    dt_second: int | None
+    dt_offset_minutes: int | None
+    clock_skew_s: float | None
+    sequence: int | None
+    user_index: int | None
+    flags_json: str
+    values_json: str
+
+    @classmethod
+    def from_db(cls, row: Sequence[Any]) -> "ReadingColumns":
+        """From a DB-API row of `READING_COLUMNS_SQL` (UTC text times parsed)."""
+        values = list(row)
+        values[4] = from_utc_text(values[4])
+        return cls._make(values)
+
+
+READING_COLUMNS_SQL = ", ".join(ReadingColumns._fields)
+
+
+def reading_from_row(row: ReadingRow | ReadingColumns) -> Reading:
     """Rebuild the reading exactly as it was saved."""
     cls, enums = _KINDS[ReadingKind(row.kind)]
     values: dict[str, Any] = json.loads(row.values_json)

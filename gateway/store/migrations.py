@@ -257,7 +257,37 @@ _V8 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+_V9 = Migration(
+    9,
+    "partial indexes over queued outbox items (claim order, groups, pending, historical);"
+    " the local API's device + kind page",
+    (
+        # Claim order within a stream, queued rows only: the head of a stream and a claim's
+        # first `limit` rows are an index walk, not a sort of the stream (issue 18). A query
+        # uses it only with the literal ``state = 'queued'`` (a bound parameter does not
+        # match a partial index's WHERE), see gateway.store.outbox.
+        # (`state` is a column too, so counts need not read the table to check it: SQLite
+        # 3.40 does not drop a term its partial index implies.)
+        "CREATE INDEX ix_outbox_queue ON outbox_item"
+        " (user_id, resource, enqueued_at, reading_id, state) WHERE state = 'queued'",
+        # A claim's `remaining` (queued items of its group): an index-only count.
+        "CREATE INDEX ix_outbox_group ON outbox_item"
+        " (user_id, resource, provider, stage, window_start, window_end, state)"
+        " WHERE state = 'queued'",
+        # Queued items that are claimed or wait for a retry: few, so `streams()` counts them
+        # on this index instead of reading every queued row.
+        "CREATE INDEX ix_outbox_pending ON outbox_item (user_id, resource)"
+        " WHERE state = 'queued' AND (claim_id IS NOT NULL OR not_before IS NOT NULL)",
+        # Queued historical items per stream (`StreamInfo.historical`): an index-only count.
+        "CREATE INDEX ix_outbox_historical ON outbox_item (user_id, resource, state, stage)"
+        " WHERE state = 'queued' AND stage = 'historical'",
+        # The local API's kind + device page (1,000,000 readings, a rare device: 159 ms on
+        # (device, change_seq) filtering kind row by row).
+        "CREATE INDEX ix_reading_device_kind_change ON reading (device, kind, change_seq)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

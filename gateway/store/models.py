@@ -7,7 +7,7 @@ Rows never leave `gateway.store`: callers get `drivers.readings` values or store
 
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from gateway.store.types import UtcDateTime
@@ -39,6 +39,7 @@ class ReadingRow(SQLModel, table=True):
     """One reading exactly as the device gave it, plus attribution and upload state."""
 
     __tablename__ = "reading"
+    __table_args__ = (Index("ix_reading_device_kind_change", "device", "kind", "change_seq"),)
 
     pk: int | None = Field(default=None, primary_key=True)
     id: str = Field(unique=True)
@@ -122,6 +123,44 @@ class OutboxRow(SQLModel, table=True):
     """One reading queued for upload for one user (schema version 2)."""
 
     __tablename__ = "outbox_item"
+    __table_args__ = (
+        Index(
+            "ix_outbox_queue",
+            "user_id",
+            "resource",
+            "enqueued_at",
+            "reading_id",
+            "state",
+            sqlite_where=text("state = 'queued'"),
+        ),
+        Index(
+            "ix_outbox_group",
+            "user_id",
+            "resource",
+            "provider",
+            "stage",
+            "window_start",
+            "window_end",
+            "state",
+            sqlite_where=text("state = 'queued'"),
+        ),
+        Index(
+            "ix_outbox_pending",
+            "user_id",
+            "resource",
+            sqlite_where=text(
+                "state = 'queued' AND (claim_id IS NOT NULL OR not_before IS NOT NULL)"
+            ),
+        ),
+        Index(
+            "ix_outbox_historical",
+            "user_id",
+            "resource",
+            "state",
+            "stage",
+            sqlite_where=text("state = 'queued' AND stage = 'historical'"),
+        ),
+    )
 
     pk: int | None = Field(default=None, primary_key=True)
     reading_id: str = Field(unique=True, foreign_key="reading.id")

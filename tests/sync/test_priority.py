@@ -1,5 +1,5 @@
 from drivers.readings import ReadingKind
-from sync.outbox import StreamInfo
+from sync.outbox import Stage, StreamInfo
 from sync.priority import plan
 
 BODY, BP, GLU = ReadingKind.BODY, ReadingKind.BLOOD_PRESSURE, ReadingKind.GLUCOSE
@@ -60,3 +60,38 @@ def test_historical_gate_and_forward_progress():
         [glucose_waiting, body_backfill], in_flight=(), held_users=(), last_served={}, slots=9
     )
     assert result.start == [("a", BODY)]
+
+
+def test_only_heads_gate_historical_streams():
+    """Issue 18: historical items queued behind a daily backlog hold nothing back."""
+    glucose_daily_head = StreamInfo("a", GLU, 100_008, 100_008, 0, None, 8, head=Stage.DAILY)
+    bp_backfill = StreamInfo("a", BP, 1, 1, 0, None, 1, head=Stage.HISTORICAL)
+    result = plan(
+        [glucose_daily_head, bp_backfill],
+        in_flight=(),
+        held_users=(),
+        last_served={},
+        slots=9,
+    )
+    assert result.start == [("a", GLU), ("a", BP)]
+    assert result.deprioritized == []
+    # Once the glucose head is historical, the BP backfill waits for it.
+    glucose_backfill_head = StreamInfo("a", GLU, 8, 8, 0, None, 8, head=Stage.HISTORICAL)
+    result = plan(
+        [glucose_backfill_head, bp_backfill],
+        in_flight=(),
+        held_users=(),
+        last_served={},
+        slots=9,
+    )
+    assert result.deprioritized == [("a", BP)]
+    # A stream whose own head is daily is never held back.
+    bp_daily_head = StreamInfo("a", BP, 5, 5, 0, None, 1, head=Stage.DAILY)
+    result = plan(
+        [glucose_backfill_head, bp_daily_head],
+        in_flight=(),
+        held_users=(),
+        last_served={},
+        slots=9,
+    )
+    assert result.start == [("a", GLU), ("a", BP)]

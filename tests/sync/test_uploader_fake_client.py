@@ -10,7 +10,7 @@ from sync.memory_outbox import MemoryOutbox
 from sync.outbox import Stage, SyncStatus
 from sync.uploader import Uploader
 from tests.sync.conftest import fast_backoff
-from tests.sync.factories import T0, body, glucose, item
+from tests.sync.factories import T0, blood_pressure, body, glucose, item
 
 
 class ScriptedClient:
@@ -166,3 +166,23 @@ async def test_every_post_is_reported_with_its_duration_and_outcome():
         ("glucose", "delivered"),
     ]
     assert all(seconds >= 0 for _, seconds, _ in posts)
+
+
+async def test_a_backfill_is_not_held_behind_a_daily_backlog():
+    """Issue 18: a BP backfill goes up while glucose is still draining daily readings."""
+    outbox = RecordingOutbox()
+    backlog = [item(glucose(), enqueued_at=T0 + timedelta(seconds=n)) for n in range(6)]
+    trailing = [
+        item(glucose(), stage=Stage.HISTORICAL, enqueued_at=T0 + timedelta(minutes=1))
+        for _ in range(2)
+    ]
+    bp = item(blood_pressure(), stage=Stage.HISTORICAL)
+    await outbox.enqueue([*backlog, *trailing, bp])
+    client = ScriptedClient()
+    uploader = _uploader(outbox, client, max_in_flight=4, backfill_days=30, batch_size=2)
+    await asyncio.wait_for(uploader.run(until_idle=True), 10)
+    kinds = [u.path.split("/")[-1] for _, u in client.uploads]
+    assert kinds.index("blood_pressure") < 3, kinds  # not after the whole glucose drain
+    assert SyncStatus.DEPRIORITIZED not in {
+        p.status for p in outbox.history if p.resource == "blood_pressure"
+    }

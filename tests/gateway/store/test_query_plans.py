@@ -1,0 +1,66 @@
+"""The outbox's hot-path statements run on their indexes (EXPLAIN QUERY PLAN, store v9).
+
+A plan is what SQLite chooses without ANALYZE statistics, which is how the gateway runs.
+Each statement must walk its index: no full scan of `outbox_item` and no temporary B-tree
+(a sort of the whole stream), whatever the number of rows.
+"""
+
+import sqlite3
+
+import pytest
+
+from gateway.store import outbox
+
+T = "2026-11-20T12:00:00.000000+00:00"
+
+STATEMENTS = {
+    "stream counts": (outbox.STREAM_COUNTS_SQL, ()),
+    "historical counts": (outbox.HISTORICAL_COUNTS_SQL, ()),
+    "pending": (outbox.PENDING_SQL, ()),
+    "head": (outbox.HEAD_SQL, ("u", "glucose", T, T)),
+    "live claim": (outbox.LIVE_CLAIM_SQL, ("u", "glucose", T)),
+    "first due": (outbox.FIRST_DUE_SQL, ("u", "glucose", T, T)),
+    "batch": (outbox.BATCH_SQL, ("u", "glucose", T, T, "p", "daily", None, None, 500)),
+    "group count": (outbox.GROUP_COUNT_SQL, ("u", "glucose", "p", "daily", None, None)),
+    "delivered": (outbox.delivered_sql(3), ("a", "b", "c")),
+}
+
+
+def _plan(db, sql, params) -> list[str]:
+    with sqlite3.connect(db.path) as conn:
+        return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+
+@pytest.mark.parametrize("name", sorted(STATEMENTS))
+def test_no_scan_and_no_sort(db, name):
+    sql, params = STATEMENTS[name]
+    plan = _plan(db, sql, params)
+    assert not any(step.startswith("SCAN outbox_item ") and "INDEX" not in step for step in plan)
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [
+        ("head", "ix_outbox_queue"),
+        ("first due", "ix_outbox_queue"),
+        ("batch", "ix_outbox_queue"),
+        ("live claim", "ix_outbox_pending"),
+        ("group count", "COVERING INDEX ix_outbox_group"),
+        ("stream counts", "COVERING INDEX ix_outbox_queue"),
+        ("historical counts", "COVERING INDEX ix_outbox_historical"),
+        ("delivered", "INDEX sqlite_autoindex_outbox_item_1"),
+    ],
+)
+def test_each_statement_uses_its_index(db, name, index):
+    sql, params = STATEMENTS[name]
+    plan = " | ".join(_plan(db, sql, params))
+    assert index in plan, plan
+    if name in {"head", "first due", "batch", "live claim", "group count"}:
+        assert "(user_id=? AND resource=?" in plan, plan  # a range of one stream, not all
+
+
+def test_the_batch_reads_each_reading_by_its_id(db):
+    sql, params = STATEMENTS["batch"]
+    plan = " | ".join(_plan(db, sql, params))
+    assert "SEARCH r USING INDEX sqlite_autoindex_reading_1 (id=?)" in plan, plan
