@@ -36,6 +36,7 @@ from gateway.store import mqtt_ledger as ledger
 from gateway.store.aio import call
 from gateway.store.db import Database
 from gateway.store.devices import get_device, list_devices
+from gateway.store.errors import StoreError
 
 _LOGGER = logging.getLogger(__name__)
 # paho's own log (socket errors at ERROR on every outage); below ours so levels can differ.
@@ -177,18 +178,28 @@ class MqttSink:
         return client
 
     async def run(self) -> None:
-        """Publish until `stop()`, reconnecting with backoff whenever the broker is away."""
+        """Publish until `stop()`, reconnecting with backoff whenever the broker is away.
+
+        Never returns early: a broker outage, a refused login, a TLS failure, a busy store or
+        a bug in the sink is logged (the first time at WARNING, then every 10th attempt) and
+        retried, because the sink is a side channel that must not stop the gateway.
+        """
         self._stopping = False
-        self.stats.cursor = await call(ledger.cursor, self._db, CURSOR_NAME)
-        self._latest = await call(ledger.latest_published, self._db)
         where = f"{self._settings.host}:{self._settings.port}"
         delay = 1.0
+        failures = 0
+        loaded = False
         while not self._stopping:
+            problem: str | None = None
             try:
+                if not loaded:
+                    self.stats.cursor = await call(ledger.cursor, self._db, CURSOR_NAME)
+                    self._latest = await call(ledger.latest_published, self._db)
+                    loaded = True
                 async with self._client() as client:
                     self.stats.connected = True
                     self.stats.connects += 1
-                    delay = 1.0
+                    delay, failures = 1.0, 0
                     _LOGGER.info("mqtt: connected to %s (base topic %s)", where, self._topics.base)
                     await self._session(client)
                     with contextlib.suppress(aiomqtt.MqttError):
@@ -198,23 +209,21 @@ class MqttSink:
                 # CONNACK 4/5 (MQTT 3.1.1) or 134/135 (MQTT 5): credentials or not authorised.
                 if getattr(exc.rc, "value", exc.rc) in (4, 5, 134, 135):
                     hint = "; check [mqtt] username and password"
-                _LOGGER.warning(
-                    "mqtt: %s refused the connection (%s)%s; retrying in %.0f s",
-                    where,
-                    str(exc),
-                    hint,
-                    delay,
-                )
+                problem = f"{where} refused the connection ({exc}){hint}"
             except aiomqtt.MqttError as exc:
-                _LOGGER.warning(
-                    "mqtt: broker %s unavailable (%s); retrying in %.0f s", where, str(exc), delay
-                )
+                problem = f"broker {where} unavailable ({exc})"
+            except StoreError as exc:
+                problem = f"store not readable ({exc})"
             except OSError as exc:  # ssl.SSLError too; a TLS file unreadable since start-up
-                _LOGGER.warning(
-                    "mqtt: TLS set-up for %s failed (%s); check [mqtt] tls_* files", where, str(exc)
-                )
+                problem = f"TLS set-up for {where} failed ({exc}); check [mqtt] tls_* files"
+            except Exception:  # a bug here must not stop the collector and uploader
+                _LOGGER.exception("mqtt: the sink failed; restarting it in %.0f s", delay)
             finally:
                 self.stats.connected = False
+            if problem is not None:
+                failures += 1
+                level = logging.WARNING if failures % 10 == 1 else logging.DEBUG
+                _LOGGER.log(level, "mqtt: %s; retrying in %.0f s", problem, delay)
             if self._stop_requested():
                 break
             await self._sleep(delay)

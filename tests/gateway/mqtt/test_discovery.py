@@ -10,9 +10,18 @@ uses: "MQTT" → "MQTT Discovery" (topic format, node/object id characters), "MQ
 import re
 from zoneinfo import ZoneInfo
 
+import aiomqtt
+
 from gateway.store import devices, users
 from gateway.store.readings import save_transfer
-from tests.gateway.mqtt.conftest import fast_sink, mqtt_settings, retained, running_sink, until
+from tests.gateway.mqtt.conftest import (
+    fast_sink,
+    mqtt_settings,
+    retained,
+    running_sink,
+    subscribe,
+    until,
+)
 from tests.sync.factories import blood_pressure, body, glucose
 
 UTCZ = ZoneInfo("UTC")
@@ -191,3 +200,21 @@ async def test_discovery_configs_on_the_broker_follow_home_assistants_schema(db,
             key = TEMPLATE.match(config["value_template"]).group(1)
             assert isinstance(value[key], float | int), entity
     assert retained_state["edge-gateway/c0ffee000001/battery"] == 77
+
+
+async def test_a_home_assistant_restart_gets_discovery_again(db, broker):
+    save_transfer(db, [glucose(1)], zone=UTCZ)
+    sink = fast_sink(db, mqtt_settings(broker))
+    async with (
+        subscribe(broker, topic="homeassistant/+/+/+/config") as live,
+        running_sink(sink),
+    ):
+        await until(lambda: sink.stats.readings == 1, "the reading")
+        await live.wait_for(lambda r: len(r.messages) >= 7, "gateway and meter configs")
+        first = len(live.messages)
+        async with aiomqtt.Client(broker.host, broker.port) as home_assistant:
+            # Home Assistant's birth message (MQTT integration, "Birth and last will messages").
+            await home_assistant.publish("homeassistant/status", "online", qos=1)
+        await live.wait_for(lambda r: len(r.messages) >= 2 * first, "discovery sent again")
+    topics = [m.topic for m in live.messages]
+    assert sorted(topics[:first]) == sorted(topics[first : 2 * first])
