@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterat
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -38,7 +38,6 @@ from gateway.collector import Collector, CollectorHooks, DeviceState, Radio, Tra
 from gateway.config import Settings
 from gateway.events import EventBus, next_epoch
 from gateway.metrics import GatewayMetrics
-from gateway.mqtt.sink import MqttSink
 from gateway.pairing import BondSource, refresh_bond_state
 from gateway.pairing_coordinator import CoordinatedPairing, CoordinatedRadio, PairingCoordinator
 from gateway.services import (
@@ -64,6 +63,9 @@ from gateway.store.links import SqliteLinkStore
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import assign_device_readings
 from sync.uploader import SyncEvent, Uploader, build_uploader
+
+if TYPE_CHECKING:
+    from gateway.mqtt.sink import MqttSink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -268,7 +270,7 @@ class Gateway:
     collector: Collector
     services: Services
     close_client: Callable[[], object]
-    mqtt: MqttSink | None = None  # [mqtt] enabled: readings also go to the owner's broker
+    mqtt: "MqttSink | None" = None  # [mqtt] enabled: readings also go to the owner's broker
     radio: WatchedRadio | None = None  # the collector's, to know when it scans
 
     async def serve(
@@ -590,10 +592,12 @@ class UpstreamState:
 
 def build_mqtt_sink(
     db: Database, settings: Settings, radar: MemoryRadar, upstream: UpstreamState
-) -> MqttSink | None:
+) -> "MqttSink | None":
     """The MQTT sink when `[mqtt] enabled`, else None."""
     if not settings.mqtt.enabled:
         return None
+    # Imported only when enabled: aiomqtt and paho cost start-up time a Pi need not pay.
+    from gateway.mqtt.sink import MqttSink
 
     def rssi(address: str) -> int | None:
         return next((d.rssi for d in radar.snapshot() if d.address == address), None)

@@ -253,7 +253,14 @@ class MqttSink:
                 full = await self._drain(client, connection)
                 await self._publish_state(client, connection)
                 if not full:
-                    await self._sleep(self._status_interval_s)
+                    # Until new readings, the next state check, or the link drops.
+                    waker = asyncio.create_task(self._wake.wait())
+                    await asyncio.wait(
+                        {waker, listener},
+                        timeout=self._status_interval_s,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    waker.cancel()
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
