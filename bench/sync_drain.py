@@ -1,6 +1,7 @@
 """Sync throughput: drain buffered readings to the Junction stub, against two baselines.
 
-Run: `.venv/bin/python bench/sync_drain.py [--readings N] [--sdk-readings N] [--outbox KIND]`.
+Run: `.venv/bin/python bench/sync_drain.py [--readings N] [--sdk-readings N] [--outbox KIND]
+[--json]`.
 
 Three figures from one run, against one stub process (its own core, loopback HTTP):
 
@@ -14,7 +15,9 @@ Three figures from one run, against one stub process (its own core, loopback HTT
    `POST /v2/link/provider/manual/{slug}` then one un-gzipped POST with that read's
    samples, one read = one new reading, reads running with the same concurrency.
 
-Prints figures only (no assertions).
+Prints figures only (no assertions); with --json the last line is one JSON object:
+`raw_per_s`, `sdk_per_s`, and per outbox drained `<kind>_per_s` and `<kind>_ratio` (÷ the raw
+rate of the same run), e.g. `sqlite_per_s`, `sqlite_ratio`.
 """
 
 import argparse
@@ -268,6 +271,7 @@ async def main() -> None:
         default="both",
         help="drain the in-memory or the store's SQLite outbox (WAL, synchronous=FULL), or both",
     )
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
     port = free_port()
     stub = start_stub(port)
@@ -299,6 +303,17 @@ async def main() -> None:
         )
         print(f"  / raw accept rate      {rate / raw:10.2f}")
         print(f"  / SDK-style            {rate / sdk:10.1f}x")
+    if args.json:
+        figures: dict[str, float | int] = {
+            "readings": args.readings,
+            "raw_per_s": round(raw),
+            "sdk_per_s": round(sdk),
+            "load_1m": round(os.getloadavg()[0], 2),
+        }
+        for kind, (rate, _posts, _stored) in drains.items():
+            figures[f"{kind}_per_s"] = round(rate)
+            figures[f"{kind}_ratio"] = round(rate / raw, 3)
+        print(json.dumps(figures, sort_keys=True))
 
 
 if __name__ == "__main__":

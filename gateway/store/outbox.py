@@ -26,6 +26,7 @@ from gateway.store.aio import call
 from gateway.store.changes import ReadingState, mark_changed
 from gateway.store.codec import ReadingColumns, reading_from_row
 from gateway.store.db import Database
+from gateway.store.enqueue import IN_CHUNK as _IN_CHUNK
 from gateway.store.enqueue import QUEUED as _QUEUED
 from gateway.store.enqueue import chunks as _chunks
 from gateway.store.enqueue import enqueue_items
@@ -161,9 +162,11 @@ class SqliteOutbox:
         lease_until: datetime,
     ) -> Batch | None:
         # Hot path: DB-API cursor on the partial indexes of store v9. The batch is an index
-        # walk in claim order (no sort of the stream), `remaining` an index-only count.
+        # walk in claim order (no sort of the stream), `remaining` an index-only count. Not
+        # fsynced (`Database.write(durable=False)`): a claim a crash loses is one the
+        # uploader's start-up `release_all` would have ended anyway.
         at = utc_text(now)
-        with self._db.write() as session:
+        with self._db.write(durable=False) as session:
             cur = _cursor(session)
             live = cur.execute(LIVE_CLAIM_SQL, (user_id, resource.value, at)).fetchone()
             if live is not None:
@@ -171,23 +174,26 @@ class SqliteOutbox:
             first = cur.execute(FIRST_DUE_SQL, (user_id, resource.value, at, at)).fetchone()
             if first is None:
                 return None
-            provider, stage, window_start, window_end = first
-            group = (provider, stage, window_start, window_end)
+            provider, stage, start_text, end_text = first
+            group = (provider, stage, start_text, end_text)
             rows = cur.execute(
                 BATCH_SQL, (user_id, resource.value, at, at, *group, max(1, limit))
             ).fetchall()
             claim_id = uuid.uuid4().hex
             # Claimed rows are due, so their retry time is spent: clearing it keeps the
             # pending index (claimed or retrying rows) small.
-            cur.executemany(
-                "UPDATE outbox_item SET claim_id = ?, lease_until = ?, not_before = NULL"
-                " WHERE pk = ?",
-                [(claim_id, utc_text(lease_until), row[0]) for row in rows],
-            )
+            lease = utc_text(lease_until)
+            for offset in range(0, len(rows), _IN_CHUNK):
+                pks = [row[0] for row in rows[offset : offset + _IN_CHUNK]]
+                cur.execute(
+                    "UPDATE outbox_item SET claim_id = ?, lease_until = ?, not_before = NULL"  # noqa: S608 - placeholders only
+                    f" WHERE pk IN ({', '.join('?' * len(pks))})",
+                    (claim_id, lease, *pks),
+                )
             total = cur.execute(GROUP_COUNT_SQL, (user_id, resource.value, *group)).fetchone()[0]
         stage_value = Stage(stage)
-        start = None if window_start is None else _instant(window_start)
-        end = None if window_end is None else _instant(window_end)
+        start = None if start_text is None else _instant(start_text)
+        end = None if end_text is None else _instant(end_text)
         items = tuple(
             OutboxItem(
                 reading=reading_from_row(ReadingColumns.from_db(row[3:])),
