@@ -6,9 +6,12 @@ lifespan only advertises the API over mDNS (when `[api] mdns` is on); the runtim
 started and stopped by whoever built them.
 """
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -21,6 +24,7 @@ from gateway.api.routes import (
     events,
     health,
     kiosk,
+    kiosk_staff,
     metrics,
     page,
     readings,
@@ -29,6 +33,8 @@ from gateway.api.routes import (
 )
 from gateway.api.schemas import Problem
 from gateway.api.strict import reject_unknown_query
+from gateway.kiosk.state import KioskState
+from gateway.kiosk.watch import watch_sessions
 from gateway.mdns import Advertiser, advertised_addresses, interfaces_for, service_info
 from gateway.services import Services
 
@@ -62,9 +68,15 @@ def create_app(services: Services) -> FastAPI:
                 _LOGGER.warning("mDNS advertisement failed (%s); apps must be given the URL", exc)
                 advertiser = None
         app.state.advertiser = advertiser
+        # Kiosk sessions end when idle, and the page hears at once when one lapses.
+        idle = timedelta(seconds=services.settings.kiosk.idle_s)
+        watcher = asyncio.create_task(watch_sessions(services.db, services.events, idle))
         try:
             yield
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             if advertiser is not None:
                 await advertiser.stop()
 
@@ -82,10 +94,22 @@ def create_app(services: Services) -> FastAPI:
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.services = services
+    app.state.kiosk = KioskState.from_settings(services.settings)
     errors.install(app)
     redact_access_log()
     middleware.install(app, services)
-    for module in (readings, devices, users, kiosk, sync, events, health, metrics, page):
+    for module in (
+        readings,
+        devices,
+        users,
+        kiosk,
+        kiosk_staff,
+        sync,
+        events,
+        health,
+        metrics,
+        page,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     return app

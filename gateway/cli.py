@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from gateway.commands import ble, config_cmd, demo, run, serve_api, simulate, status, stub, token
+from gateway.commands import (
+    ble,
+    config_cmd,
+    demo,
+    kiosk_cmd,
+    run,
+    serve_api,
+    simulate,
+    status,
+    stub,
+    token,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -45,7 +56,7 @@ def _root(
             logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-for module in (ble, config_cmd, demo, run, serve_api, simulate, status, stub, token):
+for module in (ble, config_cmd, demo, kiosk_cmd, run, serve_api, simulate, status, stub, token):
     module.register(app)
 
 

@@ -32,6 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from gateway.kiosk.pin import check_hash_format
 from sync.priority import DEFAULT_RESOURCE_ORDER
 
 CONFIG_ENV = "GATEWAY_CONFIG"
@@ -39,7 +40,7 @@ ENV_PREFIX = "GATEWAY_"
 ENV_DELIMITER = "__"
 # A key whose value is never echoed (config check, error lines): credentials by their name,
 # whatever section they are in, known to the gateway or not (a typo like `apikey` included).
-SECRET_KEY_PATTERN = re.compile(r"key|token|secret|passw|credential|auth", re.IGNORECASE)
+SECRET_KEY_PATTERN = re.compile(r"key|token|secret|passw|credential|auth|pin_hash", re.IGNORECASE)
 # Sections whose every value is treated as a secret (a team key may sit under any misspelt
 # name there), but for the keys that only say where data goes.
 SECRET_SECTIONS = frozenset({"junction"})
@@ -118,6 +119,30 @@ class ApiSettings(_Section):
     # Other web origins (scheme://host:port) allowed to call the API from a browser (CORS);
     # they still need a token. Empty: no cross-origin access.
     cors_origins: list[str] = []
+
+
+class KioskSettings(_Section):
+    """[kiosk]: the clinic kiosk page's staff mode, sessions and check-in codes."""
+
+    # scrypt hash of the staff PIN, written by `edge-gateway kiosk set-pin`. Unset: staff
+    # mode cannot be unlocked (sessions still start through the API).
+    staff_pin_hash: SecretStr | None = None
+    # Shown on the patient view instead of the person's first name (e.g. "Patient"). Unset:
+    # the first word of the user's name.
+    label: str | None = Field(default=None, min_length=1, max_length=40)
+    session_s: int = Field(default=900, ge=60, le=12 * 3600)  # a session started from the page
+    idle_s: int = Field(default=300, ge=2, le=12 * 3600)  # no reading for this long ends it
+    staff_unlock_s: int = Field(default=120, ge=10, le=3600)  # staff mode locks itself after
+    pin_attempts: int = Field(default=5, ge=1, le=20)  # wrong PINs in a row before a lockout
+    lockout_s: int = Field(default=300, ge=10, le=24 * 3600)  # how long staff mode stays shut
+    checkin_ttl_s: int = Field(default=600, ge=30, le=24 * 3600)  # a check-in code's lifetime
+
+    @field_validator("staff_pin_hash")
+    @classmethod
+    def _pin_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_hash_format(value.get_secret_value())  # PinFormatError is a ValueError
+        return value
 
 
 class MqttSettings(_Section):
@@ -200,6 +225,7 @@ class Settings(BaseSettings):
     junction: JunctionSettings = JunctionSettings()
     api: ApiSettings = ApiSettings()
     mqtt: MqttSettings = MqttSettings()
+    kiosk: KioskSettings = KioskSettings()
     bindings: list[Binding] = []
 
     @field_validator("timezone")

@@ -348,6 +348,8 @@ class UserCreate(_In):
 
     user_id: UserId
     name: str | None = Field(default=None, max_length=200)
+    # The clinic's own identifier (record number, ...); unique, searchable on the kiosk.
+    client_user_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class SignInTokenIn(_In):
@@ -384,6 +386,7 @@ class UserOut(_Out):
 
     user_id: str
     name: str | None
+    client_user_id: str | None = None
     created_at: datetime
     bindings: list[BindingOut]
     sync: UserSync
@@ -452,7 +455,8 @@ class KioskStart(_In):
 
     user_id: UserId
     device: Address | None = None
-    duration_s: int = Field(default=900, ge=10, le=12 * 3600)
+    # Absent: `[kiosk] session_s` (15 minutes unless configured).
+    duration_s: int | None = Field(default=None, ge=10, le=12 * 3600)
 
 
 class KioskSessionOut(_Out):
@@ -461,6 +465,9 @@ class KioskSessionOut(_Out):
     id: int
     user_id: str
     name: str | None
+    display_name: str | None = Field(
+        description="What the patient view shows: `[kiosk] label`, else the name's first word."
+    )
     device: str | None
     started_at: datetime
     expires_at: datetime
@@ -471,6 +478,61 @@ class KioskCurrent(_Out):
     """Live sessions, newest first (empty: nobody at the kiosk)."""
 
     data: list[KioskSessionOut]
+
+
+class StaffUnlock(_In):
+    """The staff PIN (`[kiosk] staff_pin_hash`)."""
+
+    pin: SecretStr = Field(min_length=1, max_length=64)
+
+
+class StaffUnlocked(_Out):
+    """Staff mode is open: send `staff_token` as `X-Kiosk-Staff` on staff calls."""
+
+    staff_token: str
+    valid_s: int = Field(description="Lapses after this many seconds without a staff call.")
+
+
+class StaffLocked(_Out):
+    """Whether a live staff grant was ended."""
+
+    locked: bool
+
+
+class Person(_Out):
+    """A person staff can start a session for (the staff screen only)."""
+
+    user_id: str
+    name: str | None
+    client_user_id: str | None
+
+
+class PeopleFound(_Out):
+    """People whose name or clinic identifier matches, by name (at most `limit`)."""
+
+    data: list[Person]
+
+
+class CheckinCreate(_In):
+    """A check-in code that starts `user_id`'s session when the kiosk reads it."""
+
+    user_id: UserId
+    device: Address | None = None
+    duration_s: int | None = Field(default=None, ge=60, le=12 * 3600)
+
+
+class CheckinCode(_Out):
+    """A check-in code: open `path` on the kiosk (or show `code` as a QR code)."""
+
+    code: str
+    path: str
+    expires_at: datetime
+
+
+class CheckinRedeem(_In):
+    """A check-in code read by the kiosk."""
+
+    code: str = Field(min_length=1, max_length=512)
 
 
 # ---------------------------------------------------------------- health

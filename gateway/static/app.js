@@ -1,6 +1,7 @@
 // The kiosk page: live over /v1/events?kiosk=true (the server sends only the current kiosk
 // person's data plus device events); this page also renders only that person's readings.
 // Runs on the gateway's own browser (loopback: no token needed). No build step.
+// Staff mode (PIN, search, start/end sessions) is in staff.js; it uses window.kiosk below.
 "use strict";
 
 const STEPS = {
@@ -20,6 +21,7 @@ const state = { person: null, readings: new Map(), refreshTimer: null, loaded: f
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
+  if (options.body && typeof options.body !== "string") options.body = JSON.stringify(options.body);
   const response = await fetch(path, {
     ...options,
     // X-Requested-With marks the page's own calls: the gateway lets tokenless loopback
@@ -33,7 +35,9 @@ async function api(path, options = {}) {
   if (!response.ok) {
     let detail = response.statusText;
     try { detail = (await response.json()).detail; } catch (_) { /* not JSON */ }
-    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    const error = new Error(typeof detail === "string" ? detail : "request refused");
+    error.status = response.status;
+    throw error;
   }
   return response.json();
 }
@@ -45,8 +49,10 @@ async function loadPerson() {
   const session = data[0] || null;
   const changed = (session && session.user_id) !== (state.person && state.person.user_id);
   state.person = session;
-  $("person-name").textContent = session ? (session.name || session.user_id) : "Nobody yet";
+  // Only what the person needs: their first name (or the clinic's label), never an id.
+  $("person-name").textContent = session ? (session.display_name || "Welcome") : "Nobody yet";
   $("person-hint").hidden = Boolean(session);
+  $("checkin-form").hidden = Boolean(session);
   if (changed) {
     state.readings.clear();
     renderReadings();
@@ -271,9 +277,41 @@ function connect() {
   };
 }
 
+// ------------------------------------------------------------------ check-in codes
+
+async function checkIn(code) {
+  const result = $("checkin-result");
+  result.textContent = "Checking in…";
+  try {
+    await api("/v1/kiosk/checkins/redeem", { method: "POST", body: { code } });
+    result.textContent = "";
+    await loadPerson();
+  } catch (error) {
+    result.textContent = error.message;
+  }
+}
+
+function checkInFromUrl() {
+  // /?checkin=CODE (a QR code or the clinic's app opens it): use it once, then drop it
+  // from the address bar so a reload cannot replay it.
+  const code = new URLSearchParams(window.location.search).get("checkin");
+  if (!code) return;
+  window.history.replaceState(null, "", "/");
+  checkIn(code).catch(console.error);
+}
+
+window.kiosk = { api, $, refreshAll, loadPerson, loadDevices, state, KIND_NAMES };
+
 window.addEventListener("DOMContentLoaded", () => {
+  $("checkin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("checkin-code");
+    const code = input.value.trim();
+    input.value = "";
+    if (code) checkIn(code).catch(console.error);
+  });
   connect();
-  refreshAll().catch(console.error);
+  refreshAll().then(checkInFromUrl).catch(console.error);
   // Sessions expire on their own and upload state moves without events: look now and then.
   setInterval(() => refreshAll().catch(console.error), 15000);
 });

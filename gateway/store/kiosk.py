@@ -2,12 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import func
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col, or_, select
 
 from gateway.store.attribution import KioskSession, kiosk_session_from_row
 from gateway.store.db import Database
-from gateway.store.models import KioskSessionRow, UserRow
+from gateway.store.models import KioskSessionRow, ReadingRow, UserRow
 
 
 def start_session(
@@ -81,3 +82,37 @@ def active_sessions(db: Database, *, now: datetime | None = None) -> list[KioskS
             .order_by(col(KioskSessionRow.started_at).desc())
         )
         return [kiosk_session_from_row(row) for row in rows]
+
+
+def end_idle_sessions(
+    db: Database, idle: timedelta, *, now: datetime | None = None
+) -> list[KioskSession]:
+    """End live sessions with no activity for `idle`; returns the sessions ended.
+
+    Activity is the session's start or a reading attributed to its person (of its device,
+    if it names one) received since then: a person still measuring keeps the session.
+    """
+    now = now or datetime.now(UTC)
+    ended: list[KioskSession] = []
+    with db.write() as session:
+        live = session.exec(
+            select(KioskSessionRow).where(
+                col(KioskSessionRow.ended_at).is_(None),
+                col(KioskSessionRow.started_at) <= now,
+                col(KioskSessionRow.expires_at) > now,
+            )
+        ).all()
+        for row in live:
+            query = select(func.max(ReadingRow.received_at)).where(
+                col(ReadingRow.user_id) == row.user_id,
+                col(ReadingRow.received_at) >= row.started_at,
+            )
+            if row.device is not None:
+                query = query.where(col(ReadingRow.device) == row.device)
+            latest = session.exec(query).one()
+            last = max(row.started_at, latest) if latest is not None else row.started_at
+            if now - last >= idle:
+                row.ended_at = now
+                session.add(row)
+                ended.append(kiosk_session_from_row(row))
+    return ended

@@ -287,7 +287,16 @@ _V9 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+_V10 = Migration(
+    10,
+    "the clinic's own identifier of a user (client_user_id), searched on the kiosk's staff screen",
+    (
+        "ALTER TABLE app_user ADD COLUMN client_user_id TEXT",
+        "CREATE UNIQUE INDEX ux_app_user_client_user_id ON app_user (client_user_id)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

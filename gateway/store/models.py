@@ -78,6 +78,8 @@ class UserRow(SQLModel, table=True):
     user_id: str = Field(primary_key=True)
     name: str | None = None
     created_at: datetime = Field(sa_type=UtcDateTime)
+    # The clinic's own identifier (Junction's client_user_id), unique when set (v10).
+    client_user_id: str | None = None
 
 
 class BindingRow(SQLModel, table=True):

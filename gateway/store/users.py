@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col, select
 
@@ -26,33 +26,90 @@ class User:
         user_id: Junction user id.
         name: Display name for the kiosk page, if any.
         created_at: When the gateway learned of the user (UTC).
+        client_user_id: The clinic's own identifier for the person, unique, if set.
     """
 
     user_id: str
     name: str | None
     created_at: datetime
+    client_user_id: str | None = None
 
 
-def upsert_user(db: Database, user_id: str, name: str | None = None) -> User:
-    """Create a user, or update its name if it exists (a None name leaves it unchanged)."""
+class ClientUserIdTakenError(ValueError):
+    """Another user already has this `client_user_id`."""
+
+    def __init__(self, client_user_id: str, owner: str) -> None:
+        super().__init__(
+            f"client_user_id {client_user_id!r} already belongs to user {owner!r}; "
+            "identifiers are unique: change that user's first"
+        )
+        self.client_user_id = client_user_id
+        self.owner = owner
+
+
+def _user(row: UserRow) -> User:
+    return User(row.user_id, row.name, row.created_at, row.client_user_id)
+
+
+def upsert_user(
+    db: Database, user_id: str, name: str | None = None, client_user_id: str | None = None
+) -> User:
+    """Create a user, or update its name and identifier if it exists (None leaves one unchanged).
+
+    Raises:
+        ClientUserIdTakenError: `client_user_id` belongs to another user (nothing changes).
+    """
     now = datetime.now(UTC)
     with db.write() as session:
-        statement = insert(UserRow).values(user_id=user_id, name=name, created_at=now)
-        if name is None:
-            session.exec(statement.on_conflict_do_nothing())
+        if client_user_id is not None:
+            owner = session.exec(
+                select(UserRow.user_id).where(col(UserRow.client_user_id) == client_user_id)
+            ).first()
+            if owner is not None and owner != user_id:
+                raise ClientUserIdTakenError(client_user_id, owner)
+        values = {"user_id": user_id, "name": name, "client_user_id": client_user_id}
+        statement = insert(UserRow).values(**values, created_at=now)
+        changes = {k: v for k, v in values.items() if k != "user_id" and v is not None}
+        if changes:
+            session.exec(statement.on_conflict_do_update(index_elements=["user_id"], set_=changes))
         else:
-            session.exec(
-                statement.on_conflict_do_update(index_elements=["user_id"], set_={"name": name})
-            )
-        row = session.get_one(UserRow, user_id)
-        return User(row.user_id, row.name, row.created_at)
+            session.exec(statement.on_conflict_do_nothing())
+        return _user(session.get_one(UserRow, user_id))
 
 
 def list_users(db: Database) -> list[User]:
     """Every user, by id."""
     with db.read() as session:
         rows = session.exec(select(UserRow).order_by(col(UserRow.user_id)))
-        return [User(row.user_id, row.name, row.created_at) for row in rows]
+        return [_user(row) for row in rows]
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_users(db: Database, text: str, *, limit: int = 20) -> list[User]:
+    """Users matching `text`, by name, at most `limit` (the kiosk's staff search).
+
+    A user matches when its name or client_user_id contains `text` (case-insensitive; `%`
+    and `_` are literal) or its user_id is `text`.
+    """
+    pattern = _like_pattern(text.strip())
+    with db.read() as session:
+        rows = session.exec(
+            select(UserRow)
+            .where(
+                or_(
+                    col(UserRow.name).ilike(pattern, escape="\\"),
+                    col(UserRow.client_user_id).ilike(pattern, escape="\\"),
+                    col(UserRow.user_id) == text.strip(),
+                )
+            )
+            .order_by(func.lower(func.coalesce(col(UserRow.name), "")), col(UserRow.user_id))
+            .limit(limit)
+        )
+        return [_user(row) for row in rows]
 
 
 def bind(

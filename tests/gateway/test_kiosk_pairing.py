@@ -141,7 +141,7 @@ async def test_the_page_says_loading_until_it_knows_then_dates_and_more(
         await expect(page.locator("#no-devices")).to_be_hidden()
         await expect(page.locator("#no-readings")).to_be_hidden()
         held.set()
-        await expect(page.locator("#person-name")).to_have_text("ada")
+        await expect(page.locator("#person-name")).to_have_text("Welcome")  # no name, no id
         rows = page.locator("#reading-list li.reading")
         await expect(rows).to_have_count(12)
         await expect(page.locator("#reading-list li.more")).to_have_text("+2 more")

@@ -46,6 +46,7 @@ async def _out(services: Services, user: User) -> UserOut:
     return UserOut(
         user_id=user.user_id,
         name=user.name,
+        client_user_id=user.client_user_id,
         created_at=user.created_at,
         bindings=bindings,
         sync=await user_sync(services, user.user_id),
@@ -59,10 +60,18 @@ async def list_users(services: ServicesDep, _: ReadScope) -> UserList:
     return UserList(data=[await _out(services, u) for u in found])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses={409: {"model": Problem}})
 async def add_user(services: ServicesDep, _: AdminScope, body: UserCreate) -> UserOut:
-    """Add a Junction user (or rename one that exists)."""
-    user = await aio.call(users.upsert_user, services.db, body.user_id, body.name)
+    """Add a Junction user (or rename one that exists, or set its clinic identifier).
+
+    409 when `client_user_id` belongs to another user.
+    """
+    try:
+        user = await aio.call(
+            users.upsert_user, services.db, body.user_id, body.name, body.client_user_id
+        )
+    except users.ClientUserIdTakenError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
     return await _out(services, user)
 
 

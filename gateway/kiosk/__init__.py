@@ -1,0 +1,1 @@
+"""The clinic kiosk: staff PIN, staff unlock and lockout, check-in codes, session watcher."""
