@@ -1,13 +1,21 @@
 """Store throughput and memory: readings saved per second, batched vs one-by-one, and RSS.
 
-Run: `.venv/bin/python bench/store_save.py [--batched N] [--single N] [--stored N]`.
+Run: `.venv/bin/python bench/store_save.py [--batched N] [--single N] [--stored N] [--json]`.
 Prints figures only (no assertions); a real file in a temporary directory, WAL,
 synchronous=FULL, so every commit waits for fsync as it does on the gateway.
+
+The floor (same run): a bare `sqlite3` connection writing the very rows `save_transfer`
+writes (reading + outbox rows, prepared beforehand) with `executemany`, into a file with the
+store's schema and indexes, one transaction (fsync) per transfer. With --json the last line
+is one JSON object: `batched_per_s`, `floor_per_s`, `floor_ratio`, `single_per_s`, ….
 """
 
 import argparse
 import gc
+import json
+import os
 import resource
+import sqlite3
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,7 +24,16 @@ from zoneinfo import ZoneInfo
 
 from drivers.readings import DeviceTime, GlucoseReading, GlucoseUnit, ReadingKind, stable_reading_id
 from gateway.store import open_database, users
-from gateway.store.readings import CursorUpdate, list_readings, save_transfer
+
+# The store's own row layout, so the floor writes exactly the rows save_transfer writes.
+from gateway.store.readings import (
+    _INSERT_COLUMNS,
+    CursorUpdate,
+    _own_values,
+    list_readings,
+    save_transfer,
+)
+from gateway.store.types import utc_text
 
 ZONE = ZoneInfo("Europe/Berlin")
 BASE = datetime(2026, 1, 1)  # noqa: DTZ001 - device wall time
@@ -50,14 +67,51 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def floor_rate(path: Path, batch: list[GlucoseReading]) -> float:
+    """Readings/s of a bare sqlite3 executemany of the same rows (see the module docstring)."""
+    open_database(path).close()  # the store's schema and indexes
+    now = datetime.now(UTC)
+    stamp, texts = utc_text(now), {}
+    rows = [
+        (*_own_values(r, ZONE, texts), "user-a", "binding", r.provider, "queued", stamp, stamp, n)
+        for n, r in enumerate(batch, start=1)
+    ]
+    items = [(r.id, "user-a", "glucose", r.provider, "daily", None, None, stamp) for r in batch]
+    marks = ", ".join("?" * len(_INSERT_COLUMNS))
+    insert_reading = f"INSERT INTO reading ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+    insert_item = (
+        "INSERT INTO outbox_item (reading_id, user_id, resource, provider, stage,"
+        " window_start, window_end, enqueued_at, attempts, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 'queued')"
+    )
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    start = time.perf_counter()
+    for offset in range(0, len(rows), TRANSFER):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(insert_reading, rows[offset : offset + TRANSFER])
+        conn.executemany(insert_item, items[offset : offset + TRANSFER])
+        conn.execute("COMMIT")
+    rate = len(rows) / (time.perf_counter() - start)
+    conn.close()
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batched", type=int, default=20_000, help="readings saved in transfers")
     parser.add_argument("--single", type=int, default=1_000, help="readings saved one by one")
     parser.add_argument("--stored", type=int, default=100_000, help="readings stored for RSS")
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
+        floor = floor_rate(
+            Path(tmp) / "floor.sqlite3", readings("C0:FF:EE:00:00:01", 1, args.batched)
+        )
+        for leftover in Path(tmp).iterdir():
+            leftover.unlink()
         db = open_database(Path(tmp) / "gateway.sqlite3")
         users.bind(db, "C0:FF:EE:00:00:01", "user-a")  # attributed: the outbox is written too
         users.bind(db, "C0:FF:EE:00:00:02", "user-a")
@@ -85,6 +139,8 @@ def main() -> None:
         reread_s = time.perf_counter() - start
 
         print(f"batched ({TRANSFER} per transfer): {batched_rate:10.0f} readings/s")
+        print(f"bare sqlite3 floor, same rows:{floor:10.0f} readings/s")
+        print(f"ratio batched / floor:        {batched_rate / floor:10.2f}")
         print(f"one-by-one (1 per transfer):  {single_rate:10.0f} readings/s")
         print(f"ratio batched / one-by-one:   {batched_rate / single_rate:10.1f}x")
         print(f"re-read of {TRANSFER} known readings: {reread_s * 1000:.1f} ms ({again.new} new)")
@@ -117,6 +173,19 @@ def main() -> None:
         print(f"full paged walk:              {walk_s:10.2f} s ({pages} pages of 1000)")
         print(f"reopen (quick_check):         {open_s:10.2f} s")
         db.close()
+    if args.json:
+        figures = {
+            "batched_per_s": round(batched_rate),
+            "floor_per_s": round(floor),
+            "floor_ratio": round(batched_rate / floor, 3),
+            "single_per_s": round(single_rate),
+            "reread_ms": round(reread_s * 1000, 1),
+            "stored": stored,
+            "rss_mib": round(rss_mib(), 1),
+            "walk_s": round(walk_s, 2),
+            "load_1m": round(os.getloadavg()[0], 2),
+        }
+        print(json.dumps(figures, sort_keys=True))
 
 
 if __name__ == "__main__":

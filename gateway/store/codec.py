@@ -34,8 +34,17 @@ _KINDS: dict[ReadingKind, tuple[type[Reading], dict[str, type[StrEnum]]]] = {
 _BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(Reading))
 
 
+_FIELDS: dict[type[Reading], list[str]] = {}
+
+
 def _value_fields(cls: type[Reading]) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS]
+    # Cached per kind: the save path asks once per reading.
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = [
+            f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS
+        ]
+    return names
 
 
 def reading_columns(reading: Reading, zone: ZoneInfo) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 stores or assigns the readings, so a reading is never attributed without being queued.
 """
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from gateway.store.attribution import Attribution
 from gateway.store.changes import ReadingState, mark_changed, next_change_seq
 from gateway.store.codec import reading_columns
 from gateway.store.models import OutboxRow, ReadingRow
+from gateway.store.types import utc_text
 from sync.outbox import OutboxItem, items_for_read
 
 IN_CHUNK = 500  # SQLite's default limit on host parameters is far above; keeps statements small
@@ -53,6 +55,61 @@ def enqueue_attributed(
             items_for_read(readings, user_id=user_id, zone=zone, enqueued_at=now, provider=provider)
         )
     return enqueue_items(session, items, zone=zone, now=now)
+
+
+def enqueue_stored(
+    session: Session,
+    pairs: Sequence[tuple[Reading, Attribution | None]],
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+) -> int:
+    """Queue readings this transaction has just stored with their user (`save_transfer`).
+
+    Same items as `enqueue_attributed` (per user and provider, staged by
+    `sync.outbox.items_for_read`), without its look-ups: the readings are new, so neither a
+    stored reading to attribute nor an outbox item can exist for them (an outbox item always
+    has its reading stored). One executemany on the DB-API cursor; an id already queued is
+    skipped all the same (``ON CONFLICT DO NOTHING``).
+
+    Returns:
+        How many items were new.
+    """
+    groups: dict[tuple[str, str | None], list[Reading]] = {}
+    for reading, who in pairs:
+        if who is not None:
+            groups.setdefault((who.user_id, who.provider), []).append(reading)
+    stamp = utc_text(now)
+    rows: list[tuple[object, ...]] = []
+    for (user_id, provider), readings in groups.items():
+        items = items_for_read(
+            readings, user_id=user_id, zone=zone, enqueued_at=now, provider=provider
+        )
+        rows.extend(
+            (
+                i.id,
+                i.user_id,
+                i.resource.value,
+                i.provider,
+                i.stage.value,
+                None if i.window_start is None else utc_text(i.window_start),
+                None if i.window_end is None else utc_text(i.window_end),
+                stamp,
+            )
+            for i in items
+        )
+    if not rows:
+        return 0
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
+    cursor = raw.cursor()
+    cursor.executemany(
+        "INSERT INTO outbox_item (reading_id, user_id, resource, provider, stage,"
+        " window_start, window_end, enqueued_at, attempts, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 'queued') ON CONFLICT (reading_id) DO NOTHING",
+        rows,
+    )
+    return int(cursor.rowcount)
 
 
 def enqueue_items(
