@@ -20,6 +20,21 @@ const MAX_READINGS = 12;
 const state = { person: null, readings: new Map(), refreshTimer: null, loaded: false };
 const $ = (id) => document.getElementById(id);
 
+// A kiosk that is not the gateway itself (a tablet on the clinic network) has no loopback
+// exemption: open the page once as /#token=<token> (`edge-gateway token create --scope read`)
+// and it keeps the token in this browser. Staff actions still need the staff PIN: a read
+// token cannot start or end sessions by itself.
+const TOKEN_KEY = "edge-gateway-token";
+function kioskToken() {
+  const fromHash = new URLSearchParams(window.location.hash.slice(1)).get("token");
+  if (fromHash) {
+    window.localStorage.setItem(TOKEN_KEY, fromHash);
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+  return window.localStorage.getItem(TOKEN_KEY);
+}
+const TOKEN = kioskToken();
+
 async function api(path, options = {}) {
   if (options.body && typeof options.body !== "string") options.body = JSON.stringify(options.body);
   const response = await fetch(path, {
@@ -29,6 +44,7 @@ async function api(path, options = {}) {
     headers: {
       "Content-Type": "application/json",
       "X-Requested-With": "edge-gateway-kiosk",
+      ...(TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {}),
       ...(options.headers || {}),
     },
   });
@@ -259,7 +275,9 @@ async function refreshAll() {
 
 function connect() {
   const link = $("link");
-  const source = new EventSource("/v1/events?kiosk=true");
+  // An EventSource cannot send headers: the token goes as access_token (Human API's way).
+  const query = new URLSearchParams({ kiosk: "true", ...(TOKEN ? { access_token: TOKEN } : {}) });
+  const source = new EventSource(`/v1/events?${query}`);
   source.onopen = () => {
     link.dataset.state = "live";
     link.textContent = "Live";

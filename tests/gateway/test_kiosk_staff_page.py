@@ -35,7 +35,8 @@ from gateway.kiosk.pin import hash_pin
 from gateway.pairing import BlePairing
 from gateway.runtime import Gateway, build_gateway
 from gateway.services import MemoryRadar, RadarDevice, Services, standalone_services
-from gateway.store import kiosk, users
+from gateway.store import kiosk, tokens, users
+from gateway.store.tokens import Scope
 from sync.junction.stub import create_app as create_stub
 from sync.junction.stub_server import StubServer
 from tests.gateway.api.conftest import KIOSK_HEADERS
@@ -303,5 +304,52 @@ async def test_a_check_in_code_starts_a_session_and_a_forged_or_expired_one_does
         await page.locator("#checkin-form button[type=submit]").click()
         await expect(page.locator("#checkin-result")).to_contain_text("already used")
         assert kiosk.active_sessions(services.db) == []
+        await page.close()
+    services.db.close()
+
+
+async def test_a_tablet_with_a_read_token_needs_the_pin_for_every_staff_action(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811 - the imported fixture
+) -> None:
+    # No loopback exemption: the page is a kiosk tablet on the network, holding a read token.
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        api={"trust_loopback": False},
+        kiosk={"staff_pin_hash": PIN_HASH},
+    )
+    services = standalone_services(settings)
+    add_people(services.db)
+    token = tokens.create_token(services.db, Scope.READ, "kiosk tablet")[0]
+    async with serve(services) as url:
+        page = await browser.new_page()
+        await page.goto(f"{url}/#token={token}")
+        await expect(page.locator("#link")).to_have_attribute("data-state", "live")
+        await expect(page.locator("#person-name")).to_have_text("Nobody yet")
+        assert page.url == url + "/"  # the token left the address bar (kept in the browser)
+
+        # The page's own token cannot start a session: the API's rules, not the page's.
+        status = await page.evaluate(
+            """async (token) => (await fetch("/v1/kiosk/sessions", {method: "POST",
+                 headers: {"Content-Type": "application/json",
+                           "Authorization": `Bearer ${token}`},
+                 body: JSON.stringify({user_id: "u-ada"})})).status""",
+            token,
+        )
+        assert status == 403
+        assert kiosk.active_sessions(services.db) == []
+
+        await unlock(page)
+        await page.locator("#search").fill("ada")
+        await page.locator("#search-form button[type=submit]").click()
+        await page.locator("#people button").click()
+        await page.locator("#start-form button[type=submit]").click()
+        await expect(page.locator("#person-name")).to_have_text("Ada")
+        [session] = kiosk.active_sessions(services.db)
+        assert session.user_id == "u-ada"
+
+        # A reload keeps working on the stored token.
+        await page.reload()
+        await expect(page.locator("#person-name")).to_have_text("Ada")
         await page.close()
     services.db.close()
