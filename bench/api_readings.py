@@ -1,6 +1,7 @@
 """Local API latency and throughput: `GET /v1/readings` pages over 1,000,000 stored readings.
 
-Run: `.venv/bin/python bench/api_readings.py [--readings N] [--seconds S] [--data-dir DIR]`.
+Run: `.venv/bin/python bench/api_readings.py [--readings N] [--seconds S] [--data-dir DIR]
+[--rate R] [--json]`.
 
 The gateway's API runs in its own process (uvicorn, one worker, as `edge-gateway run` serves
 it), over a store holding N readings (filled once; reused with `--data-dir`). This process
@@ -17,11 +18,17 @@ authenticated), each scenario for S seconds at concurrency 1 (latency) and 16 (t
 
 Every page also counts its matches (``meta.count``, ``X-Total-Count``).
 
+With ``--rate R`` it runs one open-loop test instead of the table: ``deep page`` requests
+offered at R per second for S seconds whatever the answers (a latency counts from when the
+request was due, so a server that falls behind shows it), and reports the achieved req/s
+and p50/p99. With --json the last line is one JSON object (`achieved_rps`, `p99_ms`, …).
+
 Prints figures only (no assertions).
 """
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -155,11 +162,45 @@ async def run_load(
     return latencies, errors
 
 
+async def run_rate(
+    base: str, token: str, make_params, *, rate: float, seconds: float
+) -> tuple[list[float], int, float]:
+    """Open loop: one request every 1/rate s; latency from the due time (no omission)."""
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    headers = {"Authorization": f"Bearer {token}"}
+    rng = random.Random(1)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
+
+        async def one(due: float) -> None:
+            nonlocal errors
+            try:
+                response = await c.get("/v1/readings", params=make_params(rng))
+                if response.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append(time.perf_counter() - due)
+
+        started = time.perf_counter()
+        tasks = []
+        for n in range(int(rate * seconds)):
+            due = started + n / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(due)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    return latencies, errors, elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--data-dir", type=Path, default=None, help="reuse a filled store")
+    parser.add_argument("--rate", type=float, default=None, help="open loop at R req/s")
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
 
     tmp = None
@@ -208,6 +249,27 @@ def main() -> None:
             "week (Human API)": lambda rng: week(BASE + timedelta(minutes=rng.randrange(n))),
             "count alone": lambda _rng: {"page[limit]": 0},
         }
+        if args.rate is not None:
+            latencies, errors, elapsed = asyncio.run(
+                run_rate(base, token, scenarios["deep page"], rate=args.rate, seconds=args.seconds)
+            )
+            q = statistics.quantiles(latencies, n=100)
+            figures = {
+                "readings": n,
+                "offered_rps": args.rate,
+                "achieved_rps": round(len(latencies) / elapsed, 1),
+                "p50_ms": round(q[49] * 1000, 1),
+                "p99_ms": round(q[98] * 1000, 1),
+                "errors": errors,
+                "load_1m": round(os.getloadavg()[0], 2),
+            }
+            print(
+                f"deep page, {args.rate:.0f} req/s offered: {figures['achieved_rps']} req/s, "
+                f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, {errors} errors"
+            )
+            if args.json:
+                print(json.dumps(figures, sort_keys=True))
+            return
         print(
             f"\n{'scenario':<16} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
         )

@@ -1,6 +1,6 @@
 """Memory of `edge-gateway run`: resident set size idle on the demo scenario and with a big store.
 
-Run: `.venv/bin/python bench/run_rss.py [--settle 10] [--stored 100000]`.
+Run: `.venv/bin/python bench/run_rss.py [--settle 10] [--stored 100000] [--queued] [--json]`.
 
 Two runs of the real `edge-gateway run` process, each against a fresh `edge-gateway simulate`
 (the built-in demo scenario: a meter, a cuff and a scale) and `edge-gateway junction-stub`:
@@ -12,10 +12,16 @@ Two runs of the real `edge-gateway run` process, each against a fresh `edge-gate
 
 In both, RSS (VmRSS from /proc/<pid>/status) is sampled every 0.5 s for `--settle` seconds
 after the first new reading is stored; VmHWM is the kernel's peak. Prints figures only.
+
+With ``--queued`` the pre-filled readings of (b) stay queued (a backlog after a day offline),
+so run (b) drains them to the stub while it is sampled. With --json the last line is one
+JSON object: `idle_mib` (median RSS of (a)), `growth_mib` ((b) median - (a) median), the
+peaks, and `queued` (whether (b) held a backlog).
 """
 
 import argparse
 import asyncio
+import json
 import os
 import shlex
 import signal
@@ -235,8 +241,11 @@ def history(device: str, start: int, count: int, received_at: datetime) -> list[
     return result
 
 
-def prefill(data_dir: Path, total: int) -> tuple[float, float]:
-    """Store `total` readings of the history meters and deliver them; returns both durations."""
+def prefill(data_dir: Path, total: int, *, deliver: bool = True) -> tuple[float, float]:
+    """Store `total` readings of the history meters and deliver them; returns both durations.
+
+    With `deliver` False they stay queued (the delivery duration is then 0).
+    """
     db = open_database(data_dir / DATABASE_FILENAME)
     try:
         for device in HISTORY_DEVICES:
@@ -254,7 +263,8 @@ def prefill(data_dir: Path, total: int) -> tuple[float, float]:
                 saved += count
         saving = time.monotonic() - started
         started = time.monotonic()
-        asyncio.run(deliver_all(SqliteOutbox(db, zone=ZONE)))
+        if deliver:
+            asyncio.run(deliver_all(SqliteOutbox(db, zone=ZONE)))
         return saving, time.monotonic() - started
     finally:
         db.close()
@@ -286,6 +296,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--settle", type=float, default=10.0, help="seconds sampled per run")
     parser.add_argument("--stored", type=int, default=100_000, help="readings stored for (b)")
+    parser.add_argument("--queued", action="store_true", help="(b)'s readings stay queued")
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
 
     results: list[Result] = []
@@ -300,12 +312,18 @@ def main() -> None:
 
         big = tmp / "b"
         (big / "data").mkdir(parents=True)
-        saving, delivering = prefill(big / "data", args.stored)
+        saving, delivering = prefill(big / "data", args.stored, deliver=not args.queued)
         notes.append(
             f"(b) pre-fill: {args.stored:,} readings saved in {saving:.1f} s "
-            f"(transfers of {TRANSFER:,}), delivered through the outbox in {delivering:.1f} s"
+            f"(transfers of {TRANSFER:,}), "
+            + (
+                "left queued"
+                if args.queued
+                else f"delivered through the outbox in {delivering:.1f} s"
+            )
         )
-        results.append(measure(f"(b) + {args.stored:,} stored", big, path, args.settle))
+        label = f"(b) + {args.stored:,} {'queued' if args.queued else 'stored'}"
+        results.append(measure(label, big, path, args.settle))
 
     print(f"$ {shlex.join([os.path.relpath(sys.executable), *sys.argv])}")
     print(
@@ -325,6 +343,18 @@ def main() -> None:
         )
     for note in notes:
         print(note)
+    if args.json:
+        idle_r, big_r = results
+        figures = {
+            "idle_mib": round(idle_r.rss_median, 1),
+            "growth_mib": round(big_r.rss_median - idle_r.rss_median, 1),
+            "idle_hwm_mib": round(idle_r.hwm, 1),
+            "backlog_hwm_mib": round(big_r.hwm, 1),
+            "stored": args.stored,
+            "queued": args.queued,
+            "load_1m": round(os.getloadavg()[0], 2),
+        }
+        print(json.dumps(figures, sort_keys=True))
 
 
 if __name__ == "__main__":
