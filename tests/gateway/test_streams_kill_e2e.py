@@ -29,9 +29,11 @@ from tests.gateway.e2e import (
 
 CUFF, SCALE = "C0:FF:EE:00:00:02", "C0:FF:EE:00:00:03"
 PACE_MS = 100
-# At most this many indications can be between BlueZ's confirmation and the commit at a kill:
-# the window is ~10 ms idle (p99 15 ms on a loaded 2-core box) against 100 ms pacing.
-IN_FLIGHT = 2
+# At most this many indications can be between BlueZ's confirmation and the commit at a kill.
+# The window is ~10 ms (bench/stream_window.py) against 100 ms pacing, but a starved box (load
+# average 9 on 2 cores) was seen to hold up to 4 in flight; records further from a kill than
+# this must never be missing.
+IN_FLIGHT = 5
 
 
 def _scenario(tmp: Path, *, cuff_records: int, scale_records: int, family: str) -> Path:
