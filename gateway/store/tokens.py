@@ -3,13 +3,16 @@
 import hashlib
 import logging
 import secrets
+import sqlite3
+import threading
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlmodel import col, select
 
-from gateway.store.db import Database
+from gateway.store.db import BUSY_TIMEOUT_S, Database
 from gateway.store.models import ApiTokenRow
 
 _LOGGER = logging.getLogger(__name__)
@@ -17,6 +20,9 @@ _LOGGER = logging.getLogger(__name__)
 # Prefix makes leaked tokens recognisable by secret scanners; 32 random bytes = 256 bits.
 TOKEN_PREFIX = "egw_"  # noqa: S105 - a public prefix, not a secret
 _TOKEN_BYTES = 32
+
+_CACHES: "weakref.WeakKeyDictionary[Database, _LiveTokens]" = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
 
 
 class Scope(StrEnum):
@@ -72,17 +78,61 @@ def create_token(db: Database, scope: Scope, label: str | None = None) -> tuple[
 
 
 def verify_token(db: Database, token: str) -> Scope | None:
-    """The scope of a valid, unrevoked token, or None."""
+    """The scope of a valid, unrevoked token, or None.
+
+    Checked against an in-memory map of live token hashes (every API request asks: a store
+    read per request was ~1 ms of ORM and session work, issue 18). The map is reloaded
+    whenever any connection has committed since the last check (``PRAGMA data_version``),
+    so a token created or revoked by ``edge-gateway token`` in another process counts from
+    its very next request.
+
+    Raises:
+        StoreError: The database cannot be read.
+    """
     if not token.startswith(TOKEN_PREFIX):
         return None
-    with db.read() as session:
-        row = session.exec(
-            select(ApiTokenRow).where(
-                col(ApiTokenRow.token_hash) == hash_token(token),
-                col(ApiTokenRow.revoked_at).is_(None),
-            )
-        ).first()
-    return None if row is None else Scope(row.scope)
+    with _CACHES_LOCK:
+        cache = _CACHES.get(db)
+        if cache is None:
+            cache = _CACHES[db] = _LiveTokens(db)
+    return cache.scope(hash_token(token))
+
+
+class _LiveTokens:
+    """Live token hashes of one database, reloaded when the file has changed."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._version: int | None = None
+        self._live: dict[str, Scope] = {}
+        db.on_close(self.close)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+                self._version = None
+
+    def scope(self, digest: str) -> Scope | None:
+        with self._lock, self._db.translated():
+            if self._conn is None:
+                # Its own connection: data_version counts commits of *other* connections,
+                # which is every write (the engine's connections, other processes).
+                self._conn = sqlite3.connect(
+                    self._db.path, check_same_thread=False, isolation_level=None
+                )
+                self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                rows = self._conn.execute(
+                    "SELECT token_hash, scope FROM api_token WHERE revoked_at IS NULL"
+                ).fetchall()
+                self._live = {digest_: Scope(scope) for digest_, scope in rows}
+                self._version = version
+            return self._live.get(digest)
 
 
 def revoke_token(db: Database, token_id: int) -> bool:

@@ -42,3 +42,18 @@ def test_tokens_are_unique_and_revocable(db):
     assert not revoke_token(db, info.id)
     assert verify_token(db, token) is None
     assert [t.revoked_at is not None for t in list_tokens(db)].count(True) == 1
+
+
+def test_a_token_created_or_revoked_elsewhere_counts_at_once(db):
+    """The live-token map is reloaded after any commit, also another process's (issue 18)."""
+    import sqlite3
+
+    token, info = create_token(db, Scope.READ)
+    assert verify_token(db, token) is Scope.READ
+    with sqlite3.connect(db.path) as other:  # as `edge-gateway token revoke` would
+        other.execute("UPDATE api_token SET revoked_at = '2026-01-01T00:00:00.000000+00:00'")
+    assert verify_token(db, token) is None
+    with sqlite3.connect(db.path) as other:
+        other.execute("UPDATE api_token SET revoked_at = NULL")
+    assert verify_token(db, token) is Scope.READ
+    db.close()  # the map's own connection closes with the database
