@@ -48,7 +48,7 @@ def test_a_token_created_or_revoked_elsewhere_counts_at_once(db):
     """The live-token map is reloaded after any commit, also another process's (issue 18)."""
     import sqlite3
 
-    token, info = create_token(db, Scope.READ)
+    token, _ = create_token(db, Scope.READ)
     assert verify_token(db, token) is Scope.READ
     with sqlite3.connect(db.path) as other:  # as `edge-gateway token revoke` would
         other.execute("UPDATE api_token SET revoked_at = '2026-01-01T00:00:00.000000+00:00'")
