@@ -158,7 +158,8 @@ async def wait_ready(base: str) -> None:
 
 
 async def reset(base: str) -> int:
-    async with httpx.AsyncClient(base_url=base) as client:
+    # A generous timeout: listing 100k+ stored samples takes the stub a while on a busy box.
+    async with httpx.AsyncClient(base_url=base, timeout=300) as client:
         count = len((await client.get("/_stub/samples")).json())
         await client.post("/_stub/reset")
         return count

@@ -13,12 +13,13 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from drivers.readings import ReadingKind
 from gateway.store import sync_state
@@ -219,15 +220,7 @@ class SqliteOutbox:
     def _held(self, session: Session, claim_id: str, ids: Sequence[str]) -> list[OutboxRow]:
         rows: list[OutboxRow] = []
         for chunk in _chunks(list(ids)):
-            rows.extend(
-                session.exec(
-                    select(OutboxRow).where(
-                        col(OutboxRow.reading_id).in_(chunk),
-                        col(OutboxRow.state) == _QUEUED,
-                        col(OutboxRow.claim_id) == claim_id,
-                    )
-                )
-            )
+            rows.extend(session.exec(held_query(claim_id, chunk)))
         return rows
 
     @staticmethod
@@ -425,7 +418,7 @@ class SqliteOutbox:
             for chunk in _chunks(list(ids)):
                 for row in session.exec(
                     select(OutboxRow).where(
-                        col(OutboxRow.reading_id).in_(chunk), col(OutboxRow.state) == _DEAD
+                        col(OutboxRow.reading_id).in_(chunk), _unindexed(OutboxRow.state) == _DEAD
                     )
                 ):
                     row.state, row.attempts, row.not_before = _QUEUED, 0, None
@@ -453,6 +446,21 @@ class SqliteOutbox:
     async def progress(self, user_id: str | None = None) -> list[UploadProgress]:
         """Latest progress per stream; see `Outbox.progress`."""
         return await self._run(sync_state.progress, self._db, user_id)
+
+
+def _unindexed(column: Any) -> Any:
+    # ``state || ''``: keeps SQLite off the (state, dead_at) index, which it would otherwise
+    # pick for ``reading_id IN (…) AND state = ?`` and scan every queued row (issue 18).
+    return col(column).op("||")("")
+
+
+def held_query(claim_id: str, ids: Sequence[str]) -> "SelectOfScalar[OutboxRow]":
+    """Rows among `ids` still queued under `claim_id`, found on the reading_id index."""
+    return select(OutboxRow).where(
+        col(OutboxRow.reading_id).in_(ids),
+        _unindexed(OutboxRow.state) == _QUEUED,
+        col(OutboxRow.claim_id) == claim_id,
+    )
 
 
 def _cursor(session: Session) -> sqlite3.Cursor:

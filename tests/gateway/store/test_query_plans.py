@@ -64,3 +64,11 @@ def test_the_batch_reads_each_reading_by_its_id(db):
     sql, params = STATEMENTS["batch"]
     plan = " | ".join(_plan(db, sql, params))
     assert "SEARCH r USING INDEX sqlite_autoindex_reading_1 (id=?)" in plan, plan
+
+
+def test_settling_a_claim_finds_its_rows_by_reading_id(db):
+    """retry_later / release / dead_letter: not a scan of every queued row on (state, dead_at)."""
+    query = outbox.held_query("claim", ["a", "b"])
+    compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+    plan = " | ".join(_plan(db, str(compiled), ()))
+    assert "sqlite_autoindex_outbox_item_1 (reading_id=?)" in plan, plan
