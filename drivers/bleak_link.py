@@ -363,6 +363,24 @@ class BleakLink:
             return []
         return [] if char is None else list(char.properties)
 
+    def gatt_database(self) -> dict[str, dict[str, list[str]]]:
+        """The discovered services: service UUID → characteristic UUID → BlueZ flags.
+
+        Recorded with a transfer (`drivers.recording`) so a capture can be served again.
+        Empty once the link is down.
+        """
+        if self._client is None or self._disconnected.is_set():
+            return {}
+        try:
+            return {
+                service.uuid.lower(): {
+                    char.uuid.lower(): sorted(char.properties) for char in service.characteristics
+                }
+                for service in self._client.services
+            }
+        except BleakError:
+            return {}
+
     def has_characteristic(self, uuid: str) -> bool:
         """Whether the discovered services hold the characteristic."""
         return bool(self._characteristic_properties(uuid))

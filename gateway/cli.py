@@ -12,6 +12,7 @@ from gateway.commands import (
     config_cmd,
     demo,
     kiosk_cmd,
+    reparse,
     run,
     serve_api,
     simulate,
@@ -56,7 +57,19 @@ def _root(
             logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-for module in (ble, config_cmd, demo, kiosk_cmd, run, serve_api, simulate, status, stub, token):
+for module in (
+    ble,
+    config_cmd,
+    demo,
+    kiosk_cmd,
+    reparse,
+    run,
+    serve_api,
+    simulate,
+    status,
+    stub,
+    token,
+):
     module.register(app)
 
 

@@ -42,6 +42,7 @@ from gateway.store import devices as device_store
 from gateway.store.errors import StoreError
 from gateway.store.readings import CursorUpdate, SaveResult, StoredReading
 from gateway.store.spool import import_spool
+from gateway.transfer_recording import TransferRecording
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class Collector:
     poll_interval_s: float = 60.0
     failure_backoff_s: float = FAILURE_BACKOFF_S
     clock_policy: ClockPolicy = field(default_factory=ClockPolicy)
+    record_frames: bool = True  # keep every GATT frame with its readings (`[store]`)
     hooks: CollectorHooks = field(default_factory=CollectorHooks)
     devices: dict[str, DeviceState] = field(default_factory=dict)
     _slots: asyncio.Semaphore = field(init=False)
@@ -281,7 +283,10 @@ class Collector:
             zone=self.zone.key,
             sink=saver.add,
         )
-        async with self.radio.connect(state.advertisement) as link:
+        if self.record_frames:
+            saver.recording = TransferRecording(driver, match, cursor, context, state.advertisement)
+        async with self.radio.connect(state.advertisement) as connected:
+            link = saver.recording.recorder.wrap(connected) if saver.recording else connected
             state.connected = True
             self.hooks.on_state(address, state)
             try:

@@ -191,6 +191,15 @@ class MqttSettings(_Section):
         return value.rstrip("/")
 
 
+class StoreSettings(_Section):
+    """[store]: what the database keeps besides readings."""
+
+    record_frames: bool = True  # keep every GATT frame with the readings it gave (reparse)
+    # Prune recorded frames after this many days even while their readings remain; unset:
+    # frames go with their readings (see `keep_delivered_days`).
+    frame_retention_days: float | None = Field(default=None, gt=0)
+
+
 class Binding(_Section):
     """[[bindings]]: whose readings a device's (user slot's) readings are."""
 
@@ -226,6 +235,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     mqtt: MqttSettings = MqttSettings()
     kiosk: KioskSettings = KioskSettings()
+    store: StoreSettings = StoreSettings()
     bindings: list[Binding] = []
 
     @field_validator("timezone")

@@ -1,7 +1,8 @@
 """Periodic jobs (APScheduler 3.x on the gateway's own event loop); each is idempotent.
 
 - upload tick: wake the uploader even if nothing new was saved (retries that came due);
-- retention: prune delivered readings older than `keep_delivered_days`;
+- retention: prune delivered readings older than `keep_delivered_days`, then recorded frames
+  no reading needs any more (or older than `[store] frame_retention_days`);
 - status snapshot: one INFO line with counts (never measured values);
 - clock check: warn about devices whose clock is far off (their readings are still kept raw).
 """
@@ -13,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway.store import aio
 from gateway.store import devices as device_store
+from gateway.store.frames import prune_frames
 from gateway.store.retention import prune_delivered
 
 if TYPE_CHECKING:
@@ -46,6 +48,13 @@ async def retention(gateway: "Gateway") -> int:
     )
     if pruned:
         _LOGGER.info("retention: pruned %d delivered reading(s)", pruned)
+    # After the readings: a transfer whose readings just went can go in the same run.
+    await aio.call(
+        prune_frames,
+        gateway.db,
+        keep_days=gateway.settings.keep_delivered_days,
+        frame_days=gateway.settings.store.frame_retention_days,
+    )
     return pruned
 
 

@@ -535,6 +535,7 @@ def build_gateway(
         max_connections=settings.ble.max_connections,
         poll_interval_s=settings.ble.poll_interval_s,
         clock_policy=ClockPolicy(write=settings.ble.write_device_clock),
+        record_frames=settings.store.record_frames,
         hooks=CollectorHooks(
             on_state=feed,
             on_transfer=on_transfer,

@@ -12,9 +12,18 @@ so. If the process has to stop first, `spool` writes them to a file beside the d
 the next start saves (`gateway.store.spool`). A reading whose own data the store cannot take
 never costs the others: the batch is saved reading by reading and only that one is set aside,
 with an error naming it.
+
+With a `TransferRecording` attached, each commit also stores the GATT frames recorded so far
+(`gateway.store.frames`) in the same transaction as the readings derived from them. A
+transfer that stores no new reading (a meter polled with nothing new re-sends its last
+record) stores no frames: the transfer that first stored those readings holds their bytes.
+Frames are not spooled: the spool exists for readings a device may already have erased; the
+frames of a spooled transfer are dropped (counted in the log), which only means `reparse`
+cannot re-derive those readings.
 """
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +34,7 @@ from drivers.readings import Reading
 from gateway.store import Database, aio
 from gateway.store import devices as device_store
 from gateway.store.errors import StoreError
+from gateway.store.frames import FrameBatch
 from gateway.store.readings import (
     CursorUpdate,
     SaveResult,
@@ -33,6 +43,7 @@ from gateway.store.readings import (
     save_transfer,
 )
 from gateway.store.spool import write_spool
+from gateway.transfer_recording import TransferRecording
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,9 +97,16 @@ class TransferSaver:
         address: str,
         *,
         on_commit: Callable[[SaveResult, tuple[StoredReading, ...]], None] = lambda _r, _n: None,
+        recording: TransferRecording | None = None,
     ) -> None:
-        """Save readings of the device at `address` into `db` (device clocks in `zone`)."""
+        """Save readings of the device at `address` into `db` (device clocks in `zone`).
+
+        `recording`, if given (or set later, before the first frame), has its frames stored
+        with the readings.
+        """
         self.db = db
+        self.recording = recording
+        self._frames_stored = False
         self.zone = zone
         self.address = address
         self.on_commit = on_commit
@@ -141,6 +159,12 @@ class TransferSaver:
         """Write what is still pending to the spool file (the process is stopping)."""
         if self._task is not None:
             self._task.cancel()
+        if self.recording is not None and self.recording.recorder.pending:
+            _LOGGER.warning(
+                "%s: %d recorded frame(s) not saved; their readings can not be re-derived",
+                self.address,
+                len(self.recording.recorder.pending),
+            )
         readings = list(self._pending)
         if not readings:
             return
@@ -207,7 +231,11 @@ class TransferSaver:
         self._idle.set()
 
     async def _commit(self, batch: list[Reading], finish: Finish | None) -> None:
-        result, new = await aio.call(self._commit_blocking, batch, finish)
+        frames = self._frame_batch()  # taken on the loop, where frames are appended
+        result, new = await aio.call(self._commit_blocking, batch, finish, frames)
+        if frames is not None and self.recording is not None and result.transfer_pk is not None:
+            self.recording.recorder.committed(len(frames.frames))
+            self._frames_stored = True
         totals = self.totals
         totals.seen_ids.update(r.id for r in batch)
         totals.new_ids.extend(result.new_ids)
@@ -216,22 +244,34 @@ class TransferSaver:
         if result.new:
             self.on_commit(result, new)
 
+    def _frame_batch(self) -> FrameBatch | None:
+        recording = self.recording
+        if recording is None:
+            return None
+        # Stored with the first commit that stores a new reading, and from then on with every
+        # commit. A poll that only re-reads known records keeps none: a meter re-sends its
+        # cursor record on every poll, and the transfer that first stored it has its frames.
+        always = self._frames_stored
+        return FrameBatch(recording.header(), recording.recorder.pending, always=always)
+
     def _commit_blocking(
-        self, batch: list[Reading], finish: Finish | None
+        self, batch: list[Reading], finish: Finish | None, frames: FrameBatch | None = None
     ) -> tuple[SaveResult, tuple[StoredReading, ...]]:
         advance = finish.cursor if finish is not None else None
         try:
-            saved = save_transfer(self.db, batch, zone=self.zone, advance=advance)
+            saved = save_transfer(self.db, batch, zone=self.zone, advance=advance, frames=frames)
         except StoreError:
             raise
         except Exception:  # noqa: BLE001 - a reading's own data must not cost the others
-            saved = self._one_by_one(batch, advance)
+            saved = self._one_by_one(batch, advance, frames)
         if finish is not None and finish.device_fields:
             device_store.upsert_device(self.db, self.address, **finish.device_fields)
         new = tuple(s for i in saved.new_ids if (s := get_reading(self.db, i)) is not None)
         return saved, new
 
-    def _one_by_one(self, batch: list[Reading], advance: CursorUpdate | None) -> SaveResult:
+    def _one_by_one(
+        self, batch: list[Reading], advance: CursorUpdate | None, frames: FrameBatch | None
+    ) -> SaveResult:
         new_ids: list[str] = []
         queued = known = 0
         unassigned: list[str] = []
@@ -254,6 +294,12 @@ class TransferSaver:
             queued += one.queued
             known += one.known
             unassigned.extend(one.unassigned_ids)
-        if advance is not None:
-            save_transfer(self.db, [], zone=self.zone, advance=advance)
-        return SaveResult(len(new_ids), known, queued, tuple(unassigned), tuple(new_ids))
+        transfer_pk = None
+        if advance is not None or frames is not None:
+            if frames is not None and new_ids:
+                frames = dataclasses.replace(frames, always=True)
+            last = save_transfer(self.db, [], zone=self.zone, advance=advance, frames=frames)
+            transfer_pk = last.transfer_pk
+        return SaveResult(
+            len(new_ids), known, queued, tuple(unassigned), tuple(new_ids), transfer_pk
+        )

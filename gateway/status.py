@@ -34,6 +34,7 @@ from gateway.store.device_failures import DeviceFailure, list_failures
 from gateway.store.migrations import APPLICATION_ID, LATEST_VERSION
 from gateway.store.models import ReadingRow
 from gateway.store.outbox import SqliteOutbox
+from gateway.store.withdrawn import WithdrawnReading, list_withdrawn
 from sync.junction.providers import device_upload_slug
 
 
@@ -132,6 +133,8 @@ class StatusReport:
         readings: Readings stored per kind, then per state.
         streams: Upload streams, by user then resource.
         holds: Per user, why uploads are held (paused, reauthentication_required …).
+        withdrawn: Readings `edge-gateway reparse` withdrew (no longer derived from their
+            frames), newest first.
         collected_at: When the snapshot was taken (UTC).
     """
 
@@ -144,6 +147,7 @@ class StatusReport:
     readings: dict[str, dict[str, int]] = field(default_factory=dict)
     streams: list[StreamStatus] = field(default_factory=list)
     holds: dict[str, list[str]] = field(default_factory=dict)
+    withdrawn: list[WithdrawnReading] = field(default_factory=list)
     collected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -205,6 +209,7 @@ def collect_status(settings: Settings, *, probe: bool = True) -> StatusReport:
         failures = list_failures(db)
         stats = device_stats(db)
         counts = reading_state_counts(db)
+        withdrawn = list_withdrawn(db)
         streams, holds = asyncio.run(_outbox_state(SqliteOutbox(db, zone=settings.zone)))
     finally:
         db.close()
@@ -246,6 +251,7 @@ def collect_status(settings: Settings, *, probe: bool = True) -> StatusReport:
         readings=readings,
         streams=streams,
         holds=holds,
+        withdrawn=withdrawn,
     )
 
 

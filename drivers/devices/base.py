@@ -222,6 +222,9 @@ class Driver(ABC):
     """Stable identifier, e.g. ``"sig_glucose"``; stored with a device."""
     kind: ClassVar[ReadingKind]
     """What every device of the family measures."""
+    version: ClassVar[str] = "1"
+    """Parse-rule version: bump it when a fix changes what the same frames give, so stored
+    transfers say which rules derived their readings (`edge-gateway reparse`)."""
 
     @abstractmethod
     def match(self, advertisement: Advertisement) -> DeviceMatch | None:

@@ -134,6 +134,8 @@ class ReadingFilter:
         end: Measured before.
         updated_since: Stored or changed at or after.
         updated_before: Stored or changed before.
+        withdrawn: True: only readings `edge-gateway reparse` withdrew; False: none of
+            them; None: either.
     """
 
     kind: ReadingKind | None = None
@@ -145,6 +147,7 @@ class ReadingFilter:
     end: datetime | None = None
     updated_since: datetime | None = None
     updated_before: datetime | None = None
+    withdrawn: bool | None = None
 
 
 def _conditions(wanted: ReadingFilter) -> list[sa.ColumnElement[bool]]:
@@ -174,6 +177,9 @@ def _conditions(wanted: ReadingFilter) -> list[sa.ColumnElement[bool]]:
         where.append(col(ReadingRow.start_date) >= wanted.start)
     if wanted.end is not None:
         where.append(col(ReadingRow.start_date) < wanted.end)
+    if wanted.withdrawn is not None:
+        withdrawn_at = col(ReadingRow.withdrawn_at)
+        where.append(withdrawn_at.is_not(None) if wanted.withdrawn else withdrawn_at.is_(None))
     if wanted.updated_before is not None:
         where.append(col(ReadingRow.updated_at) < wanted.updated_before)
     if wanted.updated_since is not None:

@@ -89,6 +89,11 @@ class Reading(_Out):
     timezone_offset: int = Field(description="Seconds east of UTC at start_date.")
     received_at: datetime
     updated_at: datetime
+    withdrawn_at: datetime | None = Field(
+        default=None,
+        description="Set when `edge-gateway reparse` found the stored frames no longer give "
+        "this reading (state `delivered`: Junction has it; deal with it there).",
+    )
     state: ReadingState
     type: str = Field(description="Junction source type: fingerprick, cuff or scale.")
     sequence: int | None
@@ -232,6 +237,7 @@ def reading_out(stored: StoredReading) -> Reading:
         timezone_offset=int(offset.total_seconds()),
         received_at=reading.received_at,
         updated_at=stored.updated_at,
+        withdrawn_at=stored.withdrawn_at,
         state=stored.state,
         type=source_type(reading.kind),
         sequence=reading.sequence,

@@ -49,7 +49,9 @@ def status(
     readings: {kind: {state: count}}, states unassigned, queued, delivered, dead, local;
     uploads: list of {user_id, resource, queued, due, dead_letters, status, status_at,
     delivered_total, error};
-    errors: {dead_letters, holds: {user_id: list of holds}}.
+    errors: {dead_letters, holds: {user_id: list of holds}};
+    withdrawn: list of {id, device, kind, state, user_id, withdrawn_at}: readings
+    `edge-gateway reparse` withdrew (state delivered: Junction has it, deal with it there).
     """
     settings = settings_from(config)
     try:
@@ -129,6 +131,17 @@ def report_document(report: StatusReport) -> dict[str, Any]:
             for s in report.streams
         ],
         "errors": {"dead_letters": report.dead_letters, "holds": report.holds},
+        "withdrawn": [
+            {
+                "id": w.id,
+                "device": w.device,
+                "kind": w.kind,
+                "state": w.state,
+                "user_id": w.user_id,
+                "withdrawn_at": _iso(w.withdrawn_at),
+            }
+            for w in report.withdrawn
+        ],
     }
 
 
@@ -146,6 +159,26 @@ def render(console: Console, report: StatusReport) -> None:
     console.print(_uploads_table(report, now))
     console.print(f"[bold]Last sync[/] {_when(report.last_sync_at, now)}")
     console.print(_errors_line(report))
+    if report.withdrawn:
+        console.print(_withdrawn_table(report, now))
+
+
+def _withdrawn_table(report: StatusReport, now: datetime) -> Table:
+    """Readings `reparse` withdrew; delivered ones are already at Junction."""
+    table = Table(
+        title=f"Withdrawn readings ({len(report.withdrawn)}; see `edge-gateway reparse`)",
+        title_justify="left",
+    )
+    table.add_column("reading", overflow="fold")
+    table.add_column("device, kind", no_wrap=True)
+    table.add_column("state, when", no_wrap=True)
+    for w in report.withdrawn:
+        table.add_row(
+            w.id,
+            f"{w.device}\n[dim]{w.kind}[/]",
+            f"{w.state}\n[dim]{_ago(w.withdrawn_at, now)}[/]",
+        )
+    return table
 
 
 def _gateway_line(probe: HealthProbe, now: datetime) -> str:

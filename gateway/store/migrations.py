@@ -296,7 +296,43 @@ _V10 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
+_V11 = Migration(
+    11,
+    "recorded transfers and their GATT frames; readings note their transfer and a withdrawal",
+    (
+        """CREATE TABLE transfer (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            device TEXT NOT NULL,
+            connection_id TEXT NOT NULL,
+            driver TEXT NOT NULL,
+            driver_version TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            context_json TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX ix_transfer_device_started ON transfer (device, started_at)",
+        "CREATE INDEX ix_transfer_started ON transfer (started_at)",
+        # WITHOUT ROWID, keyed by (transfer, position): no rowid and no extra index per frame.
+        """CREATE TABLE frame (
+            transfer_pk INTEGER NOT NULL REFERENCES transfer (pk) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            direction TEXT NOT NULL,
+            characteristic TEXT NOT NULL,
+            data BLOB NOT NULL,
+            at REAL NOT NULL,
+            mono_s REAL NOT NULL,
+            PRIMARY KEY (transfer_pk, seq)
+        ) WITHOUT ROWID""",
+        "ALTER TABLE reading ADD COLUMN transfer_pk INTEGER",
+        "ALTER TABLE reading ADD COLUMN withdrawn_at TEXT",
+        "CREATE INDEX ix_reading_transfer ON reading (transfer_pk) WHERE transfer_pk IS NOT NULL",
+        "CREATE INDEX ix_reading_withdrawn ON reading (withdrawn_at)"
+        " WHERE withdrawn_at IS NOT NULL",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -68,6 +68,8 @@ class ReadingRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
     change_seq: int = Field(unique=True)
+    transfer_pk: int | None = None  # the recorded transfer that first stored it (v11)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # reparse (v11)
 
 
 class UserRow(SQLModel, table=True):
@@ -288,3 +290,42 @@ class JunctionLinkRow(SQLModel, table=True):
     user_id: str = Field(primary_key=True)
     provider: str = Field(primary_key=True)
     linked_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class TransferRow(SQLModel, table=True):
+    """One recorded connection to a device: who read it, how, from where (schema version 11).
+
+    `context_json` holds what a playback needs to run the driver again: the match, the cursor
+    the transfer started from, the historical flag, the zone, the advertisement and the GATT
+    shape the driver saw (`drivers.recording.GattShape`). Health data: same care as readings.
+    """
+
+    __tablename__ = "transfer"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(unique=True)
+    device: str
+    connection_id: str
+    driver: str
+    driver_version: str
+    started_at: datetime = Field(sa_type=UtcDateTime)
+    context_json: str = "{}"
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class FrameRow(SQLModel, table=True):
+    """One GATT value of a recorded transfer (schema version 11; `drivers.recording.Frame`).
+
+    `characteristic` is short ("2a18") for SIG UUIDs; `at` is Unix seconds (UTC), `mono_s`
+    seconds since the connection started. Health data: never logged above DEBUG.
+    """
+
+    __tablename__ = "frame"
+
+    transfer_pk: int = Field(primary_key=True, foreign_key="transfer.pk")
+    seq: int = Field(primary_key=True)
+    direction: str
+    characteristic: str
+    data: bytes
+    at: float
+    mono_s: float

@@ -31,6 +31,7 @@ from gateway.store.changes import ReadingState, mark_changed, next_change_seq
 from gateway.store.codec import reading_columns, reading_from_row
 from gateway.store.db import Database
 from gateway.store.errors import InvalidCursorError
+from gateway.store.frames import FrameBatch, store_frames
 from gateway.store.models import ReadingRow
 from gateway.store.types import UtcDateTime, utc_text
 from sync.outbox import uploadable
@@ -55,6 +56,8 @@ class StoredReading:
         provider: The provider slug uploads use (a binding may override the driver's).
         state: Upload state.
         updated_at: Last change of this row (UTC).
+        withdrawn_at: When `edge-gateway reparse` withdrew it (no longer derived from its
+            frames), or None.
     """
 
     reading: Reading
@@ -64,6 +67,7 @@ class StoredReading:
     provider: str
     state: ReadingState
     updated_at: datetime
+    withdrawn_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,7 @@ class SaveResult:
         queued: New readings put in the outbox (attributed to a user).
         unassigned_ids: New readings with no user (kept until assigned).
         new_ids: Ids of the readings stored for the first time, in transfer order.
+        transfer_pk: The recorded transfer the frames were stored under, if they were.
     """
 
     new: int
@@ -98,6 +103,7 @@ class SaveResult:
     queued: int
     unassigned_ids: tuple[str, ...] = field(default=())
     new_ids: tuple[str, ...] = field(default=())
+    transfer_pk: int | None = None
 
 
 def save_transfer(
@@ -107,6 +113,7 @@ def save_transfer(
     zone: ZoneInfo,
     now: datetime | None = None,
     advance: CursorUpdate | None = None,
+    frames: FrameBatch | None = None,
 ) -> SaveResult:
     """Store one transfer's readings in one transaction (durable when this returns).
 
@@ -121,6 +128,9 @@ def save_transfer(
         zone: The zone device clocks show (config `timezone`).
         now: The current time (aware); defaults to the clock.
         advance: A device cursor to move with the transfer.
+        frames: The recorded GATT frames these readings came from, stored in the same
+            transaction (`gateway.store.frames`) when a reading is new (or `frames.always`);
+            new readings note the transfer.
 
     Returns:
         Counts of new and known readings.
@@ -136,39 +146,16 @@ def save_transfer(
     # instant formatted once, and one INSERT … ON CONFLICT DO NOTHING RETURNING per chunk on
     # the DB-API cursor both stores the new readings and tells which were new (issue 18: a
     # transfer's save was two thirds Python around SQLAlchemy Core/ORM).
-    stamp = utc_text(now)
     texts: dict[datetime, str] = {}
     own = [_own_values(r, zone, texts) for r in unique]
     with db.write() as session:
-        cur = _cursor(session)
-        attributions = _attribute(session, unique)
-        seq = next_change_seq(session)
-        rows = []
-        for offset, (reading, values) in enumerate(zip(unique, own, strict=True)):
-            who = attributions[reading.id]
-            rows.append(
-                (
-                    *values,
-                    who.user_id if who else None,
-                    who.source.value if who else None,
-                    (who.provider if who else None) or reading.provider,
-                    _state(reading, who is not None).value,
-                    stamp,
-                    stamp,
-                    seq + offset,
-                )
-            )
-        inserted: set[str] = set()
-        for start in range(0, len(rows), _INSERT_CHUNK):
-            chunk = rows[start : start + _INSERT_CHUNK]
-            flat = [value for row in chunk for value in row]
-            inserted.update(row[0] for row in cur.execute(_insert_sql(len(chunk)), flat))
-        fresh = [r for r in unique if r.id in inserted]
-        queued = enqueue.enqueue_stored(
-            session,
-            [(r, attributions[r.id]) for r in fresh if attributions[r.id] is not None],
-            zone=zone,
-            now=now,
+        transfer_pk = None
+        if frames is not None and (
+            frames.always or len(_existing_ids(session, [r.id for r in unique])) < len(unique)
+        ):
+            transfer_pk = store_frames(session, frames, now=now)
+        fresh, queued, attributions = _insert_new(
+            session, unique, own, zone=zone, now=now, transfer_pk=transfer_pk
         )
         devices.touch_from_readings(session, readings, now=now)
         if advance is not None:
@@ -187,8 +174,85 @@ def save_transfer(
         len(unassigned),
     )
     return SaveResult(
-        len(fresh), len(unique) - len(fresh), queued, unassigned, tuple(r.id for r in fresh)
+        len(fresh),
+        len(unique) - len(fresh),
+        queued,
+        unassigned,
+        tuple(r.id for r in fresh),
+        transfer_pk,
     )
+
+
+def _insert_new(
+    session: Session,
+    unique: Sequence[Reading],
+    own: Sequence[tuple[Any, ...]],
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+    transfer_pk: int | None,
+) -> tuple[list[Reading], int, dict[str, Attribution | None]]:
+    """Insert the readings not stored yet, attributed and queued (caller's transaction)."""
+    stamp = utc_text(now)
+    cur = _cursor(session)
+    attributions = _attribute(session, unique)
+    seq = next_change_seq(session)
+    rows = []
+    for offset, (reading, values) in enumerate(zip(unique, own, strict=True)):
+        who = attributions[reading.id]
+        rows.append(
+            (
+                *values,
+                who.user_id if who else None,
+                who.source.value if who else None,
+                (who.provider if who else None) or reading.provider,
+                _state(reading, who is not None).value,
+                stamp,
+                stamp,
+                seq + offset,
+                transfer_pk,
+            )
+        )
+    inserted: set[str] = set()
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        flat = [value for row in chunk for value in row]
+        inserted.update(row[0] for row in cur.execute(_insert_sql(len(chunk)), flat))
+    fresh = [r for r in unique if r.id in inserted]
+    queued = enqueue.enqueue_stored(
+        session,
+        [(r, attributions[r.id]) for r in fresh if attributions[r.id] is not None],
+        zone=zone,
+        now=now,
+    )
+    return fresh, queued, attributions
+
+
+def save_in_session(
+    session: Session,
+    readings: Sequence[Reading],
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+    transfer_pk: int | None = None,
+) -> tuple[list[Reading], int]:
+    """Store the readings not stored yet, attributed and queued, in the caller's transaction.
+
+    For `gateway.reparse` (new readings a fixed driver derives from stored frames).
+
+    Returns:
+        The readings stored now and how many were queued.
+
+    Raises:
+        ValueError: A reading has a naive receive time or an unknown kind.
+    """
+    unique = list({r.id: r for r in reversed(readings)}.values())[::-1]
+    texts: dict[datetime, str] = {}
+    own = [_own_values(r, zone, texts) for r in unique]
+    fresh, queued, _ = _insert_new(
+        session, unique, own, zone=zone, now=now, transfer_pk=transfer_pk
+    )
+    return fresh, queued
 
 
 # Column order of the rows `save_transfer` inserts: the reading's own, then the gateway's.
@@ -201,9 +265,9 @@ _OWN_COLUMNS = (
 _INSERT_COLUMNS = (
     *_OWN_COLUMNS,
     "user_id", "attributed_by", "upload_provider", "state", "created_at", "updated_at",
-    "change_seq",
+    "change_seq", "transfer_pk",
 )  # fmt: skip
-# Rows per INSERT: 26 parameters each, far under SQLite's 32766 per statement.
+# Rows per INSERT: 27 parameters each, far under SQLite's 32766 per statement.
 _INSERT_CHUNK = 250
 
 
@@ -281,6 +345,7 @@ def stored_from_row(row: ReadingRow) -> StoredReading:
         provider=row.upload_provider,
         state=ReadingState(row.state),
         updated_at=row.updated_at,
+        withdrawn_at=row.withdrawn_at,
     )
 
 

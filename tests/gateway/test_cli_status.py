@@ -228,7 +228,9 @@ def test_json_reports_devices_readings_uploads_and_errors(filled: Path) -> None:
         "readings",
         "uploads",
         "errors",
+        "withdrawn",
     }
+    assert doc["withdrawn"] == []  # nothing reparsed here
     (failure,) = doc["failures"]
     assert (failure["address"], failure["failures"], failure["error"]) == (FAILING, 2, NOT_PAIRED)
     assert failure["brand"] == "Omron"

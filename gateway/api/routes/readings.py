@@ -106,6 +106,13 @@ def list_readings(
     ] = False,
     device: DeviceQuery = None,
     source: SourceQuery = None,
+    withdrawn: Annotated[
+        bool | None,
+        Query(
+            description="true: only readings `edge-gateway reparse` withdrew (no longer "
+            "derived from their frames; `withdrawn_at` set); false: none of them."
+        ),
+    ] = None,
     start_date: Annotated[
         When | None,
         Query(description=f"Measured at or after. {WHEN_FORMS}; a date: from its start."),
@@ -157,6 +164,7 @@ def list_readings(
         unassigned=unassigned,
         device=device,
         source=source,
+        withdrawn=withdrawn,
         start=resolve(start_date, zone, end_of_day=False),
         end=resolve(end_date, zone, end_of_day=True),
         updated_since=resolve(updated_since, zone, end_of_day=False),
