@@ -202,9 +202,8 @@ def _devices_table(report: StatusReport, now: datetime) -> Table:
     table.add_column("device", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     table.add_column("bond, seen", no_wrap=True)
-    table.add_column("battery", justify="right", no_wrap=True)
-    table.add_column("clock", justify="right")  # "wrong clock: …" wraps in 80 columns
-    table.add_column("readings", justify="right", no_wrap=True)
+    for name in ("battery", "clock", "readings"):
+        table.add_column(name, justify="right", no_wrap=True)
     for d in report.devices:
         table.add_row(
             # "as manual": the device has no Junction slug of its own (a fallback)
@@ -256,7 +255,7 @@ def _skew_text(skew_s: float | None) -> str:
     if skew_s is None:
         return _NONE
     text = f"{skew_s:+.0f} s"
-    return f"{text}\nwrong clock: times corrected" if _clock_corrected(skew_s) else text
+    return f"{text}\n(corrected)" if _clock_corrected(skew_s) else text
 
 
 def _slug(slug: str | None) -> str:
