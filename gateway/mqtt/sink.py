@@ -195,6 +195,7 @@ class MqttSink:
                 if not loaded:
                     self.stats.cursor = await call(ledger.cursor, self._db, CURSOR_NAME)
                     self._latest = await call(ledger.latest_published, self._db)
+                    await call(ledger.prune, self._db)
                     loaded = True
                 async with self._client() as client:
                     self.stats.connected = True

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col, select
@@ -112,16 +112,6 @@ def latest_published(db: Database) -> dict[tuple[str, str], datetime]:
     return {(node, kind): _instant(value) for node, kind, value in rows}
 
 
-def known_nodes(db: Database) -> dict[str, set[str]]:
-    """Every node published to, with the reading kinds it has had."""
-    query = select(MqttPublishedRow.node, MqttPublishedRow.kind).distinct()
-    nodes: dict[str, set[str]] = {}
-    with db.read() as session:
-        for node, kind in session.exec(query):
-            nodes.setdefault(node, set()).add(kind)
-    return nodes
-
-
 def record(db: Database, name: str, published: Sequence[Published], change_seq: int) -> None:
     """Add `published` to the ledger and move the cursor to `change_seq`, in one transaction."""
     now = datetime.now(UTC)
@@ -203,3 +193,19 @@ def owners(db: Database, up_to: int) -> list[Owner]:
     with db.read() as session:
         rows = session.connection().execute(query)
         return [Owner(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+def prune(db: Database) -> int:
+    """Forget ledger entries of readings the store no longer has (retention pruned them).
+
+    Returns:
+        How many entries went.
+    """
+    gone = (
+        ~select(ReadingRow.id)
+        .where(col(ReadingRow.id) == col(MqttPublishedRow.reading_id))
+        .exists()
+    )
+    with db.write() as session:
+        result = session.exec(delete(MqttPublishedRow).where(gone))
+        return int(result.rowcount or 0)
