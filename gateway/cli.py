@@ -9,6 +9,7 @@ import typer
 
 from gateway.commands import (
     ble,
+    capture,
     config_cmd,
     demo,
     kiosk_cmd,
@@ -59,6 +60,7 @@ def _root(
 
 for module in (
     ble,
+    capture,
     config_cmd,
     demo,
     kiosk_cmd,

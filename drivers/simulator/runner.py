@@ -1,7 +1,9 @@
 """Build a running simulated BlueZ from a scenario (used by the CLI and the test fixtures)."""
 
+from drivers.capture import Capture
 from drivers.simulator.device import AttFault, Faults, Pairing, SimDevice
 from drivers.simulator.profiles import profile_for
+from drivers.simulator.profiles.replay import ReplayProfile
 from drivers.simulator.scenario import DeviceSpec, Scenario
 from drivers.simulator.server import DEFAULT_ADVERTISE_INTERVAL_S, Simulator
 
@@ -46,4 +48,20 @@ async def start_simulator(
     await simulator.start()
     for spec in scenario.devices:
         simulator.add(device_from_spec(simulator, spec, scenario.timezone))
+    return simulator
+
+
+async def start_replay(
+    capture: Capture,
+    bus_address: str,
+    *,
+    advertise_interval_s: float = DEFAULT_ADVERTISE_INTERVAL_S,
+) -> Simulator:
+    """Start a simulated BlueZ on `bus_address` serving the captured device."""
+    simulator = Simulator(bus_address, advertise_interval_s=advertise_interval_s)
+    await simulator.start()
+    name = capture.advert.get("name") or capture.name
+    simulator.add(
+        SimDevice(simulator, address=capture.address, name=name, profile=ReplayProfile(capture))
+    )
     return simulator

@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
+from drivers.capture import Capture, loads
 from drivers.errors import DriverError
 from drivers.simulator.daemon import PrivateBus
-from drivers.simulator.runner import start_simulator
+from drivers.simulator.runner import start_replay, start_simulator
 from drivers.simulator.scenario import Scenario, builtin_scenario, load_scenario
 from gateway.commands.common import fail
 
@@ -26,25 +27,54 @@ def simulate(
     advertise_interval_ms: Annotated[
         float, typer.Option(min=5, help="How often in-range devices re-advertise.")
     ] = 100,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve the device of a capture (`edge-gateway capture export`) instead of a "
+            "scenario: its GATT database, and each connection plays the next recorded transfer."
+        ),
+    ] = None,
 ) -> None:
     """Run a simulated BlueZ with the scenario's devices on a private D-Bus.
 
     The first stdout line is DBUS_SYSTEM_BUS_ADDRESS=<address>; runs until killed.
+    With --replay FILE it serves the captured device instead (same first line).
     """
+    capture: Capture | None = None
+    loaded: Scenario | None = None
     try:
-        loaded = builtin_scenario() if scenario is None else load_scenario(scenario)
+        if replay is not None:
+            if scenario is not None:
+                msg = "give --scenario or --replay, not both"
+                raise fail(msg)
+            try:
+                text = replay.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                msg = f"{replay}: cannot read the capture ({exc}); check the path"
+                raise fail(msg) from exc
+            capture = loads(text, source=str(replay))
+        else:
+            loaded = builtin_scenario() if scenario is None else load_scenario(scenario)
     except DriverError as exc:
         raise fail(str(exc)) from exc
     with PrivateBus() as bus:
-        asyncio.run(_run_simulator(loaded, bus.address, advertise_interval_ms / 1000))
+        asyncio.run(
+            _run_simulator(loaded, bus.address, advertise_interval_ms / 1000, capture=capture)
+        )
 
 
-async def _run_simulator(scenario: Scenario, address: str, interval_s: float) -> None:
+async def _run_simulator(
+    scenario: Scenario | None, address: str, interval_s: float, *, capture: Capture | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    simulator = await start_simulator(scenario, address, advertise_interval_s=interval_s)
+    if capture is not None:
+        simulator = await start_replay(capture, address, advertise_interval_s=interval_s)
+    else:
+        assert scenario is not None  # noqa: S101 - one of the two is given
+        simulator = await start_simulator(scenario, address, advertise_interval_s=interval_s)
     # Only now: a script that reads this line may connect at once.
     sys.stdout.write(f"DBUS_SYSTEM_BUS_ADDRESS={address}\n")
     sys.stdout.flush()
