@@ -63,7 +63,7 @@ def _frames(first: int, count: int, started: datetime) -> list[Frame]:
         (
             Direction.WRITE,
             uuids.RECORD_ACCESS_CONTROL_POINT,
-            b"\x01\x03\x01" + first.to_bytes(2, "little"),
+            b"\x01\x03\x01" + (first & 0xFFFF).to_bytes(2, "little"),
         ),
     ]
     for i in range(first, first + count):
