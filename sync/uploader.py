@@ -367,7 +367,9 @@ class Uploader:
         self.stats.batches += 1
         groups = self._stages(batch.items)
         stage = groups[0][0]
-        if self._last_status.get(key) not in {SyncStatus.STARTED, SyncStatus.UPLOADED_CHUNK}:
+        started = {SyncStatus.STARTED, SyncStatus.UPLOADED_CHUNK}
+        probing = self._offline.since is not None  # a probe is no new attempt: keep expectedError
+        if self._last_status.get(key) not in started and not probing:
             await self._progress(key, SyncStatus.STARTED, stage, count=len(batch.items))
         pending = {item.id: item for item in batch.items}
         provider = upload_slug(resource, batch.items[0].provider, self._scale_provider)
