@@ -426,8 +426,10 @@ def items_for_read(
 
     Readings flagged `ReadingFlag.HISTORICAL` (the first full read of a device's memory)
     get the historical stage and one fixed window per resource: from the earliest measurement
-    instant of those readings to the latest receive time. Every chunk of the backfill carries
-    that same window. Other readings are daily.
+    instant of those readings to the latest receive time. Other readings are daily. The stage
+    marks where a reading came from; what goes to Junction is the uploader's choice: daily
+    unless ``backfill_days`` is set, and then the documented window ending at `window_end`
+    (`sync.uploader`).
 
     Args:
         readings: What one read of one device produced.
