@@ -17,7 +17,9 @@ const KIND_NAMES = {
 };
 const MAX_READINGS = 12;
 
-const state = { person: null, readings: new Map(), refreshTimer: null, loaded: false };
+const state = {
+  person: null, readings: new Map(), refreshTimer: null, loaded: false, paired: new Set(),
+};
 const $ = (id) => document.getElementById(id);
 
 // A kiosk that is not the gateway itself (a tablet on the clinic network) has no loopback
@@ -172,7 +174,10 @@ async function loadDevices() {
       `${KIND_NAMES[device.kind] || "Device"} · ${device.name || device.address}`;
     card.querySelector(".step").textContent = STEPS[device.next_step] || device.next_step;
     const form = card.querySelector("form.pair");
-    if (device.next_step === "pair") {
+    if (state.paired.has(device.address) && device.next_step !== "pair") {
+      showPaired(form);  // a re-render (device events) keeps the confirmation
+    } else if (device.next_step === "pair") {
+      state.paired.delete(device.address);
       form.hidden = false;
       form.addEventListener("submit", (event) => pair(event, device.address, form));
     }
@@ -180,6 +185,13 @@ async function loadDevices() {
   }));
   $("devices-loading").hidden = true;
   $("no-devices").hidden = visible.length > 0;
+}
+
+function showPaired(form) {
+  form.hidden = false;
+  form.querySelector("label").hidden = true;
+  form.querySelector("button").hidden = true;
+  form.querySelector(".pair-result").textContent = "Paired ✓";
 }
 
 async function pair(event, address, form) {
@@ -194,9 +206,9 @@ async function pair(event, address, form) {
     if (outcome.paired) {
       // The passkey step is over: never "Enter the passkey" next to "Paired ✓".
       form.closest(".card").querySelector(".step").textContent = STEPS.wait;
-      form.querySelector("label").hidden = true;
-      form.querySelector("button").hidden = true;
-      result.textContent = "Paired ✓";
+      state.paired.add(address);
+      showPaired(form);
+      soon(loadDevices);  // the card may have been redrawn meanwhile: draw it again
     } else {
       result.textContent = outcome.message;
     }
