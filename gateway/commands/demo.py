@@ -28,7 +28,14 @@ from drivers.simulator.runner import start_simulator
 from drivers.simulator.scenario import ScaleDevice, Scenario, builtin_scenario
 from gateway.api.queries import reading_counts
 from gateway.commands.common import fail
-from gateway.config import ApiSettings, Binding, JunctionSettings, MqttSettings, Settings
+from gateway.config import (
+    ApiSettings,
+    Binding,
+    JunctionSettings,
+    KioskSettings,
+    MqttSettings,
+    Settings,
+)
 from gateway.mqtt.broker import BrokerError, LocalBroker
 from gateway.pairing import BlePairing
 from gateway.runtime import Gateway, GatewayFailureError, build_gateway
@@ -141,6 +148,8 @@ async def _demo(
                 api=ApiSettings(host=host, port=port),
                 bindings=[Binding(device=d.address, user_id=DEMO_USER) for d in scenario.devices],
                 mqtt=mqtt or MqttSettings(),
+                # The demo's 8-hour session stays while one tries the page (no idle end).
+                kiosk=KioskSettings(idle_s=8 * 3600),
             )
             radio = BleakRadio()
             gateway = build_gateway(settings, radio, pairing=BlePairing(radio=radio))
