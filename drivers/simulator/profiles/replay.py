@@ -12,10 +12,16 @@ No ``from __future__ import annotations`` here: dbus-fast reads annotations in t
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from drivers.capture import Capture, CapturedTransfer
+from drivers.errors import ParseError
 from drivers.gatt import uuids
+from drivers.gatt.current_time import build_current_time, parse_current_time
+from drivers.gatt.ieee11073 import DayOfWeek
+from drivers.readings import DeviceTime
 from drivers.recording import Direction, Frame
 from drivers.simulator.gatt import Characteristic, Service
 from drivers.simulator.profiles.base import Profile, cccd
@@ -45,6 +51,7 @@ class ReplayProfile(Profile):
         self._chars: dict[str, Characteristic] = {}
         self._device: SimDevice | None = None
         self._pumping: asyncio.Task[None] | None = None
+        self._transfer_now: CapturedTransfer | None = None
 
     # ------------------------------------------------------------------ database
     def health_services(self, device: "SimDevice") -> list[Service]:
@@ -103,6 +110,7 @@ class ReplayProfile(Profile):
         super().on_connect(device)
         transfer = self._transfer()
         self._frames = transfer.frames if transfer else ()
+        self._transfer_now = transfer
         self._i = 0
         self._device = device
         self._played += 1
@@ -135,9 +143,34 @@ class ReplayProfile(Profile):
                     ),
                     None,
                 )
-            return frame.data if frame is not None else b""
+            if frame is None:
+                return b""
+            return self._clock_now(frame.data) if uuid == uuids.CURRENT_TIME else frame.data
 
         return read
+
+    def _clock_now(self, recorded: bytes) -> bytes:
+        """The recorded Current Time moved on by the time since the recording.
+
+        The gateway compares the device clock with its own: served unchanged, a capture
+        replayed days later would show a clock days behind (a skew it never had) and its
+        readings would be flagged `clock_corrected`.
+        """
+        transfer = self._transfer_now
+        if transfer is None:
+            return recorded
+        try:
+            current = parse_current_time(recorded)
+        except ParseError:
+            return recorded
+        shown = current.time.wall_clock()
+        if shown is None:
+            return recorded
+        elapsed = datetime.now(UTC) - transfer.started_at
+        moved = DeviceTime.from_datetime(shown + elapsed)
+        return build_current_time(
+            replace(current, time=moved, day_of_week=DayOfWeek((shown + elapsed).isoweekday()))
+        )
 
     def _writer(self, uuid: str) -> Callable[[bytes], None]:
         def write(_value: bytes) -> None:
