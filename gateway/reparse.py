@@ -160,7 +160,7 @@ async def rederive(
         calls the recording had no frame for.
 
     Raises:
-        KeyError: No driver has the recorded name any more.
+        LookupError: No driver has the recorded name any more.
         DriverError: Today's driver fails on the recording.
     """
     header = transfer.header
@@ -243,7 +243,7 @@ async def reparse_transfer(
         derived, unmatched = await rederive(
             transfer, frames, registry, consent_codes=device.consent_codes if device else None
         )
-    except KeyError:
+    except LookupError:
         return TransferOutcome(
             transfer, error=f"no driver named {transfer.header.driver!r} any more; left as stored"
         )

@@ -203,3 +203,22 @@ async def test_a_parser_fix_corrects_uploaded_readings_and_withdraws_the_wrong_o
         assert after[t]["value"] == pytest.approx(first[t]["value"] / 2, abs=0.001)  # mmol/L, 3 dp
     withdrawn_sample = [t for t in after if after[t]["writes"] == 1]
     assert len(withdrawn_sample) == 1
+
+
+async def test_a_transfer_whose_driver_is_gone_is_reported_and_left_alone(tmp_path):
+    from gateway.store.frames import FrameBatch, TransferHeader
+    from gateway.store.readings import save_transfer
+    from tests.sync.factories import glucose
+
+    db = open_database(tmp_path / DATABASE_FILENAME)
+    try:
+        header = TransferHeader("t1", METER, "c1", "retired_driver", "0.0.1/1", datetime.now(UTC))
+        save_transfer(db, [glucose(1)], zone=ZONE, frames=FrameBatch(header, []))
+        (transfer,) = list_transfers(db)
+        outcome = await reparse_transfer(db, transfer, default_registry(), zone=ZONE)
+        assert outcome.error is not None
+        assert "retired_driver" in outcome.error
+        assert outcome.readings == ()
+        assert get_reading(db, glucose(1).id) is not None
+    finally:
+        db.close()
