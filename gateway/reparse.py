@@ -364,11 +364,12 @@ def _withdraw(session: Session, ids: Sequence[str], now: datetime) -> None:
 
 
 def outcome_lines(outcome: TransferOutcome) -> list[str]:
-    """Human lines for one transfer's readings that are not unchanged (no values)."""
+    """One human line per reading of the transfer: outcome, kind, id, what differs.
+
+    Ids and field names only, never values.
+    """
     lines = []
     for r in outcome.readings:
-        if r.outcome is Outcome.UNCHANGED:
-            continue
         detail = f" ({', '.join(_field_label(f) for f in r.fields)})" if r.fields else ""
         lines.append(f"{r.outcome.value:9} {r.kind:14} {r.reading_id}{detail}")
     return lines

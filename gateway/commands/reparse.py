@@ -53,8 +53,8 @@ def reparse_command(
 ) -> None:
     """Re-derive stored readings from their stored GATT frames with today's drivers.
 
-    Replays each recorded transfer offline through the driver that read it and prints every
-    reading that is not unchanged: changed (same id; values, flags, kind or time differ),
+    Replays each recorded transfer offline through the driver that read it and prints each
+    reading's outcome: unchanged, changed (same id; values, flags, kind or time differ),
     new (an id nothing stored has) or withdrawn (no longer derived), then the totals.
     Without --dry-run, each transfer's changes are written in one transaction: a changed
     reading keeps its id and is queued upstream again as a correction; a withdrawn one is

@@ -11,6 +11,7 @@ Frames hold health data: this module logs counts only.
 
 import json
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,44 +85,54 @@ def store_frames(session: Session, batch: FrameBatch, *, now: datetime) -> int:
     """
     header = batch.header
     context = json.dumps(header.context, sort_keys=True, separators=(",", ":"))
-    found = session.exec(
-        select(TransferRow.pk, TransferRow.context_json).where(TransferRow.id == header.id)
-    ).first()
-    pk = found[0] if found is not None else None
-    if found is None or pk is None:
-        row = TransferRow(
-            id=header.id,
-            device=header.device.upper(),
-            connection_id=header.connection_id,
-            driver=header.driver,
-            driver_version=header.driver_version,
-            started_at=header.started_at,
-            context_json=context,
-            updated_at=now,
+    # The DB-API cursor, as `save_transfer` uses for readings: this runs with every commit
+    # of a transfer, and SQLAlchemy's per-statement overhead was most of its cost.
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
+    cur = raw.cursor()
+    found = cur.execute(
+        "SELECT pk, context_json FROM transfer WHERE id = ?", (header.id,)
+    ).fetchone()
+    stamp = utc_text(now)
+    if found is None:
+        cur.execute(
+            "INSERT INTO transfer (id, device, connection_id, driver, driver_version,"
+            " started_at, context_json, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                header.id,
+                header.device.upper(),
+                header.connection_id,
+                header.driver,
+                header.driver_version,
+                utc_text(header.started_at),
+                context,
+                stamp,
+            ),
         )
-        session.add(row)
-        session.flush()
-        assert row.pk is not None  # noqa: S101 - set by the flush
-        pk = row.pk
-    elif found[1] != context:  # the GATT shape grew; unchanged: no page rewritten
-        session.connection().execute(
-            text("UPDATE transfer SET context_json = :c, updated_at = :u WHERE pk = :pk"),
-            {"c": context, "u": utc_text(now), "pk": pk},
-        )
+        pk = int(cur.lastrowid or 0)
+    else:
+        pk = int(found[0])
+        if found[1] != context:  # the GATT shape grew; unchanged: no page rewritten
+            cur.execute(
+                "UPDATE transfer SET context_json = ?, updated_at = ? WHERE pk = ?",
+                (context, stamp, pk),
+            )
     if batch.frames:
-        table = FrameRow.__table__  # type: ignore[attr-defined]  # Core executemany: no ORM per row
-        session.connection().execute(
-            table.insert().prefix_with("OR IGNORE"),  # a retried commit may repeat frames
+        cur.executemany(
+            # OR IGNORE: a retried commit may repeat frames.
+            "INSERT OR IGNORE INTO frame"
+            " (transfer_pk, seq, direction, characteristic, data, at, mono_s)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                {
-                    "transfer_pk": pk,
-                    "seq": f.seq,
-                    "direction": f.direction.value,
-                    "characteristic": short_uuid(f.characteristic) if f.characteristic else "",
-                    "data": f.data,
-                    "at": f.at.timestamp(),
-                    "mono_s": round(f.mono_s, 6),
-                }
+                (
+                    pk,
+                    f.seq,
+                    f.direction.value,
+                    short_uuid(f.characteristic) if f.characteristic else "",
+                    f.data,
+                    f.at.timestamp(),
+                    round(f.mono_s, 6),
+                )
                 for f in batch.frames
             ],
         )

@@ -150,9 +150,7 @@ def save_transfer(
     own = [_own_values(r, zone, texts) for r in unique]
     with db.write() as session:
         transfer_pk = None
-        if frames is not None and (
-            frames.always or len(_existing_ids(session, [r.id for r in unique])) < len(unique)
-        ):
+        if frames is not None and (frames.always or _any_new(session, unique)):
             transfer_pk = store_frames(session, frames, now=now)
         fresh, queued, attributions = _insert_new(
             session, unique, own, zone=zone, now=now, transfer_pk=transfer_pk
@@ -181,6 +179,15 @@ def save_transfer(
         tuple(r.id for r in fresh),
         transfer_pk,
     )
+
+
+def _any_new(session: Session, readings: Sequence[Reading]) -> bool:
+    """Whether any of `readings` is not stored yet (one indexed lookup per id, raw cursor)."""
+    cur = _cursor(session)
+    for reading in readings:
+        if cur.execute("SELECT 1 FROM reading WHERE id = ?", (reading.id,)).fetchone() is None:
+            return True
+    return False
 
 
 def _insert_new(

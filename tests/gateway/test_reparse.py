@@ -173,6 +173,7 @@ async def test_a_parser_fix_corrects_uploaded_readings_and_withdraws_the_wrong_o
         # A second run finds nothing left to do.
         again = _cli("reparse", config=config)
         assert "0 changed, 0 new, 0 withdrawn" in again.stdout
+        assert again.stdout.count("  unchanged ") == 3  # each reading has its line
 
         db = open_database(data / DATABASE_FILENAME)
         try:
