@@ -4,6 +4,9 @@
 // Staff mode (PIN, search, start/end sessions) is in staff.js; it uses window.kiosk below.
 "use strict";
 
+// How long "Paired ✓" holds against a device list that has not seen the new bond yet.
+const PAIRED_GRACE_MS = 60_000;
+
 const STEPS = {
   pair: "Enter the passkey shown on the device",
   press_button: "Press the meter's Bluetooth button",
@@ -18,7 +21,7 @@ const KIND_NAMES = {
 const MAX_READINGS = 12;
 
 const state = {
-  person: null, readings: new Map(), refreshTimer: null, loaded: false, paired: new Set(),
+  person: null, readings: new Map(), refreshTimer: null, loaded: false, paired: new Map(), passkeys: new Map(), pairMessages: new Map(),
 };
 const $ = (id) => document.getElementById(id);
 
@@ -174,11 +177,21 @@ async function loadDevices() {
       `${KIND_NAMES[device.kind] || "Device"} · ${device.name || device.address}`;
     card.querySelector(".step").textContent = STEPS[device.next_step] || device.next_step;
     const form = card.querySelector("form.pair");
-    if (state.paired.has(device.address) && device.next_step !== "pair") {
+    const pairedAt = state.paired.get(device.address);
+    // Just paired here: the device list may still say "pair" until the gateway has refreshed
+    // the bond from BlueZ, so the confirmation outlives a re-render for a while.
+    const justPaired = pairedAt !== undefined && Date.now() - pairedAt < PAIRED_GRACE_MS;
+    if (justPaired || (pairedAt !== undefined && device.next_step !== "pair")) {
+      if (device.next_step === "pair") card.querySelector(".step").textContent = STEPS.wait;
       showPaired(form);  // a re-render (device events) keeps the confirmation
     } else if (device.next_step === "pair") {
       state.paired.delete(device.address);
       form.hidden = false;
+      // Device events redraw the list: what a person typed, and the last answer, survive it.
+      const input = form.elements.passkey;
+      input.value = state.passkeys.get(device.address) || "";
+      input.addEventListener("input", () => state.passkeys.set(device.address, input.value));
+      form.querySelector(".pair-result").textContent = state.pairMessages.get(device.address) || "";
       form.addEventListener("submit", (event) => pair(event, device.address, form));
     }
     return card;
@@ -196,9 +209,17 @@ function showPaired(form) {
 
 async function pair(event, address, form) {
   event.preventDefault();
-  const result = form.querySelector(".pair-result");
-  const passkey = Number.parseInt(form.elements.passkey.value, 10);
-  result.textContent = "Pairing…";
+  const say = (text) => {
+    state.pairMessages.set(address, text);
+    // The card may have been redrawn while the request ran: write to the one on screen.
+    const card = document.querySelector(`#device-list li[data-address="${address}"]`);
+    for (const el of new Set([form.querySelector(".pair-result"), card?.querySelector(".pair-result")])) {
+      if (el) el.textContent = text;
+    }
+  };
+  const typed = form.elements.passkey.value || state.passkeys.get(address) || "";
+  const passkey = Number.parseInt(typed, 10);
+  say("Pairing…");
   try {
     const outcome = await api(`/v1/devices/${encodeURIComponent(address)}/pair`, {
       method: "POST", body: JSON.stringify({ passkey }),
@@ -206,14 +227,16 @@ async function pair(event, address, form) {
     if (outcome.paired) {
       // The passkey step is over: never "Enter the passkey" next to "Paired ✓".
       form.closest(".card").querySelector(".step").textContent = STEPS.wait;
-      state.paired.add(address);
+      state.paired.set(address, Date.now());
+      state.passkeys.delete(address);
+      state.pairMessages.delete(address);
       showPaired(form);
       soon(loadDevices);  // the card may have been redrawn meanwhile: draw it again
     } else {
-      result.textContent = outcome.message;
+      say(outcome.message);
     }
   } catch (error) {
-    result.textContent = error.message;
+    say(error.message);
   }
 }
 
