@@ -73,7 +73,17 @@ def floor_rate(path: Path, batch: list[GlucoseReading]) -> float:
     now = datetime.now(UTC)
     stamp, texts = utc_text(now), {}
     rows = [
-        (*_own_values(r, ZONE, texts), "user-a", "binding", r.provider, "queued", stamp, stamp, n)
+        (
+            *_own_values(r, ZONE, texts),
+            "user-a",
+            "binding",
+            r.provider,
+            "queued",
+            stamp,
+            stamp,
+            n,
+            None,
+        )
         for n, r in enumerate(batch, start=1)
     ]
     items = [(r.id, "user-a", "glucose", r.provider, "daily", None, None, stamp) for r in batch]
