@@ -313,12 +313,15 @@ class Collector:
         refined = transfer.match or match
         how = "complete" if transfer.complete else _why_incomplete(transfer)
         _LOGGER.log(
-            logging.INFO if saved.new or not transfer.complete else logging.DEBUG,
-            "%s: transfer %s: %d new, %d known%s",
+            logging.INFO
+            if saved.new or saver.totals.rejected or not transfer.complete
+            else logging.DEBUG,
+            "%s: transfer %s: %d new, %d known%s%s",
             address,
             how,
             saved.new,
             saved.known,
+            _set_aside(saver.totals.rejected),
             "" if settled else f", {saver.pending} not saved yet (retrying)",
         )
         new = self._new_readings.pop(address, ())
@@ -389,3 +392,9 @@ async def running(collector: Collector) -> AsyncIterator[asyncio.Task[None]]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _set_aside(rejected: int) -> str:
+    # Each one was logged as an error when it was set aside; the summary keeps the count
+    # beside new and known so the transfer's line is the whole story.
+    return f", {rejected} set aside (cannot be stored)" if rejected else ""

@@ -76,7 +76,7 @@ class Committed:
         new = len(self.new_ids)
         return SaveResult(
             new,
-            len(self.seen_ids) - new,
+            len(self.seen_ids) - new - self.rejected,
             self.queued,
             tuple(self.unassigned_ids),
             tuple(self.new_ids),
@@ -111,6 +111,7 @@ class TransferSaver:
         self.address = address
         self.on_commit = on_commit
         self.totals = Committed()
+        self._taken: set[str] = set()  # ids ever added: a stream's readings come back at the end
         self._pending: list[Reading] = []
         self._finish: Finish | None = None
         self._task: asyncio.Task[None] | None = None
@@ -120,10 +121,17 @@ class TransferSaver:
 
     # ------------------------------------------------------------------ feeding
     def add(self, readings: Sequence[Reading]) -> None:
-        """Queue readings for the next commit (a `ReadingSink`)."""
-        if not readings:
+        """Queue readings for the next commit (a `ReadingSink`).
+
+        A reading already added is skipped: a cuff's or scale's driver sinks each reading as it
+        arrives and returns them all again at the end, and saving them twice would only cost a
+        second commit that finds them known.
+        """
+        fresh = [r for r in readings if r.id not in self._taken]
+        if not fresh:
             return
-        self._pending.extend(readings)
+        self._taken.update(r.id for r in fresh)
+        self._pending.extend(fresh)
         self._kick()
 
     @property

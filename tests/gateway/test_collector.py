@@ -5,6 +5,7 @@ The real-radio path (Bleak against the simulated BlueZ) is covered in test_run_e
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -200,3 +201,18 @@ async def test_unclaimed_devices_are_ignored(db_path: Path):
     await collector.idle()
     assert collector.devices == {}
     assert radio.rows_at_disconnect == []
+
+
+async def test_the_transfer_line_counts_a_reading_set_aside(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A reading the store cannot take (a sequence past SQLite's INTEGER) costs only itself."""
+    bad = dataclasses.replace(_reading(2), sequence=2**64)
+    driver = ScriptedDriver([Transfer((_reading(1), bad), Cursor(1))])
+    radio = FakeRadio(db_path)
+    collector = _collector(db_path, driver, radio)
+    with caplog.at_level(logging.INFO, logger="gateway"):
+        collector.on_advertisement(Advertisement(METER, "meter+1"))
+        await collector.idle()
+    assert radio.rows_at_disconnect == [1]
+    assert "transfer complete: 1 new, 0 known, 1 set aside (cannot be stored)" in caplog.text

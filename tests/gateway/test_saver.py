@@ -56,6 +56,8 @@ async def test_each_reading_is_committed_as_it_arrives(tmp_path: Path):
     assert await saver.finish(Finish(CursorUpdate(CUFF)), timeout_s=5)
     assert saver.totals.result().new == 2
     saver.add([first, second])  # a device that resends: nothing doubled
+    assert saver.pending == 0  # taken before: not even a second commit
+    assert saver.settled
     assert await saver.wait(5)
     assert sorted(_stored(db)) == sorted([first.id, second.id])
     db.close()
@@ -184,4 +186,22 @@ async def test_wait_reports_progress_while_commits_keep_failing(tmp_path: Path):
         assert not saver.settled
     assert await saver.wait(10)
     assert saver.settled
+    db.close()
+
+
+async def test_a_reading_the_store_cannot_take_is_set_aside_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A sequence number past SQLite's 64-bit INTEGER: that reading alone is refused."""
+    db = open_database(tmp_path / "gateway.sqlite3")
+    saver = TransferSaver(db, ZONE, CUFF)
+    good = blood_pressure(1, device=CUFF)
+    bad = dataclasses.replace(blood_pressure(2, device=CUFF), sequence=2**64)
+    with caplog.at_level(logging.ERROR):
+        saver.add([good, bad])
+        assert await saver.finish(Finish(CursorUpdate(CUFF)), timeout_s=5)
+    assert _stored(db) == [good.id]
+    assert saver.totals.rejected == 1
+    assert saver.totals.result().new == 1
+    assert f"reading {bad.id} cannot be stored" in caplog.text
     db.close()
