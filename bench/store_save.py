@@ -26,13 +26,8 @@ from drivers.readings import DeviceTime, GlucoseReading, GlucoseUnit, ReadingKin
 from gateway.store import open_database, users
 
 # The store's own row layout, so the floor writes exactly the rows save_transfer writes.
-from gateway.store.readings import (
-    _INSERT_COLUMNS,
-    CursorUpdate,
-    _own_values,
-    list_readings,
-    save_transfer,
-)
+from gateway.store.readings import list_readings
+from gateway.store.save import _INSERT_COLUMNS, CursorUpdate, _own_values, save_transfer
 from gateway.store.types import utc_text
 
 ZONE = ZoneInfo("Europe/Berlin")
