@@ -22,10 +22,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bleak import BleakClient, BleakScanner
 from bleak.args.bluez import BlueZScannerArgs
+from bleak.backends.bluezdbus.manager import get_global_bluez_manager
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import (
@@ -47,6 +48,7 @@ from bleak_retry_connector import (
     get_device,
 )
 
+from drivers.bluez_watch import watch_bluez
 from drivers.devices.base import Advertisement
 from drivers.errors import (
     DeviceNotFoundError,
@@ -530,7 +532,8 @@ class BleakRadio:
         except Exception as exc:  # the translation boundary
             raise translate(exc, self._adapter or "adapter", "scan") from exc
         try:
-            yield _drain(queue)
+            async with watch_bluez(await _adapter_path(self._adapter)) as gone:
+                yield _drain(queue, gone)
         finally:
             with contextlib.suppress(BleakError, OSError, EOFError):
                 await scanner.stop()
@@ -560,9 +563,31 @@ class BleakRadio:
             await link.disconnect()
 
 
-async def _drain(queue: "asyncio.Queue[Advertisement]") -> AsyncIterator[Advertisement]:
+async def _drain(
+    queue: "asyncio.Queue[Advertisement]", gone: "asyncio.Future[None]"
+) -> AsyncIterator[Advertisement]:
+    """Advertisements as heard, until `gone` fails (BlueZ went away: see `watch_bluez`)."""
     while True:
-        yield await queue.get()
+        if queue.empty():
+            get = asyncio.ensure_future(queue.get())
+            either: set[asyncio.Future[Any]] = {get, gone}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not get.done():
+                get.cancel()
+                gone.result()  # raises BlueZGoneError
+            yield get.result()
+        else:
+            yield queue.get_nowait()
+
+
+async def _adapter_path(adapter: str | None) -> str | None:
+    """The D-Bus path of the adapter a scan uses: `adapter`, or the one Bleak picks."""
+    if adapter:
+        return f"/org/bluez/{adapter}"
+    try:
+        return (await get_global_bluez_manager()).get_default_adapter()
+    except BleakError:
+        return None
 
 
 async def pair_device(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from drivers.bluez_watch import quiet_bus_teardown
 from drivers.clock import ClockPolicy
 from drivers.devices.base import Advertisement
 from drivers.devices.registry import DriverRegistry, default_registry
@@ -288,6 +289,7 @@ class Gateway:
             GatewayFailureError: A part could not start (port taken, no BlueZ) or died while
                 running (database locked, BlueZ gone); one line naming it and the remedy.
         """
+        quiet_bus_teardown(asyncio.get_running_loop())  # BlueZ gone: one line, no tracebacks
         listener: socket.socket | None = None
         if api:
             listener = bind_api(self.settings.api.host, self.settings.api.port)

@@ -5,7 +5,9 @@ non-zero; none may print a traceback or announce "running" first. Config problem
 and write nothing (the data directory is not even created).
 """
 
+import contextlib
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gateway.store import DATABASE_FILENAME, open_database
-from tests.gateway.e2e import EDGE_GATEWAY
+from tests.gateway.e2e import EDGE_GATEWAY, gateway_env, start_gateway, wait_for
 from tests.gateway.running import free_port
 
 # Generous for a loaded 2-core CI box; each case ends in about 1-6 s.
@@ -177,3 +179,50 @@ def test_an_environment_override_is_blamed_on_its_variable(tmp_path: Path) -> No
     result, _ = run(write(tmp_path), GATEWAY_API__PORT="x", **NO_BLUEZ)
     assert result.returncode == 2
     assert error_line(result).startswith("error: $GATEWAY_API__PORT: api.port = 'x'")
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_bluez_going_away_while_running_stops_the_gateway(
+    tmp_path: Path, bluetoothctl_dir: Path, how: signal.Signals
+) -> None:
+    """bluetoothd stopped (its bus goes too) or killed (the bus stays): `run` exits 1.
+
+    Bleak's scan goes quiet without a word either way; a gateway that kept running would
+    read nothing until someone looked. systemd restarts a unit that failed.
+    """
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(
+        '[[devices]]\nkind = "glucose"\naddress = "C0:FF:EE:00:00:01"\nname = "meter+00012345"\n'
+        'manufacturer = "Roche"\nrecords = []\n'
+    )
+    log = tmp_path / "run.log"
+    simulate = subprocess.Popen(
+        [EDGE_GATEWAY, "simulate", "--scenario", str(scenario), "--advertise-interval-ms", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # its dbus-daemon too, for the cleanup below
+    )
+    try:
+        assert simulate.stdout is not None
+        bus = simulate.stdout.readline().strip().split("=", 1)[1]
+        gateway = start_gateway(write(tmp_path), gateway_env(bus, bluetoothctl_dir), log)
+        try:
+            wait_for(lambda: "claimed by" in log.read_text(), RUN_TIMEOUT_S, "a claim")
+            simulate.send_signal(how)
+            assert gateway.wait(timeout=RUN_TIMEOUT_S) == 1
+        finally:
+            if gateway.poll() is None:
+                gateway.kill()
+                gateway.wait()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(simulate.pid, signal.SIGKILL)
+        simulate.wait()
+        simulate.stdout.close()
+    text = log.read_text()
+    assert "Traceback" not in text
+    errors = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, text
+    assert "collector stopped: BlueZ:" in errors[0]
+    assert "systemctl status bluetooth" in errors[0]
