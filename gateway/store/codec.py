@@ -34,17 +34,68 @@ _KINDS: dict[ReadingKind, tuple[type[Reading], dict[str, type[StrEnum]]]] = {
 _BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(Reading))
 
 
-_FIELDS: dict[type[Reading], list[str]] = {}
+# The reading's own columns, in the order `reading_row` gives them.
+OWN_COLUMNS = (
+    "id", "kind", "device", "provider", "received_at",
+    "dt_year", "dt_month", "dt_day", "dt_hour", "dt_minute", "dt_second", "dt_offset_minutes",
+    "start_date", "time_zone", "clock_skew_s", "sequence", "user_index",
+    "flags_json", "values_json",
+)  # fmt: skip
+
+_FIELDS: dict[type[Reading], tuple[str, ...]] = {}
+# flags_json per flag set: a handful of distinct sets, each reading has one of them.
+_FLAGS_JSON: dict[frozenset[ReadingFlag], str] = {}
 
 
-def _value_fields(cls: type[Reading]) -> list[str]:
-    # Cached per kind: the save path asks once per reading.
+def _value_fields(cls: type[Reading]) -> tuple[str, ...]:
+    # Cached per kind, sorted: the dict built in this order serialises as sort_keys would,
+    # so the default (cached) encoder does it without a per-call JSONEncoder.
     names = _FIELDS.get(cls)
     if names is None:
-        names = _FIELDS[cls] = [
-            f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS
-        ]
+        names = _FIELDS[cls] = tuple(
+            sorted(f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS)
+        )
     return names
+
+
+def reading_row(reading: Reading, zone: ZoneInfo) -> tuple[Any, ...]:
+    """The reading's own columns (`OWN_COLUMNS` order), instants as aware datetimes.
+
+    The save path's form of `reading_columns` (issue 18: it runs per reading); it does not
+    check `received_at` for a time zone, the caller formats it with `utc_text`, which does.
+
+    Raises:
+        ValueError: The reading's kind is unknown.
+    """
+    if reading.kind not in _KINDS:
+        msg = f"reading {reading.id}: kind {reading.kind!r} has no storage mapping"
+        raise ValueError(msg)
+    key = reading.flags if type(reading.flags) is frozenset else frozenset(reading.flags)
+    flags = _FLAGS_JSON.get(key)
+    if flags is None:
+        flags = _FLAGS_JSON[key] = json.dumps(sorted(flag.value for flag in key))
+    t = reading.device_time
+    # json writes floats with repr(), which round-trips every double exactly.
+    values = json.dumps({name: getattr(reading, name) for name in _value_fields(type(reading))})
+    if t is None:
+        clock: tuple[int | None, ...] = (None,) * 7
+    else:
+        clock = (t.year, t.month, t.day, t.hour, t.minute, t.second, t.offset_minutes)
+    return (
+        reading.id,
+        reading.kind.value,
+        reading.device,
+        reading.provider,
+        reading.received_at,
+        *clock,
+        reading.instant(zone),
+        zone.key,
+        reading.clock_skew_s,
+        reading.sequence,
+        reading.user_index,
+        flags,
+        values,
+    )
 
 
 def reading_columns(reading: Reading, zone: ZoneInfo) -> dict[str, Any]:
@@ -53,34 +104,9 @@ def reading_columns(reading: Reading, zone: ZoneInfo) -> dict[str, Any]:
     Raises:
         ValueError: The reading's kind is unknown or `received_at` is naive.
     """
-    if reading.kind not in _KINDS:
-        msg = f"reading {reading.id}: kind {reading.kind!r} has no storage mapping"
-        raise ValueError(msg)
+    row = reading_row(reading, zone)
     utc_text(reading.received_at)  # refuses naive times before anything is written
-    t = reading.device_time
-    values = {name: getattr(reading, name) for name in _value_fields(type(reading))}
-    return {
-        "id": reading.id,
-        "kind": reading.kind.value,
-        "device": reading.device,
-        "provider": reading.provider,
-        "received_at": reading.received_at,
-        "dt_year": t.year if t else None,
-        "dt_month": t.month if t else None,
-        "dt_day": t.day if t else None,
-        "dt_hour": t.hour if t else None,
-        "dt_minute": t.minute if t else None,
-        "dt_second": t.second if t else None,
-        "dt_offset_minutes": t.offset_minutes if t else None,
-        "start_date": reading.instant(zone),
-        "time_zone": zone.key,
-        "clock_skew_s": reading.clock_skew_s,
-        "sequence": reading.sequence,
-        "user_index": reading.user_index,
-        "flags_json": json.dumps(sorted(flag.value for flag in reading.flags)),
-        # json writes floats with repr(), which round-trips every double exactly.
-        "values_json": json.dumps(values, sort_keys=True),
-    }
+    return dict(zip(OWN_COLUMNS, row, strict=True))
 
 
 class ReadingColumns(NamedTuple):

@@ -94,6 +94,18 @@ def _update(session: Session, address: str, now: datetime, **values: Any) -> Non
     session.flush()
 
 
+def _upsert(session: Session, address: str, now: datetime, values: Mapping[str, Any]) -> None:
+    """`_update` in one INSERT … ON CONFLICT DO UPDATE, no row loaded (the save path's form).
+
+    Only for sessions holding no `DeviceRow` object of `address` (it would not see this).
+    """
+    session.exec(
+        insert(DeviceRow)
+        .values(address=address.upper(), created_at=now, updated_at=now, **values)
+        .on_conflict_do_update(index_elements=["address"], set_={**values, "updated_at": now})
+    )
+
+
 def touch_from_readings(session: Session, readings: Sequence[Reading], *, now: datetime) -> None:
     """Record last seen and clock skew of every device in a transfer (inside its transaction)."""
     latest: dict[str, Reading] = {}
@@ -105,7 +117,7 @@ def touch_from_readings(session: Session, readings: Sequence[Reading], *, now: d
         values: dict[str, Any] = {"last_seen_at": max(reading.received_at, now)}
         if reading.clock_skew_s is not None:
             values["clock_skew_s"] = reading.clock_skew_s
-        _update(session, address, now, **values)
+        _upsert(session, address, now, values)
 
 
 def advance_cursor(
@@ -117,7 +129,7 @@ def advance_cursor(
         values["last_sequence"] = last_sequence
     if cursor is not None:
         values["cursor_json"] = json.dumps(cursor, sort_keys=True)
-    _update(session, address, now, **values)
+    _upsert(session, address, now, values)
 
 
 def upsert_device(

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from drivers.readings import Reading
 from gateway.store import devices, enqueue
 from gateway.store.attribution import Attribution, load_rules, resolve_attribution
 from gateway.store.changes import ReadingState, next_change_seq
-from gateway.store.codec import reading_columns
+from gateway.store.codec import OWN_COLUMNS, reading_row
 from gateway.store.db import Database
 from gateway.store.frames import FrameBatch, store_frames
 from gateway.store.types import utc_text
@@ -168,21 +169,25 @@ def _insert_new(
     cur = _cursor(session)
     attributions = _attribute(session, unique)
     seq = next_change_seq(session)
+    # The gateway's columns depend on the attribution and the state only: built once each.
+    tails: dict[tuple[int, bool], tuple[Any, ...]] = {}
     rows = []
     for offset, (reading, values) in enumerate(zip(unique, own, strict=True)):
         who = attributions[reading.id]
-        rows.append(
-            (
-                *values,
+        ok = uploadable(reading)
+        tail = tails.get((id(who), ok))
+        if tail is None:
+            state = reading_state(reading, who is not None)
+            tail = tails[(id(who), ok)] = (
                 who.user_id if who else None,
                 who.source.value if who else None,
-                (who.provider if who else None) or reading.provider,
-                reading_state(reading, who is not None).value,
+                who.provider if who else None,
+                state.value,
                 stamp,
                 stamp,
-                seq + offset,
-                transfer_pk,
             )
+        rows.append(
+            (*values, *tail[:2], tail[2] or reading.provider, *tail[3:], seq + offset, transfer_pk)
         )
     inserted: set[str] = set()
     for start in range(0, len(rows), _INSERT_CHUNK):
@@ -227,12 +232,7 @@ def save_in_session(
 
 
 # Column order of the rows `save_transfer` inserts: the reading's own, then the gateway's.
-_OWN_COLUMNS = (
-    "id", "kind", "device", "provider", "received_at",
-    "dt_year", "dt_month", "dt_day", "dt_hour", "dt_minute", "dt_second", "dt_offset_minutes",
-    "start_date", "time_zone", "clock_skew_s", "sequence", "user_index",
-    "flags_json", "values_json",
-)  # fmt: skip
+_OWN_COLUMNS = OWN_COLUMNS
 _INSERT_COLUMNS = (
     *_OWN_COLUMNS,
     "user_id", "attributed_by", "upload_provider", "state", "created_at", "updated_at",
@@ -242,6 +242,7 @@ _INSERT_COLUMNS = (
 _INSERT_CHUNK = 250
 
 
+@cache
 def _insert_sql(rows: int) -> str:
     marks = "(" + ", ".join("?" * len(_INSERT_COLUMNS)) + ")"
     return (
@@ -252,18 +253,19 @@ def _insert_sql(rows: int) -> str:
 
 
 def _own_values(reading: Reading, zone: ZoneInfo, texts: dict[datetime, str]) -> tuple[Any, ...]:
-    """`reading_columns` as a row tuple in `_OWN_COLUMNS` order, instants as UTC text.
+    """`reading_row` with its two instants as UTC text (`utc_text`: naive times refused).
 
     `texts` caches formatted instants: a transfer's readings share their receive time.
     """
-    columns = reading_columns(reading, zone)
-    for name in ("received_at", "start_date"):
-        instant = columns[name]
-        text_ = texts.get(instant)
-        if text_ is None:
-            text_ = texts[instant] = utc_text(instant)
-        columns[name] = text_
-    return tuple(columns[name] for name in _OWN_COLUMNS)
+    row = reading_row(reading, zone)
+    received, start = row[4], row[12]
+    received_text = texts.get(received)
+    if received_text is None:
+        received_text = texts[received] = utc_text(received)
+    start_text = texts.get(start)
+    if start_text is None:
+        start_text = texts[start] = utc_text(start)
+    return (*row[:4], received_text, *row[5:12], start_text, *row[13:])
 
 
 def _cursor(session: Session) -> sqlite3.Cursor:
@@ -284,9 +286,14 @@ def _attribute(session: Session, readings: Sequence[Reading]) -> dict[str, Attri
         return {}
     times = [r.received_at for r in readings]
     bindings, sessions = load_rules(session, [r.device for r in readings], min(times), max(times))
-    return {
-        r.id: resolve_attribution(
-            bindings, sessions, device=r.device, user_index=r.user_index, at=r.received_at
-        )
-        for r in readings
-    }
+    # A transfer's readings share device, slot and receive time: resolve each once.
+    resolved: dict[tuple[str, int | None, datetime], Attribution | None] = {}
+    result: dict[str, Attribution | None] = {}
+    for r in readings:
+        key = (r.device, r.user_index, r.received_at)
+        if key not in resolved:
+            resolved[key] = resolve_attribution(
+                bindings, sessions, device=r.device, user_index=r.user_index, at=r.received_at
+            )
+        result[r.id] = resolved[key]
+    return result

@@ -1,5 +1,6 @@
 import dataclasses
 import itertools
+import json
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
@@ -17,6 +18,7 @@ from drivers.readings import (
     ReadingFlag,
 )
 from gateway.store import open_database
+from gateway.store.codec import OWN_COLUMNS, reading_columns
 from gateway.store.readings import get_reading, save_transfer
 from tests.gateway.store.conftest import ZONE
 
@@ -96,3 +98,19 @@ def test_any_reading_round_trips_through_the_file(tmp_path):
 
     check()
     db.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(any_reading)
+def test_stored_json_is_byte_for_byte_what_sorted_json_dumps_writes(reading: Reading) -> None:
+    # The save path builds values_json/flags_json its fast way (issue 18); reparse compares
+    # columns to decide whether a reading changed, so the text itself must not change.
+    values = {
+        f.name: getattr(reading, f.name)
+        for f in dataclasses.fields(reading)
+        if f.name not in {g.name for g in dataclasses.fields(Reading)}
+    }
+    columns = reading_columns(reading, ZONE)
+    assert columns["values_json"] == json.dumps(values, sort_keys=True)
+    assert columns["flags_json"] == json.dumps(sorted(flag.value for flag in reading.flags))
+    assert tuple(columns) == OWN_COLUMNS
