@@ -89,52 +89,6 @@ class Warn:
 
 Finding = Problem | Note | Warn
 
-# Provider slugs Junction lists per kind of data (junction-digest §2.3: SDK-based BLE slugs and
-# the cloud providers of the same devices). A binding's `provider` outside its kind's list is
-# most likely a typo or a slug from another kind.
-PROVIDER_SLUGS: dict[ReadingKind, frozenset[str]] = {
-    ReadingKind.GLUCOSE: frozenset(
-        {
-            "accuchek_ble",
-            "contour_ble",
-            "freestyle_libre_ble",
-            "onetouch_ble",
-            "dexcom",
-            "dexcom_v3",
-            "abbott_libreview",
-            "freestyle_libre",
-            "apple_health_kit",
-            "health_connect",
-            "manual",
-        }
-    ),
-    ReadingKind.BLOOD_PRESSURE: frozenset(
-        {
-            "omron_ble",
-            "beurer_ble",
-            "omron",
-            "beurer_api",
-            "withings",
-            "apple_health_kit",
-            "health_connect",
-            "manual",
-        }
-    ),
-    ReadingKind.BODY: frozenset(
-        {
-            "omron_ble",
-            "omron",
-            "withings",
-            "renpho",
-            "fitbit",
-            "garmin",
-            "apple_health_kit",
-            "health_connect",
-            "manual",
-        }
-    ),
-}
-
 
 def validation_problems(settings: Settings) -> list[Problem]:
     """The problems every command refuses to start with (`run` as much as `config check`).
@@ -468,11 +422,13 @@ def check_providers(settings: Settings) -> Iterator[Finding]:
         if binding.provider is None:
             continue
         kind = kinds.get(binding.device)
-        allowed = (
-            PROVIDER_SLUGS[kind]
-            if kind is not None
-            else frozenset().union(*PROVIDER_SLUGS.values())
-        )
+        # The docs' provider table (`sync.junction.providers`): the slug is linked as a
+        # manual provider and posted under, so one the table lacks would be refused.
+        allowed = {
+            slug
+            for slug, resources in PROVIDER_RESOURCES.items()
+            if kind is None or kind in resources
+        }
         if binding.provider in allowed:
             continue
         what = f"{kind.value} data" if kind is not None else "glucose, blood pressure or body data"

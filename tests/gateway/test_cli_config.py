@@ -292,3 +292,20 @@ def test_auth_host_and_scale_slug_checks(tmp_path: Path) -> None:
     (problem,) = [f for f in check_junction(bp_only) if isinstance(f, Problem)]
     assert problem.key == "junction.scale_provider"
     assert "omron_ble" in problem.expected
+
+
+@pytest.mark.parametrize(("slug", "warned"), [("omron_ble", False), ("dexcom", True)])
+def test_a_binding_provider_must_be_one_the_uploader_can_post_as(
+    tmp_path: Path, slug: str, warned: bool
+) -> None:
+    """The uploader links the slug as a manual provider: cloud slugs (dexcom) are refused."""
+    config = write(
+        tmp_path,
+        f'[[bindings]]\ndevice = "C0:FF:EE:00:00:01"\nuser_id = "alice"\nprovider = "{slug}"\n',
+    )
+    result = cli(config)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "is not a provider slug" in line]
+    assert bool(warnings) is warned, result.stderr
+    if warned:
+        assert "accuchek_ble" in warnings[0]  # the listed slugs, the remedy
