@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from gateway.api.reading_events import publish_readings
 from gateway.api.schemas import reading_out
@@ -24,9 +24,9 @@ from gateway.services import MemoryRadar, RadarDevice, ScriptedPairing
 from gateway.store import kiosk, readings, users
 from tests.gateway.api.conftest import KIOSK_HEADERS, make_services
 from tests.gateway.api.live import serve
+from tests.gateway.browser import CHROMIUM, chromium
 from tests.sync.factories import blood_pressure, glucose
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 METER = "C0:FF:EE:00:00:01"
 CUFF = "C0:FF:EE:00:00:02"
@@ -37,28 +37,9 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 
 
 @pytest.fixture
-async def browser(tmp_path) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-            viewport={"width": 1280, "height": 800},
-        )
-        try:
-            yield context
-        finally:
-            await context.close()
+async def browser(tmp_path) -> AsyncIterator[BrowserContext]:
+    async with chromium(tmp_path / "profile", viewport={"width": 1280, "height": 800}) as context:
+        yield context
 
 
 def now_reading(reading):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.async_api import BrowserContext, async_playwright, expect
+from playwright.async_api import BrowserContext, expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -24,8 +24,7 @@ from starlette.routing import Route
 from gateway.store import kiosk, users
 from tests.gateway.api.conftest import make_services
 from tests.gateway.api.live import serve
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.gateway.browser import CHROMIUM, chromium
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
@@ -90,28 +89,10 @@ async def evil_origin(gateway: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def browser(tmp_path) -> AsyncIterator[BrowserContext]:
-    async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                # A rebinding attacker's name, resolved to the gateway's address.
-                "--host-resolver-rules=MAP attacker.example 127.0.0.1",
-            ],
-        )
-        try:
-            yield context
-        finally:
-            await context.close()
+    # A rebinding attacker's name, resolved to the gateway's address.
+    rules = "--host-resolver-rules=MAP attacker.example 127.0.0.1"
+    async with chromium(tmp_path / "profile", rules) as context:
+        yield context
 
 
 async def test_cross_origin_page_changes_nothing_and_own_page_works(tmp_path, browser) -> None:
