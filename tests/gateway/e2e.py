@@ -43,6 +43,20 @@ def simulator(scenario: Path) -> Iterator[str]:
 
 
 @contextmanager
+def simulated_env(tmp: Path, scenario: str, **extra: str) -> Iterator[dict[str, str]]:
+    """`edge-gateway simulate` on `scenario` (TOML text); the environment that points a CLI
+    process at it (its data in `tmp`/data, no inherited ``GATEWAY_*``/``DBUS_*``)."""
+    path = tmp / "scenario.toml"
+    path.write_text(scenario)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "GATEWAY_"))}
+    env |= {"GATEWAY_DATA_DIR": str(tmp / "data"), **extra}
+    argv = [EDGE_GATEWAY, "simulate", "--scenario", str(path), "--advertise-interval-ms", "20"]
+    with process_with_first_line(argv, env) as first:
+        assert first.startswith("DBUS_SYSTEM_BUS_ADDRESS="), first
+        yield {**env, "DBUS_SYSTEM_BUS_ADDRESS": first.split("=", 1)[1]}
+
+
+@contextmanager
 def junction_stub(
     api_key: str = "sk_e2e", users: tuple[str, ...] = ("alice", "bob")
 ) -> Iterator[str]:

@@ -1,15 +1,13 @@
 """`edge-gateway scan` and `pair` as processes against `edge-gateway simulate`."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.gateway.e2e import simulated_env
 from tests.gateway.running import free_port
 
 METER = "C0:FF:EE:00:00:01"
@@ -41,34 +39,13 @@ main()
 """
 
 
-def _edge_gateway() -> str:
-    return str(Path(sys.executable).with_name("edge-gateway"))
-
-
 @pytest.fixture(scope="module")
 def sim_env(tmp_path_factory: pytest.TempPathFactory, private_bus: str) -> Iterator[dict[str, str]]:
     """`edge-gateway simulate` running; the environment that points a process at it."""
     tmp = tmp_path_factory.mktemp("cli_ble")
-    scenario = tmp / "scenario.toml"
-    scenario.write_text(SCENARIO)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "GATEWAY_"))}
-    env["GATEWAY_DATA_DIR"] = str(tmp / "data")
-    env["COLUMNS"] = "160"  # rich wraps tables to 80 columns without a terminal
-    with subprocess.Popen(
-        [_edge_gateway(), "simulate", "--scenario", str(scenario), "--advertise-interval-ms", "20"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    ) as sim:
-        assert sim.stdout is not None
-        first = sim.stdout.readline().strip()
-        assert first.startswith("DBUS_SYSTEM_BUS_ADDRESS=")
-        try:
-            yield {**env, "DBUS_SYSTEM_BUS_ADDRESS": first.split("=", 1)[1]}
-        finally:
-            sim.send_signal(signal.SIGTERM)
-            sim.wait(timeout=10)
+    # COLUMNS: rich wraps tables to 80 columns without a terminal.
+    with simulated_env(tmp, SCENARIO, COLUMNS="160") as env:
+        yield env
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,14 +1,12 @@
 """`edge-gateway scan` names the field families' brand and provider slug from real adverts."""
 
 import json
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.gateway.test_cli_ble import _edge_gateway, cli
+from tests.gateway.e2e import simulated_env
+from tests.gateway.test_cli_ble import cli
 
 CARESENS, TAIDOC, BF720, BF788, MI = (f"C0:FF:EE:00:12:0{i}" for i in range(1, 6))
 SCENARIO = f"""
@@ -52,26 +50,8 @@ advert_service_data = {{ "181b" = "0226b20705040f0201ac018642" }}
 def field_env(
     tmp_path_factory: pytest.TempPathFactory, private_bus: str
 ) -> Iterator[dict[str, str]]:
-    tmp = tmp_path_factory.mktemp("cli_scan_field")
-    scenario = tmp / "scenario.toml"
-    scenario.write_text(SCENARIO)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "GATEWAY_"))}
-    env["GATEWAY_DATA_DIR"] = str(tmp / "data")
-    with subprocess.Popen(
-        [_edge_gateway(), "simulate", "--scenario", str(scenario), "--advertise-interval-ms", "20"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    ) as sim:
-        assert sim.stdout is not None
-        first = sim.stdout.readline().strip()
-        assert first.startswith("DBUS_SYSTEM_BUS_ADDRESS=")
-        try:
-            yield {**env, "DBUS_SYSTEM_BUS_ADDRESS": first.split("=", 1)[1]}
-        finally:
-            sim.send_signal(signal.SIGTERM)
-            sim.wait(timeout=10)
+    with simulated_env(tmp_path_factory.mktemp("cli_scan_field"), SCENARIO) as env:
+        yield env
 
 
 def test_scan_names_brand_and_slug_of_caresens_taidoc_and_beurer_scales(field_env):
