@@ -13,9 +13,12 @@ uvicorn access log is filtered (`redact_access_log`) in case it is turned on.
 
 `authenticate` is the one place the decision is made; `AuthGate` (gateway.api.middleware)
 calls it for every request before the route reads a body, and the route dependency
-`authenticated` hands its outcome to the route.
+`authenticated` hands its outcome to the route. Neither costs a thread hop when the token
+map is current (issue 18): the gate decides on the event loop and only falls back to a
+worker thread when the check would have to wait.
 """
 
+import asyncio
 import ipaddress
 import logging
 import re
@@ -86,8 +89,12 @@ def _marked_non_simple(conn: HTTPConnection) -> bool:
     )
 
 
-def authenticate(conn: HTTPConnection, services: Services) -> Scope:
-    """The scope of a request's credentials (blocking: it may look a token up in the store).
+def authenticate(conn: HTTPConnection, services: Services, *, wait: bool = True) -> Scope:
+    """The scope of a request's credentials.
+
+    A token is checked against the store's in-memory map of live tokens
+    (`gateway.store.tokens.verify_token`), which may have to be reloaded first: with `wait`
+    False (on the event loop) that never waits for a lock, it raises `WouldBlockError`.
 
     Rules, in order:
     1. A state-changing request (not GET/HEAD/OPTIONS) whose `Origin`/`Sec-Fetch-Site` says
@@ -101,6 +108,7 @@ def authenticate(conn: HTTPConnection, services: Services) -> Scope:
     Raises:
         HTTPException: 401 when the token is missing, malformed, unknown or revoked, or
             given both ways; 403 for a cross-site state change or an unmarked tokenless one.
+        WouldBlockError: `wait` is False and checking the token needs waiting.
     """
     api = services.settings.api
     changes_state = conn.scope.get("method", "GET") not in SAFE_METHODS
@@ -141,7 +149,9 @@ def authenticate(conn: HTTPConnection, services: Services) -> Scope:
     if scheme.lower() != "bearer" or not token:
         msg = "malformed Authorization header; use 'Authorization: Bearer <token>'"
         raise _unauthorized(msg)
-    scope = tokens.verify_token(services.db, token) if len(token) <= _MAX_TOKEN_CHARS else None
+    scope = None
+    if len(token) <= _MAX_TOKEN_CHARS:
+        scope = tokens.verify_token(services.db, token, wait=wait)
     if scope is None:
         _LOGGER.info("refused an unknown or revoked API token from %s", conn.client)
         msg = "unknown or revoked token; create a new one with `edge-gateway token create`"
@@ -154,7 +164,7 @@ def record_decision(scope: AsgiScope, decision: Scope | HTTPException) -> None:
     scope[_AUTH_SCOPE_KEY] = decision
 
 
-def authenticated(
+async def authenticated(
     request: Request,
     _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)],
     access_token: Annotated[str | None, _QUERY_TOKEN] = None,
@@ -169,8 +179,8 @@ def authenticated(
     """
     del access_token
     decision = request.scope.get(_AUTH_SCOPE_KEY)
-    if decision is None:
-        decision = authenticate(request, request.app.state.services)
+    if decision is None:  # no gate: the store may have to be read, off the event loop
+        decision = await asyncio.to_thread(authenticate, request, request.app.state.services)
     if isinstance(decision, HTTPException):
         raise decision
     if not isinstance(decision, Scope):  # only record_decision writes the key

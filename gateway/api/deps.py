@@ -1,4 +1,8 @@
-"""FastAPI dependencies as `Annotated` aliases: routes declare what they need by type."""
+"""FastAPI dependencies as `Annotated` aliases: routes declare what they need by type.
+
+They are `async def` because none of them blocks: FastAPI runs a plain `def` dependency in
+the threadpool, one hop per dependency per request (issue 18: ~0.3 ms each under load).
+"""
 
 from typing import Annotated
 
@@ -12,28 +16,28 @@ from gateway.store import Database
 from gateway.store.tokens import Scope
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The app's services (set by `create_app`)."""
     services: Services = request.app.state.services
     return services
 
 
-def get_db(services: Annotated[Services, Depends(get_services)]) -> Database:
+async def get_db(services: Annotated[Services, Depends(get_services)]) -> Database:
     """The store."""
     return services.db
 
 
-def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
+async def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
     """The settings."""
     return services.settings
 
 
-def get_events(services: Annotated[Services, Depends(get_services)]) -> EventBus:
+async def get_events(services: Annotated[Services, Depends(get_services)]) -> EventBus:
     """The event bus."""
     return services.events
 
 
-def admin_scope(scope: Annotated[Scope, Depends(authenticated)]) -> Scope:
+async def admin_scope(scope: Annotated[Scope, Depends(authenticated)]) -> Scope:
     """Authenticated with admin scope (403 otherwise)."""
     return require_admin(scope)
 

@@ -26,7 +26,7 @@ from starlette.types import Scope as AsgiScope
 
 from gateway.api import auth, hosts
 from gateway.services import Services
-from gateway.store.tokens import Scope
+from gateway.store.tokens import Scope, WouldBlockError
 
 # The kiosk page loads only its own files and talks only to its own origin.
 PAGE_CSP = (
@@ -120,10 +120,12 @@ class AuthGate:
             await self.app(scope, receive, send)
             return
         decision: Scope | HTTPException
-        try:  # a token is looked up in SQLite: off the event loop
-            decision = await asyncio.to_thread(
-                auth.authenticate, HTTPConnection(scope), self.services
-            )
+        conn = HTTPConnection(scope)
+        try:
+            try:  # on the loop: the token map is in memory, and this never waits
+                decision = auth.authenticate(conn, self.services, wait=False)
+            except WouldBlockError:  # another thread holds the map, or SQLite is busy
+                decision = await asyncio.to_thread(auth.authenticate, conn, self.services)
         except HTTPException as exc:
             decision = exc
         auth.record_decision(scope, decision)

@@ -25,8 +25,10 @@ def _allowed(route: APIRoute) -> frozenset[str]:
     return known
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """App-wide dependency: 400 naming the unknown parameters and the accepted ones.
+
+    `async` only so FastAPI runs it on the event loop (it does not block), not in a thread.
 
     Raises:
         HTTPException: 400 for a query parameter the route does not declare, or one given twice.

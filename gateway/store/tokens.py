@@ -21,8 +21,14 @@ _LOGGER = logging.getLogger(__name__)
 TOKEN_PREFIX = "egw_"  # noqa: S105 - a public prefix, not a secret
 _TOKEN_BYTES = 32
 
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
 _CACHES: "weakref.WeakKeyDictionary[Database, _LiveTokens]" = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
+
+
+class WouldBlockError(Exception):
+    """`verify_token(..., wait=False)` could not answer without waiting (ask again with wait)."""
 
 
 class Scope(StrEnum):
@@ -77,17 +83,24 @@ def create_token(db: Database, scope: Scope, label: str | None = None) -> tuple[
     return token, info
 
 
-def verify_token(db: Database, token: str) -> Scope | None:
+def verify_token(db: Database, token: str, *, wait: bool = True) -> Scope | None:
     """The scope of a valid, unrevoked token, or None.
 
     Checked against an in-memory map of live token hashes (every API request asks: a store
     read per request was ~1 ms of ORM and session work, issue 18). The map is reloaded
-    whenever any connection has committed since the last check (``PRAGMA data_version``),
-    so a token created or revoked by ``edge-gateway token`` in another process counts from
-    its very next request.
+    whenever any connection has committed since the last check (``PRAGMA data_version``,
+    a read of the WAL index in shared memory), so a token created or revoked by
+    ``edge-gateway token`` in another process counts from its very next request.
+
+    Args:
+        db: The store.
+        token: The token as the client sent it.
+        wait: False on an event loop: never wait for a lock (another thread's check, or a
+            database busy with recovery); raise `WouldBlockError` instead.
 
     Raises:
         StoreError: The database cannot be read.
+        WouldBlockError: `wait` is False and the answer needs waiting.
     """
     if not token.startswith(TOKEN_PREFIX):
         return None
@@ -95,7 +108,7 @@ def verify_token(db: Database, token: str) -> Scope | None:
         cache = _CACHES.get(db)
         if cache is None:
             cache = _CACHES[db] = _LiveTokens(db)
-    return cache.scope(hash_token(token))
+    return cache.scope(hash_token(token), wait=wait)
 
 
 class _LiveTokens:
@@ -105,6 +118,7 @@ class _LiveTokens:
         self._db = db
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._busy_ms = 0
         self._version: int | None = None
         self._live: dict[str, Scope] = {}
         db.on_close(self.close)
@@ -116,15 +130,28 @@ class _LiveTokens:
                 self._conn = None
                 self._version = None
 
-    def scope(self, digest: str) -> Scope | None:
-        with self._lock, self._db.translated():
-            if self._conn is None:
-                # Its own connection: data_version counts commits of *other* connections,
-                # which is every write (the engine's connections, other processes).
-                self._conn = sqlite3.connect(
-                    self._db.path, check_same_thread=False, isolation_level=None
-                )
-                self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    def scope(self, digest: str, *, wait: bool) -> Scope | None:
+        if not self._lock.acquire(blocking=wait):
+            raise WouldBlockError
+        try:
+            with self._db.translated():
+                return self._checked(digest, wait=wait)
+        finally:
+            self._lock.release()
+
+    def _checked(self, digest: str, *, wait: bool) -> Scope | None:
+        if self._conn is None:
+            # Its own connection: data_version counts commits of *other* connections,
+            # which is every write (the engine's connections, other processes).
+            self._conn = sqlite3.connect(
+                self._db.path, check_same_thread=False, isolation_level=None, timeout=0
+            )
+            self._busy_ms = 0
+        busy_ms = int(BUSY_TIMEOUT_S * 1000) if wait else 0
+        if busy_ms != self._busy_ms:
+            self._conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            self._busy_ms = busy_ms
+        try:
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             if version != self._version:
                 rows = self._conn.execute(
@@ -132,7 +159,11 @@ class _LiveTokens:
                 ).fetchall()
                 self._live = {digest_: Scope(scope) for digest_, scope in rows}
                 self._version = version
-            return self._live.get(digest)
+        except sqlite3.OperationalError as exc:
+            if not wait and (exc.sqlite_errorcode & 0xFF) in _BUSY_CODES:
+                raise WouldBlockError from exc
+            raise
+        return self._live.get(digest)
 
 
 def revoke_token(db: Database, token_id: int) -> bool:

@@ -1,11 +1,14 @@
 """Every auth case: loopback exemption, missing/malformed/unknown/revoked tokens, scopes."""
 
+import asyncio
+
 import pytest
 
 from gateway.api.auth import is_loopback
 from gateway.store import tokens
 from gateway.store.tokens import Scope
 from tests.gateway.api.conftest import LOOPBACK, REMOTE, client_for, make_services
+from tests.gateway.test_cli_token import cli
 
 READ_ROUTE = "/v1/readings"
 ADMIN_ROUTE = "/v1/sync/trigger"
@@ -59,6 +62,43 @@ async def test_revoked_token_gets_401(services) -> None:
         assert (await client.get(READ_ROUTE)).status_code == 200
         tokens.revoke_token(services.db, info.id)
         assert (await client.get(READ_ROUTE)).status_code == 401
+
+
+async def test_a_token_revoked_by_the_cli_in_another_process_fails_its_next_request(
+    services, tmp_path
+) -> None:
+    """The gate checks tokens in memory; a revoke elsewhere reloads the map (data_version)."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'data_dir = "{services.settings.data_dir}"\n')
+    token, info = tokens.create_token(services.db, Scope.READ)
+    async with client_for(services, REMOTE, token) as client:
+        assert (await client.get(READ_ROUTE)).status_code == 200
+        revoked = cli("token", "revoke", str(info.id), config=config)
+        assert revoked.returncode == 0, revoked.stderr
+        assert (await client.get(READ_ROUTE)).status_code == 401
+    created = cli("token", "create", "--scope", "read", config=config)
+    assert created.returncode == 0, created.stderr
+    async with client_for(services, REMOTE, created.stdout.splitlines()[-1]) as client:
+        assert (await client.get(READ_ROUTE)).status_code == 200
+
+
+async def test_a_check_that_would_wait_is_answered_off_the_event_loop(services) -> None:
+    """Another thread holding the token map: the gate does not block the loop, and still
+    answers (from a worker thread) once the map is free."""
+    token, _ = tokens.create_token(services.db, Scope.READ)
+    assert tokens.verify_token(services.db, token) is Scope.READ  # the map exists now
+    held = tokens._CACHES[services.db]._lock  # what a thread checking a token holds
+    with pytest.raises(tokens.WouldBlockError), held:
+        tokens.verify_token(services.db, token, wait=False)
+    async with client_for(services, REMOTE, token) as client:
+        held.acquire()
+        try:
+            pending = asyncio.ensure_future(client.get(READ_ROUTE))
+            await asyncio.sleep(0.2)
+            assert not pending.done()  # waiting in a worker thread, the loop is free
+        finally:
+            held.release()
+        assert (await pending).status_code == 200
 
 
 async def test_read_scope_reads_but_cannot_change(remote_read) -> None:
