@@ -332,7 +332,23 @@ _V11 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11)
+_V12 = Migration(
+    12,
+    "outbox claims live in memory: stored claims cleared, the claim and stream indexes dropped",
+    (
+        # Claims are kept in memory (`gateway.store.claims`): the uploader's start-up ends
+        # every claim anyway, and writing them cost a claim ~800 WAL pages (issue 18).
+        "UPDATE outbox_item SET claim_id = NULL, lease_until = NULL WHERE claim_id IS NOT NULL",
+        "DROP INDEX IF EXISTS ix_outbox_claim",
+        # (user_id, resource, state, enqueued_at): every query of a stream's queue has used
+        # ix_outbox_queue since store v9; keeping it up to date cost every delivery.
+        "DROP INDEX IF EXISTS ix_outbox_stream",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12,
+)  # fmt: skip
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -10,14 +10,11 @@ Every method is one write (or read) transaction, durable when it returns.
 
 import logging
 import sqlite3
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, update
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -25,9 +22,9 @@ from drivers.readings import ReadingKind
 from gateway.store import sync_state
 from gateway.store.aio import call
 from gateway.store.changes import ReadingState, mark_changed
+from gateway.store.claims import claims_of
 from gateway.store.codec import ReadingColumns, reading_from_row
 from gateway.store.db import Database
-from gateway.store.enqueue import IN_CHUNK as _IN_CHUNK
 from gateway.store.enqueue import QUEUED as _QUEUED
 from gateway.store.enqueue import chunks as _chunks
 from gateway.store.enqueue import enqueue_items
@@ -69,16 +66,13 @@ def _item(row: OutboxRow, reading: ReadingRow) -> OutboxItem:
     )
 
 
-def _live_claim(now: datetime) -> ColumnElement[bool]:
-    return and_(col(OutboxRow.claim_id).is_not(None), col(OutboxRow.lease_until) > now)
-
-
 class SqliteOutbox:
     """`sync.outbox.Outbox` over the store's SQLite file (durable; survives restarts)."""
 
     def __init__(self, db: Database, *, zone: ZoneInfo) -> None:
         self._db = db
         self._zone = zone
+        self._claims = claims_of(db.path)
 
     async def _run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await call(fn, *args, **kwargs)
@@ -101,35 +95,35 @@ class SqliteOutbox:
     def _streams(self, now: datetime) -> list[StreamInfo]:
         # Hot path (the uploader asks after every batch): DB-API cursor, and each figure
         # comes from its own partial index (store v9), so no query reads every queued row:
-        # counts are index-only, claimed/retrying rows are few, a head is an index walk.
+        # counts are index-only, retrying rows are few, a head is an index walk. Claims are
+        # in memory (`gateway.store.claims`).
         at = utc_text(now)
+        claimed = self._claims.claimed(now)
         with self._db.read() as session:
             cur = _cursor(session)
             queued = cur.execute(STREAM_COUNTS_SQL).fetchall()
             historical = {(u, r): n for u, r, n in cur.execute(HISTORICAL_COUNTS_SQL)}
-            pending: dict[tuple[str, str], list[int]] = {}
+            waiting: dict[tuple[str, str], int] = {}
             next_due: dict[tuple[str, str], str] = {}
-            for user_id, resource, claim_id, lease_until, not_before in cur.execute(PENDING_SQL):
+            for user_id, resource, reading_id, not_before in cur.execute(RETRYING_SQL, (at,)):
                 key = (user_id, resource)
-                counts = pending.setdefault(key, [0, 0])  # claimed, waiting
-                if claim_id is not None and lease_until > at:
-                    counts[0] += 1
-                elif not_before is not None and not_before > at:
-                    counts[1] += 1
-                    if key not in next_due or not_before < next_due[key]:
-                        next_due[key] = not_before
+                if reading_id in claimed.get(key, ()):
+                    continue
+                waiting[key] = waiting.get(key, 0) + 1
+                if key not in next_due or not_before < next_due[key]:
+                    next_due[key] = not_before
             infos: list[StreamInfo] = []
             for user_id, resource, count in queued:
                 key = (user_id, resource)
-                claimed, waiting = pending.get(key, (0, 0))
-                head = cur.execute(HEAD_SQL, (user_id, resource, at, at)).fetchone()
+                held = len(claimed.get(key, ()))
+                head = cur.execute(HEAD_SQL, (user_id, resource, at)).fetchone()
                 infos.append(
                     StreamInfo(
                         user_id=user_id,
                         resource=ReadingKind(resource),
                         queued=count,
-                        due=count - claimed - waiting,
-                        claimed=claimed,
+                        due=count - held - waiting.get(key, 0),
+                        claimed=held,
                         next_due_at=_instant(next_due[key]) if key in next_due else None,
                         historical=historical.get(key, 0),
                         head=None if head is None else Stage(head[0]),
@@ -163,41 +157,42 @@ class SqliteOutbox:
         lease_until: datetime,
     ) -> Batch | None:
         # Hot path: DB-API cursor on the partial indexes of store v9. The batch is an index
-        # walk in claim order (no sort of the stream), `remaining` an index-only count. Not
-        # fsynced (`Database.write(durable=False)`): a claim a crash loses is one the
-        # uploader's start-up `release_all` would have ended anyway.
+        # walk in claim order (no sort of the stream), `remaining` an index-only count. The
+        # claim itself is kept in memory (`gateway.store.claims`): no write transaction,
+        # unless claimed items waited for a retry (their retry time is spent: clearing it
+        # keeps the retrying index small; not fsynced, like the claim).
+        stream = (user_id, resource.value)
+        claim_id = self._claims.reserve(stream, now, lease_until)
+        if claim_id is None:
+            return None
         at = utc_text(now)
-        with self._db.write(durable=False) as session:
-            cur = _cursor(session)
-            live = cur.execute(LIVE_CLAIM_SQL, (user_id, resource.value, at)).fetchone()
-            if live is not None:
-                return None
-            first = cur.execute(FIRST_DUE_SQL, (user_id, resource.value, at, at)).fetchone()
-            if first is None:
-                return None
-            provider, stage, start_text, end_text = first
-            group = (provider, stage, start_text, end_text)
-            rows = cur.execute(
-                BATCH_SQL, (user_id, resource.value, at, at, *group, max(1, limit))
-            ).fetchall()
-            claim_id = uuid.uuid4().hex
-            # Claimed rows are due, so their retry time is spent: clearing it keeps the
-            # pending index (claimed or retrying rows) small.
-            lease = utc_text(lease_until)
-            for offset in range(0, len(rows), _IN_CHUNK):
-                pks = [row[0] for row in rows[offset : offset + _IN_CHUNK]]
-                cur.execute(
-                    "UPDATE outbox_item SET claim_id = ?, lease_until = ?, not_before = NULL"  # noqa: S608 - placeholders only
-                    f" WHERE pk IN ({', '.join('?' * len(pks))})",
-                    (claim_id, lease, *pks),
+        try:
+            with self._db.read() as session:
+                cur = _cursor(session)
+                first = cur.execute(FIRST_DUE_SQL, (*stream, at)).fetchone()
+                if first is None:
+                    self._claims.cancel(claim_id)
+                    return None
+                provider, stage, start_text, end_text = first
+                group = (provider, stage, start_text, end_text)
+                rows = cur.execute(BATCH_SQL, (*stream, at, *group, max(1, limit))).fetchall()
+                total = cur.execute(GROUP_COUNT_SQL, (*stream, *group)).fetchone()[0]
+            self._claims.fill(claim_id, (row[3] for row in rows))
+        except BaseException:
+            self._claims.cancel(claim_id)
+            raise
+        retried = [(row[0],) for row in rows if row[4] is not None]
+        if retried:
+            with self._db.write(durable=False) as session:
+                _cursor(session).executemany(
+                    "UPDATE outbox_item SET not_before = NULL WHERE pk = ?", retried
                 )
-            total = cur.execute(GROUP_COUNT_SQL, (user_id, resource.value, *group)).fetchone()[0]
         stage_value = Stage(stage)
         start = None if start_text is None else _instant(start_text)
         end = None if end_text is None else _instant(end_text)
         items = tuple(
             OutboxItem(
-                reading=reading_from_row(ReadingColumns.from_db(row[3:])),
+                reading=reading_from_row(ReadingColumns.from_db(row[5:])),
                 user_id=user_id,
                 provider=provider,
                 stage=stage_value,
@@ -218,9 +213,10 @@ class SqliteOutbox:
         )
 
     def _held(self, session: Session, claim_id: str, ids: Sequence[str]) -> list[OutboxRow]:
+        """The queued rows of those `ids` that `claim_id` still holds (claims are in memory)."""
         rows: list[OutboxRow] = []
-        for chunk in _chunks(list(ids)):
-            rows.extend(session.exec(held_query(claim_id, chunk)))
+        for chunk in _chunks(self._claims.held(claim_id, ids)):
+            rows.extend(session.exec(held_query(chunk)))
         return rows
 
     @staticmethod
@@ -290,12 +286,12 @@ class SqliteOutbox:
             for chunk in _chunks(list(ids)):
                 done.extend(cur.execute(delivered_sql(len(chunk)), tuple(chunk)))
             cur.executemany(
-                "UPDATE outbox_item SET state = 'delivered', claim_id = NULL,"
-                " lease_until = NULL, delivered_at = ? WHERE pk = ?",
+                "UPDATE outbox_item SET state = 'delivered', delivered_at = ? WHERE pk = ?",
                 [(at, d[0]) for d in done],
             )
             mark_changed(session, [d[1] for d in done], now, state=ReadingState.DELIVERED.value)
             self._log_streams(session, claim_id, [(d[2], d[3]) for d in done], _DELIVERED, now)
+        self._claims.settle(ids)
 
     async def retry_later(
         self, claim_id: str, ids: Sequence[str], *, not_before: datetime, error: str
@@ -309,21 +305,19 @@ class SqliteOutbox:
         with self._db.write() as session:
             rows = self._held(session, claim_id, ids)
             for row in rows:
-                row.claim_id, row.lease_until = None, None
                 row.not_before, row.last_error = not_before, error
                 row.attempts += 1
                 session.add(row)
             self._log_attempt(session, claim_id, rows, "retry", datetime.now(UTC), error=error)
+        self._claims.settle(self._claims.held(claim_id, ids))
 
     async def release(self, claim_id: str, ids: Sequence[str]) -> None:
         """Give items back unchanged; see `Outbox.release`."""
         await self._run(self._release, claim_id, ids)
 
     def _release(self, claim_id: str, ids: Sequence[str]) -> None:
-        with self._db.write() as session:
-            for row in self._held(session, claim_id, ids):
-                row.claim_id, row.lease_until = None, None
-                session.add(row)
+        # Claims are in memory: nothing stored changes.
+        self._claims.settle(self._claims.held(claim_id, ids))
 
     async def dead_letter(
         self,
@@ -350,7 +344,7 @@ class SqliteOutbox:
         with self._db.write() as session:
             rows = self._held(session, claim_id, ids)
             for row in rows:
-                row.state, row.claim_id, row.lease_until = _DEAD, None, None
+                row.state = _DEAD
                 row.dead_status, row.dead_body, row.dead_reason, row.dead_at = (
                     status_code,
                     body,
@@ -362,6 +356,7 @@ class SqliteOutbox:
             self._log_attempt(
                 session, claim_id, rows, _DEAD, now, status_code=status_code, error=reason
             )
+        self._claims.settle(self._claims.held(claim_id, ids))
         if rows:
             _LOGGER.warning("dead-lettered %d items (HTTP %s): %s", len(rows), status_code, reason)
 
@@ -370,14 +365,8 @@ class SqliteOutbox:
         return await self._run(self.release_all_sync)
 
     def release_all_sync(self) -> int:
-        """Blocking `release_all`."""
-        with self._db.write() as session:
-            result = session.exec(
-                update(OutboxRow)
-                .where(col(OutboxRow.state) == _QUEUED, col(OutboxRow.claim_id).is_not(None))
-                .values(claim_id=None, lease_until=None)
-            )
-            return int(result.rowcount)
+        """Blocking `release_all` (claims are in memory: nothing stored changes)."""
+        return self._claims.release_all()
 
     # ---------------------------------------------------------------- dead letters
 
@@ -454,12 +443,10 @@ def _unindexed(column: Any) -> Any:
     return col(column).op("||")("")
 
 
-def held_query(claim_id: str, ids: Sequence[str]) -> "SelectOfScalar[OutboxRow]":
-    """Rows among `ids` still queued under `claim_id`, found on the reading_id index."""
+def held_query(ids: Sequence[str]) -> "SelectOfScalar[OutboxRow]":
+    """Rows among `ids` still queued, found on the reading_id index."""
     return select(OutboxRow).where(
-        col(OutboxRow.reading_id).in_(ids),
-        _unindexed(OutboxRow.state) == _QUEUED,
-        col(OutboxRow.claim_id) == claim_id,
+        col(OutboxRow.reading_id).in_(ids), _unindexed(OutboxRow.state) == _QUEUED
     )
 
 
@@ -486,45 +473,38 @@ HISTORICAL_COUNTS_SQL = (
     "SELECT user_id, resource, count(*) FROM outbox_item INDEXED BY ix_outbox_historical"
     " WHERE state = 'queued' AND stage = 'historical' GROUP BY user_id, resource"
 )
-# Queued items under a claim (live or lapsed) or with a retry time: the few that are not
-# simply due.
-PENDING_SQL = (
-    "SELECT user_id, resource, claim_id, lease_until, not_before FROM outbox_item"
+# Queued items waiting for a retry (`not_before` after now): few, on their own index. Params:
+# now. (The index also covers `claim_id`, a column store v12 no longer writes: claims live
+# in memory, `gateway.store.claims`.)
+RETRYING_SQL = (
+    "SELECT user_id, resource, reading_id, not_before FROM outbox_item"
     " INDEXED BY ix_outbox_pending WHERE state = 'queued'"
-    " AND (claim_id IS NOT NULL OR not_before IS NOT NULL)"
+    " AND (claim_id IS NOT NULL OR not_before IS NOT NULL) AND not_before > ?"
 )
-# A stream's head: its oldest queued item that is not waiting for a retry. Params: user,
-# resource, now, now.
+# Due: past any retry time. (A claimed item was due when it was claimed, so it still is.)
+_DUE = "(not_before IS NULL OR not_before <= ?)"
+# A stream's head: its oldest queued item that is due or claimed, i.e. not waiting for a
+# retry. Params: user, resource, now.
 HEAD_SQL = (
-    "SELECT stage FROM outbox_item INDEXED BY ix_outbox_queue"
-    " WHERE user_id = ? AND resource = ? AND state = 'queued'"
-    " AND (not_before IS NULL OR not_before <= ? OR (claim_id IS NOT NULL AND lease_until > ?))"
+    "SELECT stage FROM outbox_item INDEXED BY ix_outbox_queue"  # noqa: S608 - constants
+    f" WHERE user_id = ? AND resource = ? AND state = 'queued' AND {_DUE}"
     " ORDER BY enqueued_at, reading_id LIMIT 1"
 )
-# Whether a stream has a live claim. Params: user, resource, now.
-LIVE_CLAIM_SQL = (
-    "SELECT 1 FROM outbox_item INDEXED BY ix_outbox_pending"
-    " WHERE user_id = ? AND resource = ? AND state = 'queued'"
-    " AND (claim_id IS NOT NULL OR not_before IS NOT NULL)"
-    " AND claim_id IS NOT NULL AND lease_until > ? LIMIT 1"
-)
-# Due: not under a live claim and past any retry time.
-_DUE = "(claim_id IS NULL OR lease_until <= ?) AND (not_before IS NULL OR not_before <= ?)"
-# The group of a stream's oldest due item. Params: user, resource, now, now.
+# The group of a stream's oldest due item (the caller has checked that the stream has no
+# live claim). Params: user, resource, now.
 FIRST_DUE_SQL = (
     "SELECT provider, stage, window_start, window_end FROM outbox_item"  # noqa: S608 - constants
     " INDEXED BY ix_outbox_queue WHERE user_id = ? AND resource = ? AND state = 'queued'"
     f" AND {_DUE} ORDER BY enqueued_at, reading_id LIMIT 1"
 )
 # A batch: the oldest due items of one group, with their readings. Params: user, resource,
-# now, now, provider, stage, window start, window end, limit.
+# now, provider, stage, window start, window end, limit.
 BATCH_SQL = (
-    "SELECT o.pk, o.enqueued_at, o.attempts, "  # noqa: S608 - constants
+    "SELECT o.pk, o.enqueued_at, o.attempts, o.reading_id, o.not_before, "  # noqa: S608 - constants
     + ", ".join(f"r.{name}" for name in ReadingColumns._fields)
     + " FROM outbox_item AS o INDEXED BY ix_outbox_queue"
     " JOIN reading AS r ON r.id = o.reading_id"
     " WHERE o.user_id = ? AND o.resource = ? AND o.state = 'queued'"
-    " AND (o.claim_id IS NULL OR o.lease_until <= ?)"
     " AND (o.not_before IS NULL OR o.not_before <= ?)"
     " AND o.provider = ? AND o.stage = ? AND o.window_start IS ? AND o.window_end IS ?"
     " ORDER BY o.enqueued_at, o.reading_id LIMIT ?"

@@ -16,11 +16,10 @@ T = "2026-11-20T12:00:00.000000+00:00"
 STATEMENTS = {
     "stream counts": (outbox.STREAM_COUNTS_SQL, ()),
     "historical counts": (outbox.HISTORICAL_COUNTS_SQL, ()),
-    "pending": (outbox.PENDING_SQL, ()),
-    "head": (outbox.HEAD_SQL, ("u", "glucose", T, T)),
-    "live claim": (outbox.LIVE_CLAIM_SQL, ("u", "glucose", T)),
-    "first due": (outbox.FIRST_DUE_SQL, ("u", "glucose", T, T)),
-    "batch": (outbox.BATCH_SQL, ("u", "glucose", T, T, "p", "daily", None, None, 500)),
+    "retrying": (outbox.RETRYING_SQL, (T,)),
+    "head": (outbox.HEAD_SQL, ("u", "glucose", T)),
+    "first due": (outbox.FIRST_DUE_SQL, ("u", "glucose", T)),
+    "batch": (outbox.BATCH_SQL, ("u", "glucose", T, "p", "daily", None, None, 500)),
     "group count": (outbox.GROUP_COUNT_SQL, ("u", "glucose", "p", "daily", None, None)),
     "delivered": (outbox.delivered_sql(3), ("a", "b", "c")),
 }
@@ -45,7 +44,7 @@ def test_no_scan_and_no_sort(db, name):
         ("head", "ix_outbox_queue"),
         ("first due", "ix_outbox_queue"),
         ("batch", "ix_outbox_queue"),
-        ("live claim", "ix_outbox_pending"),
+        ("retrying", "ix_outbox_pending"),
         ("group count", "COVERING INDEX ix_outbox_group"),
         ("stream counts", "COVERING INDEX ix_outbox_queue"),
         ("historical counts", "COVERING INDEX ix_outbox_historical"),
@@ -56,7 +55,7 @@ def test_each_statement_uses_its_index(db, name, index):
     sql, params = STATEMENTS[name]
     plan = " | ".join(_plan(db, sql, params))
     assert index in plan, plan
-    if name in {"head", "first due", "batch", "live claim", "group count"}:
+    if name in {"head", "first due", "batch", "group count"}:
         assert "(user_id=? AND resource=?" in plan, plan  # a range of one stream, not all
 
 
@@ -68,7 +67,7 @@ def test_the_batch_reads_each_reading_by_its_id(db):
 
 def test_settling_a_claim_finds_its_rows_by_reading_id(db):
     """retry_later / release / dead_letter: not a scan of every queued row on (state, dead_at)."""
-    query = outbox.held_query("claim", ["a", "b"])
+    query = outbox.held_query(["a", "b"])
     compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
     plan = " | ".join(_plan(db, str(compiled), ()))
     assert "sqlite_autoindex_outbox_item_1 (reading_id=?)" in plan, plan

@@ -1,0 +1,128 @@
+"""Live outbox claims, kept in memory (issue 18: a claim wrote ~800 WAL pages per batch).
+
+A claim only says "this process is sending these items now". The uploader's start-up
+`release_all` ends every claim anyway, so a claim a crash loses is one that would have been
+ended: nothing durable is needed. Claims are kept per database file (its resolved path), so
+every `SqliteOutbox` of this process over one file, including one opened again after
+`Database.close`, sees the same claims; another process sees none.
+
+Thread-safe: store calls run in worker threads (`gateway.store.aio`).
+"""
+
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+StreamKey = tuple[str, str]  # (user id, resource value)
+
+
+@dataclass(slots=True)
+class _Claim:
+    stream: StreamKey
+    lease_until: datetime
+    ids: set[str] = field(default_factory=set)
+
+
+class Claims:
+    """The claims of one database file: which items which claim holds, and until when.
+
+    A claim holds its items until they are settled (complete, retry, release, dead letter)
+    or a newer claim of the same stream takes them (its lease ran out). A stream has at most
+    one live claim (lease not ended), as `sync.outbox.Outbox.claim` requires.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claims: dict[str, _Claim] = {}
+        self._holder: dict[str, str] = {}  # item id -> claim id
+        self._latest: dict[StreamKey, str] = {}  # stream -> its newest claim (or reservation)
+
+    def reserve(self, stream: StreamKey, now: datetime, lease_until: datetime) -> str | None:
+        """A new claim id for `stream`, or None while the stream has a live claim.
+
+        The claim is live from here on (so a concurrent claim of the stream gets None) and
+        holds nothing until `fill`; `cancel` it if there is nothing to claim.
+        """
+        with self._lock:
+            latest = self._claims.get(self._latest.get(stream, ""))
+            if latest is not None and latest.lease_until > now:
+                return None
+            claim_id = uuid.uuid4().hex
+            self._claims[claim_id] = _Claim(stream, lease_until)
+            self._latest[stream] = claim_id
+            return claim_id
+
+    def fill(self, claim_id: str, ids: Iterable[str]) -> None:
+        """Give the reserved claim its items (taken from any older claim holding them)."""
+        with self._lock:
+            claim = self._claims[claim_id]
+            for item_id in ids:
+                old = self._holder.get(item_id)
+                if old is not None and old != claim_id:
+                    self._forget(old, item_id)
+                self._holder[item_id] = claim_id
+                claim.ids.add(item_id)
+
+    def cancel(self, claim_id: str) -> None:
+        """Drop a reservation that claimed nothing."""
+        with self._lock:
+            claim = self._claims.pop(claim_id, None)
+            if claim is not None and self._latest.get(claim.stream) == claim_id:
+                del self._latest[claim.stream]
+
+    def held(self, claim_id: str, ids: Sequence[str]) -> list[str]:
+        """Those of `ids` that `claim_id` still holds (live or not)."""
+        with self._lock:
+            return [i for i in ids if self._holder.get(i) == claim_id]
+
+    def settle(self, ids: Iterable[str]) -> None:
+        """The items are settled: no claim holds them any more."""
+        with self._lock:
+            for item_id in ids:
+                claim_id = self._holder.pop(item_id, None)
+                if claim_id is not None:
+                    self._forget(claim_id, item_id)
+
+    def claimed(self, now: datetime) -> dict[StreamKey, set[str]]:
+        """Per stream, the items of its live claim."""
+        with self._lock:
+            result: dict[StreamKey, set[str]] = {}
+            for stream, claim_id in self._latest.items():
+                claim = self._claims.get(claim_id)
+                if claim is not None and claim.lease_until > now and claim.ids:
+                    result[stream] = set(claim.ids)
+            return result
+
+    def release_all(self) -> int:
+        """End every claim; how many items they held."""
+        with self._lock:
+            count = len(self._holder)
+            self._claims.clear()
+            self._holder.clear()
+            self._latest.clear()
+            return count
+
+    def _forget(self, claim_id: str, item_id: str) -> None:
+        claim = self._claims.get(claim_id)
+        if claim is None:
+            return
+        claim.ids.discard(item_id)
+        if not claim.ids and self._latest.get(claim.stream) != claim_id:
+            del self._claims[claim_id]
+        elif not claim.ids:  # the stream's newest claim is settled: the stream is free
+            del self._claims[claim_id]
+            del self._latest[claim.stream]
+
+
+_BY_FILE: dict[Path, Claims] = {}
+_BY_FILE_LOCK = threading.Lock()
+
+
+def claims_of(path: Path) -> Claims:
+    """The claims of the database file at `path` (one registry per file in this process)."""
+    key = path.resolve()
+    with _BY_FILE_LOCK:
+        return _BY_FILE.setdefault(key, Claims())
