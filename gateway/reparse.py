@@ -43,7 +43,7 @@ from gateway.store.changes import ReadingState, mark_changed
 from gateway.store.codec import reading_columns
 from gateway.store.db import Database
 from gateway.store.frames import StoredTransfer, load_frames
-from gateway.store.models import OutboxRow, ReadingRow
+from gateway.store.models import OutboxDeliveryRow, OutboxRow, ReadingRow
 from gateway.store.readings import save_in_session
 from sync.outbox import uploadable
 
@@ -319,6 +319,8 @@ def _requeue(session: Session, row: ReadingRow, now: datetime) -> None:
     item = session.exec(select(OutboxRow).where(OutboxRow.reading_id == row.id)).first()
     if item is None:
         return  # never queued (attributed outside the outbox): nothing upstream to correct
+    # A delivery recorded but not settled yet (`gateway.store.outbox`) was of the old values.
+    session.exec(delete(OutboxDeliveryRow).where(col(OutboxDeliveryRow.reading_id) == row.id))
     session.exec(
         update(OutboxRow)
         .where(col(OutboxRow.reading_id) == row.id)

@@ -1,4 +1,6 @@
-"""Live outbox claims, kept in memory (issue 18: a claim wrote ~800 WAL pages per batch).
+"""Live outbox claims and unsettled deliveries, kept in memory (issue 18).
+
+Claims: a claim wrote ~800 WAL pages per batch.
 
 A claim only says "this process is sending these items now". The uploader's start-up
 `release_all` ends every claim anyway, so a claim a crash loses is one that would have been
@@ -6,11 +8,17 @@ ended: nothing durable is needed. Claims are kept per database file (its resolve
 every `SqliteOutbox` of this process over one file, including one opened again after
 `Database.close`, sees the same claims; another process sees none.
 
+Deliveries: `SqliteOutbox.complete` records a 2xx durably in the narrow `outbox_delivery`
+table and here; `Deliveries` says which queued rows are in fact delivered until they are
+settled (outbox row and reading state updated, in bulk: see `gateway.store.outbox`).
+
 Thread-safe: store calls run in worker threads (`gateway.store.aio`).
 """
 
 import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,6 +94,15 @@ class Claims:
                 if claim_id is not None:
                     self._forget(claim_id, item_id)
 
+    def busy(self, now: datetime, but: str) -> bool:
+        """Whether a live claim other than `but` holds items (the uploader is draining)."""
+        with self._lock:
+            for claim_id in self._latest.values():
+                claim = self._claims.get(claim_id)
+                if claim_id != but and claim is not None and claim.lease_until > now:
+                    return True
+            return False
+
     def claimed(self, now: datetime) -> dict[StreamKey, set[str]]:
         """Per stream, the items of its live claim."""
         with self._lock:
@@ -117,12 +134,96 @@ class Claims:
             del self._latest[claim.stream]
 
 
-_BY_FILE: dict[Path, Claims] = {}
+# An outbox item's group: provider, stage, window start, window end (UTC text or None).
+Group = tuple[str, str, str | None, str | None]
+
+
+class Deliveries:
+    """Items delivered (recorded in `outbox_delivery`) whose rows are not settled yet.
+
+    Attributes:
+        replayed: Whether this process has settled what an earlier one left recorded.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[StreamKey, Group]] = {}
+        self._streams: dict[StreamKey, set[str]] = {}
+        self._groups: Counter[tuple[StreamKey, Group]] = Counter()
+        self._historical: Counter[StreamKey] = Counter()
+        self._since: float | None = None  # monotonic: when the oldest was recorded
+        self.replayed = False
+
+    def add(self, items: Iterable[tuple[str, StreamKey, Group]]) -> None:
+        """Items just recorded as delivered (id, stream, group)."""
+        with self._lock:
+            for item_id, stream, group in items:
+                if item_id in self._items:
+                    continue
+                self._items[item_id] = (stream, group)
+                self._streams.setdefault(stream, set()).add(item_id)
+                self._groups[(stream, group)] += 1
+                self._historical[stream] += group[1] == "historical"
+            if self._items and self._since is None:
+                self._since = time.monotonic()
+
+    def remove(self, ids: Iterable[str]) -> None:
+        """Items settled (or never recorded after all)."""
+        with self._lock:
+            for item_id in ids:
+                found = self._items.pop(item_id, None)
+                if found is None:
+                    continue
+                stream, group = found
+                self._streams[stream].discard(item_id)
+                if not self._streams[stream]:
+                    del self._streams[stream]
+                self._groups[(stream, group)] -= 1
+                self._historical[stream] -= group[1] == "historical"
+            if not self._items:
+                self._since = None
+
+    def ids(self) -> list[str]:
+        """The unsettled deliveries' ids."""
+        with self._lock:
+            return list(self._items)
+
+    def count(self) -> int:
+        """Unsettled deliveries."""
+        return len(self._items)
+
+    def age(self) -> float:
+        """Seconds since the oldest unsettled delivery was recorded (0 if none)."""
+        since = self._since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def of_stream(self, stream: StreamKey) -> frozenset[str]:
+        """The unsettled deliveries of one stream."""
+        with self._lock:
+            return frozenset(self._streams.get(stream, ()))
+
+    def counts(self) -> dict[StreamKey, tuple[int, int]]:
+        """Per stream: unsettled deliveries, and how many of them are historical."""
+        with self._lock:
+            return {s: (len(ids), self._historical[s]) for s, ids in self._streams.items()}
+
+    def among(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` that are unsettled deliveries."""
+        with self._lock:
+            return {i for i in ids if i in self._items}
+
+    def in_group(self, stream: StreamKey, group: Group) -> int:
+        """Unsettled deliveries of one group of one stream."""
+        with self._lock:
+            return self._groups[(stream, group)]
+
+
+_BY_FILE: dict[Path, tuple[Claims, Deliveries]] = {}
 _BY_FILE_LOCK = threading.Lock()
 
 
-def claims_of(path: Path) -> Claims:
-    """The claims of the database file at `path` (one registry per file in this process)."""
+def claims_of(path: Path) -> tuple[Claims, Deliveries]:
+    """The claims and unsettled deliveries of the database file at `path` (one per file)."""
     key = path.resolve()
     with _BY_FILE_LOCK:
-        return _BY_FILE.setdefault(key, Claims())
+        return _BY_FILE.setdefault(key, (Claims(), Deliveries()))

@@ -188,6 +188,19 @@ class OutboxRow(SQLModel, table=True):
     dead_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+class OutboxDeliveryRow(SQLModel, table=True):
+    """A 2xx recorded for an outbox item, not yet settled into its rows (schema version 12).
+
+    Written and settled with plain SQL by `gateway.store.outbox` (WITHOUT ROWID, keyed by
+    the reading id); declared here so the models describe the whole schema.
+    """
+
+    __tablename__ = "outbox_delivery"
+
+    reading_id: str = Field(primary_key=True)
+    delivered_at: datetime = Field(sa_type=UtcDateTime)
+
+
 class UploadAttemptRow(SQLModel, table=True):
     """One settled claim: what was tried for which items and how it ended (schema version 2)."""
 

@@ -22,8 +22,8 @@ from drivers.readings import ReadingKind
 from gateway.store import sync_state
 from gateway.store.aio import call
 from gateway.store.changes import ReadingState, mark_changed
-from gateway.store.claims import claims_of
-from gateway.store.codec import ReadingColumns, reading_from_row
+from gateway.store.claims import Group, claims_of
+from gateway.store.codec import READING_COLUMNS_SQL, ReadingColumns, reading_from_row
 from gateway.store.db import Database
 from gateway.store.enqueue import QUEUED as _QUEUED
 from gateway.store.enqueue import chunks as _chunks
@@ -72,7 +72,7 @@ class SqliteOutbox:
     def __init__(self, db: Database, *, zone: ZoneInfo) -> None:
         self._db = db
         self._zone = zone
-        self._claims = claims_of(db.path)
+        self._claims, self._deliveries = claims_of(db.path)
 
     async def _run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await call(fn, *args, **kwargs)
@@ -95,10 +95,12 @@ class SqliteOutbox:
     def _streams(self, now: datetime) -> list[StreamInfo]:
         # Hot path (the uploader asks after every batch): DB-API cursor, and each figure
         # comes from its own partial index (store v9), so no query reads every queued row:
-        # counts are index-only, retrying rows are few, a head is an index walk. Claims are
-        # in memory (`gateway.store.claims`).
+        # counts are index-only, retrying rows are few, a head is an index walk. Claims and
+        # deliveries not yet settled are in memory (`gateway.store.claims`).
+        self._settle_if(lambda: not self._claims.busy(now, "") or self._settle_overdue(), now)
         at = utc_text(now)
         claimed = self._claims.claimed(now)
+        delivered = self._deliveries.counts()
         with self._db.read() as session:
             cur = _cursor(session)
             queued = cur.execute(STREAM_COUNTS_SQL).fetchall()
@@ -113,10 +115,14 @@ class SqliteOutbox:
                 if key not in next_due or not_before < next_due[key]:
                     next_due[key] = not_before
             infos: list[StreamInfo] = []
-            for user_id, resource, count in queued:
+            for user_id, resource, stored in queued:
                 key = (user_id, resource)
+                gone, gone_historical = delivered.get(key, (0, 0))
+                count = stored - gone
+                if count <= 0:
+                    continue
                 held = len(claimed.get(key, ()))
-                head = cur.execute(HEAD_SQL, (user_id, resource, at)).fetchone()
+                head = self._first(cur, HEAD_SQL, (user_id, resource, at), key)
                 infos.append(
                     StreamInfo(
                         user_id=user_id,
@@ -125,11 +131,22 @@ class SqliteOutbox:
                         due=count - held - waiting.get(key, 0),
                         claimed=held,
                         next_due_at=_instant(next_due[key]) if key in next_due else None,
-                        historical=historical.get(key, 0),
-                        head=None if head is None else Stage(head[0]),
+                        historical=historical.get(key, 0) - gone_historical,
+                        head=None if head is None else Stage(head[1]),
                     )
                 )
         return infos
+
+    def _first(
+        self, cur: sqlite3.Cursor, sql: str, params: tuple[object, ...], key: tuple[str, str]
+    ) -> tuple[Any, ...] | None:
+        # The first row of an index walk of a stream (``LIMIT ?`` last, reading id first)
+        # that is not an unsettled delivery: at most that many rows are read.
+        skip = self._deliveries.of_stream(key)
+        for row in cur.execute(sql, (*params, len(skip) + 1)):
+            if row[0] not in skip:
+                return tuple(row)
+        return None
 
     # ---------------------------------------------------------------- claims
 
@@ -161,6 +178,7 @@ class SqliteOutbox:
         # claim itself is kept in memory (`gateway.store.claims`): no write transaction,
         # unless claimed items waited for a retry (their retry time is spent: clearing it
         # keeps the retrying index small; not fsynced, like the claim).
+        self._replay()
         stream = (user_id, resource.value)
         claim_id = self._claims.reserve(stream, now, lease_until)
         if claim_id is None:
@@ -169,14 +187,26 @@ class SqliteOutbox:
         try:
             with self._db.read() as session:
                 cur = _cursor(session)
-                first = cur.execute(FIRST_DUE_SQL, (*stream, at)).fetchone()
+                first = self._first(cur, FIRST_DUE_SQL, (*stream, at), stream)
                 if first is None:
                     self._claims.cancel(claim_id)
                     return None
-                provider, stage, start_text, end_text = first
+                _, provider, stage, start_text, end_text = first
                 group = (provider, stage, start_text, end_text)
-                rows = cur.execute(BATCH_SQL, (*stream, at, *group, max(1, limit))).fetchall()
+                skip = self._deliveries.of_stream(stream)
+                rows = [
+                    row
+                    for row in cur.execute(
+                        BATCH_SQL, (*stream, at, *group, max(1, limit) + len(skip))
+                    )
+                    if row[3] not in skip
+                ][: max(1, limit)]
+                readings: dict[str, tuple[Any, ...]] = {}
+                for chunk in _chunks([row[3] for row in rows]):
+                    for found in cur.execute(readings_sql(len(chunk)), tuple(chunk)):
+                        readings[found[0]] = found
                 total = cur.execute(GROUP_COUNT_SQL, (*stream, *group)).fetchone()[0]
+            total -= self._deliveries.in_group(stream, group)
             self._claims.fill(claim_id, (row[3] for row in rows))
         except BaseException:
             self._claims.cancel(claim_id)
@@ -192,7 +222,7 @@ class SqliteOutbox:
         end = None if end_text is None else _instant(end_text)
         items = tuple(
             OutboxItem(
-                reading=reading_from_row(ReadingColumns.from_db(row[5:])),
+                reading=reading_from_row(ReadingColumns.from_db(readings[row[3]])),
                 user_id=user_id,
                 provider=provider,
                 stage=stage_value,
@@ -275,23 +305,89 @@ class SqliteOutbox:
         await self._run(self._complete, claim_id, ids, now)
 
     def _complete(self, claim_id: str, ids: Sequence[str], now: datetime) -> None:
-        # Hot path: DB-API cursor. Rows are found on the reading_id unique index (``+state``
-        # keeps SQLite off the (state, dead_at) index, which made this a scan of every
-        # queued row: issue 18), then updated by primary key.
+        # Hot path: DB-API cursor. A delivery is recorded durably (fsync) in the narrow
+        # `outbox_delivery` table and in memory (`gateway.store.claims.Deliveries`, which
+        # every query of the queue subtracts); the wide rows (outbox item, reading state and
+        # change order) are settled by `_settle`, for many batches at once while the
+        # uploader drains a backlog (issue 18: rewriting them per batch wrote ~3,000 WAL
+        # pages per 500 readings), at once otherwise. Rows are found on the reading_id
+        # unique index (``+state`` keeps SQLite off the (state, dead_at) index).
+        self._replay()
         at = utc_text(now)
-        with self._db.write() as session:
-            cur = _cursor(session)
-            done: list[tuple[int, str, str, str]] = []
-            # A 2xx is a delivery whichever claim holds the item now.
-            for chunk in _chunks(list(ids)):
-                done.extend(cur.execute(delivered_sql(len(chunk)), tuple(chunk)))
-            cur.executemany(
-                "UPDATE outbox_item SET state = 'delivered', delivered_at = ? WHERE pk = ?",
-                [(at, d[0]) for d in done],
-            )
-            mark_changed(session, [d[1] for d in done], now, state=ReadingState.DELIVERED.value)
-            self._log_streams(session, claim_id, [(d[2], d[3]) for d in done], _DELIVERED, now)
+        recorded: list[tuple[str, tuple[str, str], Group]] = []
+        try:
+            with self._db.write() as session:
+                cur = _cursor(session)
+                # A 2xx is a delivery whichever claim holds the item now.
+                done: list[tuple[Any, ...]] = []
+                for chunk in _chunks(list(ids)):
+                    done.extend(cur.execute(delivered_sql(len(chunk)), tuple(chunk)))
+                pending = self._deliveries
+                known = pending.among(d[1] for d in done)
+                recorded = [
+                    (d[1], (d[2], d[3]), (d[4], d[5], d[6], d[7]))
+                    for d in done
+                    if d[1] not in known
+                ]
+                cur.executemany(
+                    "INSERT OR IGNORE INTO outbox_delivery (reading_id, delivered_at)"
+                    " VALUES (?, ?)",
+                    [(r[0], at) for r in recorded],
+                )
+                self._log_streams(session, claim_id, [r[1] for r in recorded], _DELIVERED, now)
+                # Under the write lock, so a concurrent `_settle` cannot miss them.
+                pending.add(recorded)
+        except BaseException:
+            self._deliveries.remove(r[0] for r in recorded)
+            raise
         self._claims.settle(ids)
+        self._settle_if(lambda: not self._claims.busy(now, claim_id) or self._settle_overdue(), now)
+
+    def _settle_overdue(self) -> bool:
+        pending = self._deliveries
+        return pending.count() >= SETTLE_ITEMS or pending.age() >= SETTLE_AFTER_S
+
+    def _settle_if(self, due: Callable[[], bool], now: datetime) -> None:
+        pending = self._deliveries
+        if not pending.replayed or (pending.count() and due()):
+            self.settle_sync(now)
+
+    def _replay(self) -> None:
+        # Deliveries an earlier process recorded but did not settle: settle them before this
+        # process reads the queue (it knows nothing of them in memory).
+        if not self._deliveries.replayed:
+            self.settle_sync()
+
+    def settle_sync(self, now: datetime | None = None) -> int:
+        """Settle recorded deliveries into the outbox rows and the readings' state.
+
+        One transaction, not fsynced (`Database.write(durable=False)`): it only derives
+        state from `outbox_delivery`, which stays until the same commit, so a crash at worst
+        leaves it to the next settle. Readings take their place in the change order now
+        (`updated_at` is the settle time, so `updated_since` sees them).
+
+        Args:
+            now: The settle time (default: the clock's).
+
+        Returns:
+            How many outbox items became delivered.
+        """
+        pending = self._deliveries
+        now = now or datetime.now(UTC)
+        with self._db.write(durable=False) as session:
+            cur = _cursor(session)
+            # Every delivery recorded so far (in this process: in memory too, added under
+            # this write lock), settled or dropped by this transaction.
+            recorded = [row[0] for row in cur.execute("SELECT reading_id FROM outbox_delivery")]
+            recorded += pending.ids()
+            settled = sorted(cur.execute(SETTLE_SQL).fetchall()) if recorded else []
+            mark_changed(
+                session, [row[1] for row in settled], now, state=ReadingState.DELIVERED.value
+            )
+            cur.execute("DELETE FROM outbox_delivery")
+            pending.replayed = True
+        pending.remove(recorded)
+        return len(settled)
 
     async def retry_later(
         self, claim_id: str, ids: Sequence[str], *, not_before: datetime, error: str
@@ -365,8 +461,10 @@ class SqliteOutbox:
         return await self._run(self.release_all_sync)
 
     def release_all_sync(self) -> int:
-        """Blocking `release_all` (claims are in memory: nothing stored changes)."""
-        return self._claims.release_all()
+        """Blocking `release_all` (claims are in memory); settles recorded deliveries."""
+        released = self._claims.release_all()
+        self.settle_sync()
+        return released
 
     # ---------------------------------------------------------------- dead letters
 
@@ -483,32 +581,52 @@ RETRYING_SQL = (
 )
 # Due: past any retry time. (A claimed item was due when it was claimed, so it still is.)
 _DUE = "(not_before IS NULL OR not_before <= ?)"
-# A stream's head: its oldest queued item that is due or claimed, i.e. not waiting for a
-# retry. Params: user, resource, now.
+# A stream's head: its oldest queued items that are due or claimed, i.e. not waiting for a
+# retry (the first that is not an unsettled delivery). Params: user, resource, now, limit.
 HEAD_SQL = (
-    "SELECT stage FROM outbox_item INDEXED BY ix_outbox_queue"  # noqa: S608 - constants
+    "SELECT reading_id, stage FROM outbox_item INDEXED BY ix_outbox_queue"  # noqa: S608 - constants
     f" WHERE user_id = ? AND resource = ? AND state = 'queued' AND {_DUE}"
-    " ORDER BY enqueued_at, reading_id LIMIT 1"
+    " ORDER BY enqueued_at, reading_id LIMIT ?"
 )
 # The group of a stream's oldest due item (the caller has checked that the stream has no
-# live claim). Params: user, resource, now.
+# live claim, and skips unsettled deliveries). Params: user, resource, now, limit.
 FIRST_DUE_SQL = (
-    "SELECT provider, stage, window_start, window_end FROM outbox_item"  # noqa: S608 - constants
+    "SELECT reading_id, provider, stage, window_start, window_end FROM outbox_item"  # noqa: S608 - constants
     " INDEXED BY ix_outbox_queue WHERE user_id = ? AND resource = ? AND state = 'queued'"
-    f" AND {_DUE} ORDER BY enqueued_at, reading_id LIMIT 1"
+    f" AND {_DUE} ORDER BY enqueued_at, reading_id LIMIT ?"
 )
-# A batch: the oldest due items of one group, with their readings. Params: user, resource,
-# now, provider, stage, window start, window end, limit.
+# A batch: the oldest due items of one group (the caller skips unsettled deliveries).
+# Params: user, resource, now, provider, stage, window start, window end, limit.
 BATCH_SQL = (
-    "SELECT o.pk, o.enqueued_at, o.attempts, o.reading_id, o.not_before, "  # noqa: S608 - constants
-    + ", ".join(f"r.{name}" for name in ReadingColumns._fields)
-    + " FROM outbox_item AS o INDEXED BY ix_outbox_queue"
-    " JOIN reading AS r ON r.id = o.reading_id"
-    " WHERE o.user_id = ? AND o.resource = ? AND o.state = 'queued'"
-    " AND (o.not_before IS NULL OR o.not_before <= ?)"
-    " AND o.provider = ? AND o.stage = ? AND o.window_start IS ? AND o.window_end IS ?"
-    " ORDER BY o.enqueued_at, o.reading_id LIMIT ?"
+    "SELECT pk, enqueued_at, attempts, reading_id, not_before"  # noqa: S608 - constants
+    " FROM outbox_item INDEXED BY ix_outbox_queue"
+    " WHERE user_id = ? AND resource = ? AND state = 'queued'"
+    f" AND {_DUE}"
+    " AND provider = ? AND stage = ? AND window_start IS ? AND window_end IS ?"
+    " ORDER BY enqueued_at, reading_id LIMIT ?"
 )
+# Settling recorded deliveries: their queued outbox rows become delivered (a row no longer
+# queued, e.g. withdrawn by a reparse, is left alone; a reparse that queues a corrected
+# reading again deletes its recorded delivery, `gateway.reparse`).
+SETTLE_SQL = (
+    "UPDATE outbox_item SET state = 'delivered', delivered_at = (SELECT d.delivered_at"
+    " FROM outbox_delivery AS d WHERE d.reading_id = outbox_item.reading_id)"
+    " WHERE reading_id IN (SELECT reading_id FROM outbox_delivery) AND +state = 'queued'"
+    " RETURNING pk, reading_id"
+)
+# Unsettled deliveries are settled at once while the uploader is not draining a backlog
+# (no other batch in flight); during one, together, once this many are recorded or the
+# oldest is this old, so the local API shows a delivery at most about a second late.
+SETTLE_ITEMS = 10_000
+SETTLE_AFTER_S = 1.0
+
+
+def readings_sql(count: int) -> str:
+    """`ReadingColumns` of `count` readings by id (the reading id unique index)."""
+    marks = ", ".join("?" * count)
+    return f"SELECT {READING_COLUMNS_SQL} FROM reading WHERE id IN ({marks})"  # noqa: S608 - placeholders only
+
+
 # Queued items of one group (a batch's `remaining` + its size): index-only.
 GROUP_COUNT_SQL = (
     "SELECT count(*) FROM outbox_item INDEXED BY ix_outbox_group"
@@ -525,7 +643,8 @@ def delivered_sql(count: int) -> str:
     """
     marks = ", ".join("?" * count)
     return (
-        "SELECT pk, reading_id, user_id, resource FROM outbox_item"  # noqa: S608 - placeholders only
+        "SELECT pk, reading_id, user_id, resource, provider, stage, window_start, window_end"  # noqa: S608 - placeholders only
+        " FROM outbox_item"
         f" WHERE reading_id IN ({marks}) AND +state = 'queued'"
     )
 

@@ -17,11 +17,12 @@ STATEMENTS = {
     "stream counts": (outbox.STREAM_COUNTS_SQL, ()),
     "historical counts": (outbox.HISTORICAL_COUNTS_SQL, ()),
     "retrying": (outbox.RETRYING_SQL, (T,)),
-    "head": (outbox.HEAD_SQL, ("u", "glucose", T)),
-    "first due": (outbox.FIRST_DUE_SQL, ("u", "glucose", T)),
+    "head": (outbox.HEAD_SQL, ("u", "glucose", T, 1)),
+    "first due": (outbox.FIRST_DUE_SQL, ("u", "glucose", T, 1)),
     "batch": (outbox.BATCH_SQL, ("u", "glucose", T, "p", "daily", None, None, 500)),
     "group count": (outbox.GROUP_COUNT_SQL, ("u", "glucose", "p", "daily", None, None)),
     "delivered": (outbox.delivered_sql(3), ("a", "b", "c")),
+    "settle": (outbox.SETTLE_SQL, ()),
 }
 
 
@@ -60,9 +61,17 @@ def test_each_statement_uses_its_index(db, name, index):
 
 
 def test_the_batch_reads_each_reading_by_its_id(db):
-    sql, params = STATEMENTS["batch"]
-    plan = " | ".join(_plan(db, sql, params))
-    assert "SEARCH r USING INDEX sqlite_autoindex_reading_1 (id=?)" in plan, plan
+    plan = " | ".join(_plan(db, outbox.readings_sql(3), ("a", "b", "c")))
+    assert "SEARCH reading USING INDEX sqlite_autoindex_reading_1 (id=?)" in plan, plan
+
+
+def test_settling_walks_the_recorded_deliveries_not_the_queue(db):
+    """Each recorded delivery finds its outbox row on the reading_id index: cost follows
+    the deliveries, not the queue (no scan of ix_outbox_queue or of the table)."""
+    plan = " | ".join(_plan(db, outbox.SETTLE_SQL, ()))
+    assert "SEARCH outbox_item USING INDEX sqlite_autoindex_outbox_item_1 (reading_id=?)" in plan
+    assert "sqlite_autoindex_outbox_delivery_1 FOR IN-OPERATOR" in plan, plan
+    assert "SCAN outbox_item" not in plan, plan
 
 
 def test_settling_a_claim_finds_its_rows_by_reading_id(db):
