@@ -21,7 +21,8 @@ Every page also counts its matches (``meta.count``, ``X-Total-Count``).
 With ``--rate R`` it runs one open-loop test instead of the table: ``deep page`` requests
 offered at R per second for S seconds whatever the answers (a latency counts from when the
 request was due, so a server that falls behind shows it), and reports the achieved req/s
-and p50/p99. With --json the last line is one JSON object (`achieved_rps`, `p99_ms`, …).
+and p50/p99. With --json the last line is one JSON object (`achieved_rps`, `p99_ms`, …); without
+``--rate`` it holds the table (`<scenario>_c<concurrency>_rps`, `…_p99_ms`, `…_errors`).
 
 Prints figures only (no assertions).
 """
@@ -31,6 +32,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -273,6 +275,7 @@ def main() -> None:
         print(
             f"\n{'scenario':<16} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
         )
+        table: dict[str, float] = {"readings": n, "seconds": args.seconds}
         for name, make_params in scenarios.items():
             for concurrency in (1, 16):
                 latencies, errors = asyncio.run(
@@ -286,6 +289,12 @@ def main() -> None:
                     f"{q[49] * 1000:>8.1f} {q[98] * 1000:>8.1f} {errors:>6}",
                     flush=True,
                 )
+                key = f"{re.sub(r'[^a-z]+', '_', name).strip('_')}_c{concurrency}"
+                table[f"{key}_rps"] = round(len(latencies) / args.seconds, 1)
+                table[f"{key}_p99_ms"] = round(q[98] * 1000, 1)
+                table[f"{key}_errors"] = errors
+        if args.json:
+            print(json.dumps(table | {"load_1m": round(os.getloadavg()[0], 2)}, sort_keys=True))
     finally:
         server.terminate()
         server.wait(10)

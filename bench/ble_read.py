@@ -1,15 +1,17 @@
 """A meter read through the real stack: Bleak → private dbus-daemon → simulated BlueZ.
 
-Run: `.venv/bin/python bench/ble_read.py [--records N] [--runs N]`.
+Run: `.venv/bin/python bench/ble_read.py [--records N] [--runs N] [--json]`.
 
 Times the collector's own path (`BleakRadio.connect` + `SigGlucoseDriver.collect` +
 disconnect) for a full read of N records and for an incremental read with nothing new, and
 the process CPU it costs (Bleak and the simulator share this process, as in the tests).
-Prints figures only.
+Prints figures only; with --json the last line is one JSON object: `full_read_ms`,
+`incremental_ms` (wall medians), `full_cpu_ms`, `per_record_us`, `records`, `runs`, `load_1m`.
 """
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import time
@@ -58,7 +60,7 @@ async def _read(radio: BleakRadio, cursor: Cursor) -> tuple[float, float, Cursor
     )
 
 
-async def main(records: int, runs: int) -> None:
+async def main(records: int, runs: int, *, as_json: bool = False) -> None:
     with PrivateBus() as bus:
         os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
         simulator = await start_simulator(
@@ -93,11 +95,23 @@ async def main(records: int, runs: int) -> None:
         )
     per_record = statistics.median(w for w, _ in full) / records * 1e6
     print(f"{'per record, full read':32s} {per_record:.0f} µs")
+    if as_json:
+        figures = {
+            "full_read_ms": round(statistics.median(w for w, _ in full) * 1000, 1),
+            "full_cpu_ms": round(statistics.median(c for _, c in full) * 1000, 1),
+            "incremental_ms": round(statistics.median(w for w, _ in incremental) * 1000, 1),
+            "per_record_us": round(per_record),
+            "records": records,
+            "runs": runs,
+            "load_1m": round(os.getloadavg()[0], 2),
+        }
+        print(json.dumps(figures, sort_keys=True))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
-    asyncio.run(main(args.records, args.runs))
+    asyncio.run(main(args.records, args.runs, as_json=args.json))

@@ -1,11 +1,16 @@
 """Records per second for each drivers.gatt parser over the verified §5 test vectors.
 
-Run: .venv/bin/python bench/parse_throughput.py [iterations]
+Run: .venv/bin/python bench/parse_throughput.py [iterations] [--json]
 A plain perf_counter loop, best of three rounds; figures go in README, never into tests.
+With --json the last line is one JSON object: records/s per case (`<case>_per_s`, the case
+name as a slug), `iterations` and `load_1m`.
 """
 
+import argparse
+import json
+import os
 import platform
-import sys
+import re
 import time
 from collections.abc import Callable
 
@@ -59,18 +64,33 @@ def rate(parse: Callable[[bytes], object], data: bytes, iterations: int) -> floa
     return iterations / best
 
 
+def slug(name: str) -> str:
+    """`glucose measurement (full, #1)` -> `glucose_measurement_full_1`."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
 def main() -> None:
-    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("iterations", type=int, nargs="?", default=200_000)
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    args = parser.parse_args()
+    iterations = args.iterations
     print(f"Python {platform.python_version()} on {platform.machine()}, {iterations} iterations")
     print(f"{'parser':<36} {'records/s':>12} {'µs/record':>10}")
+    figures: dict[str, float] = {}
     for name, parse, hex_ in CASES:
         per_second = rate(parse, bytes.fromhex(hex_.replace(" ", "")), iterations)
         print(f"{name:<36} {per_second:>12,.0f} {1e6 / per_second:>10.2f}")
+        figures[f"{slug(name)}_per_s"] = round(per_second)
     m = parse_glucose_measurement(bytes.fromhex(CASES[1][2]))
-    per_second = rate(lambda _: encode_glucose_measurement(m), b"", iterations // 4)
+    per_second = rate(lambda _: encode_glucose_measurement(m), b"", max(1, iterations // 4))
     print(
         f"{'encode glucose measurement (sim)':<36} {per_second:>12,.0f} {1e6 / per_second:>10.2f}"
     )
+    figures["encode_glucose_measurement_sim_per_s"] = round(per_second)
+    if args.json:
+        figures |= {"iterations": iterations, "load_1m": round(os.getloadavg()[0], 2)}
+        print(json.dumps(figures, sort_keys=True))
 
 
 if __name__ == "__main__":

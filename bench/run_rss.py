@@ -161,7 +161,10 @@ def measure(label: str, tmp: Path, path: str, settle_s: float) -> Result:
     with ExitStack() as stack:
         bus = stack.enter_context(first_line([EDGE_GATEWAY, "simulate"]))
         stub_url = stack.enter_context(
-            first_line([EDGE_GATEWAY, "junction-stub", "--port", "0", "--api-key", API_KEY])
+            # The strict stub answers 404 for a user it was not told about.
+            first_line(
+                [EDGE_GATEWAY, "junction-stub", "--port", "0", "--api-key", API_KEY, "--user", USER]
+            )
         )
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
