@@ -1,14 +1,15 @@
 """Who a reading belongs to: bindings and kiosk sessions, resolved in one pure function."""
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from gateway.store.models import BindingRow, KioskSessionRow
+from gateway.store.types import from_utc_text, utc_text
 
 
 class AttributionSource(StrEnum):
@@ -116,20 +117,40 @@ def resolve_attribution(
 def load_rules(
     session: Session, devices: Sequence[str], at_from: datetime, at_to: datetime
 ) -> tuple[list[Binding], list[KioskSession]]:
-    """The bindings of `devices` and the kiosk sessions overlapping [at_from, at_to]."""
+    """The bindings of `devices` and the kiosk sessions overlapping [at_from, at_to].
+
+    On the session's DB-API cursor: every saved transfer asks (issue 18: through the ORM
+    this was 6 % of a save). Instants compare as `utc_text`, as the columns store them.
+    """
     upper = sorted({d.upper() for d in devices})
-    binding_rows = session.exec(select(BindingRow).where(col(BindingRow.device).in_(upper)))
-    session_rows = session.exec(
-        select(KioskSessionRow).where(
-            col(KioskSessionRow.started_at) <= at_to,
-            col(KioskSessionRow.expires_at) > at_from,
-            or_(col(KioskSessionRow.device).is_(None), col(KioskSessionRow.device).in_(upper)),
+    marks = ", ".join("?" * len(upper))
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
+    bindings = [
+        Binding(device, device_user, user_id, provider, id_)
+        for device, device_user, user_id, provider, id_ in raw.execute(
+            "SELECT device, device_user, user_id, provider, id FROM binding"  # noqa: S608
+            f" WHERE device IN ({marks})",
+            upper,
         )
-    )
-    return (
-        [binding_from_row(row) for row in binding_rows],
-        [kiosk_session_from_row(row) for row in session_rows],
-    )
+    ]
+    sessions = [
+        KioskSession(
+            user_id,
+            device,
+            from_utc_text(started),
+            from_utc_text(expires),
+            None if ended is None else from_utc_text(ended),
+            id_,
+        )
+        for user_id, device, started, expires, ended, id_ in raw.execute(
+            "SELECT user_id, device, started_at, expires_at, ended_at, id FROM kiosk_session"  # noqa: S608
+            " WHERE started_at <= ? AND expires_at > ?"
+            f" AND (device IS NULL OR device IN ({marks}))",
+            [utc_text(at_to), utc_text(at_from), *upper],
+        )
+    ]
+    return bindings, sessions
 
 
 def binding_from_row(row: BindingRow) -> Binding:

@@ -8,6 +8,8 @@ from sqlalchemy import Dialect, String, TypeDecorator
 
 def utc_text(value: datetime) -> str:
     """Fixed-width ISO-8601 UTC text, so text order is time order (years 1000-9999)."""
+    if value.tzinfo is UTC:  # the common case (the save path formats every reading's instant)
+        return value.isoformat(timespec="microseconds")
     if value.tzinfo is None or value.utcoffset() is None:
         msg = f"naive datetime {value.isoformat()} given; the store only takes aware UTC times"
         raise ValueError(msg)
