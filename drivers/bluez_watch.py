@@ -21,7 +21,7 @@ import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
-from dbus_fast import BusType, Message, MessageType
+from dbus_fast import BusType, DBusError, Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from drivers.errors import LinkError
@@ -29,6 +29,7 @@ from drivers.errors import LinkError
 _LOGGER = logging.getLogger(__name__)
 
 BLUEZ = "org.bluez"
+POLL_S = 5.0  # how often BlueZ's presence is also asked for, besides its signals
 ADAPTER_INTERFACE = "org.bluez.Adapter1"
 
 _RESTART = (
@@ -98,17 +99,7 @@ async def watch_bluez(adapter_path: str | None) -> AsyncIterator["asyncio.Future
                 )
             )
         # After the matches are in place, so a departure in between is not missed.
-        reply = await bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="NameHasOwner",
-                signature="s",
-                body=[BLUEZ],
-            )
-        )
-        if reply is not None and reply.body == [False]:
+        if not await _bluez_on_bus(bus):
             cause = "bluetoothd is not on the system bus"
             raise _gone(cause)
 
@@ -118,13 +109,26 @@ async def watch_bluez(adapter_path: str | None) -> AsyncIterator["asyncio.Future
                 await asyncio.shield(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
             fail("the system bus connection closed (the D-Bus daemon stopped)")
 
-        closed = loop.create_task(bus_closed())
+        async def poll() -> None:
+            # Signals are the news; asking now and then is the safety net (a signal lost
+            # while the watch was being set up would otherwise leave the scan quiet).
+            while not gone.done():
+                await asyncio.sleep(POLL_S)
+                try:
+                    there = await asyncio.wait_for(_bluez_on_bus(bus), POLL_S)
+                except (TimeoutError, OSError, EOFError, DBusError) as exc:
+                    fail(f"the system bus does not answer ({type(exc).__name__})")
+                    return
+                if not there:
+                    fail("bluetoothd left the system bus (stopped or restarted)")
+
+        watchers = [loop.create_task(bus_closed()), loop.create_task(poll())]
         try:
             yield gone
         finally:
-            closed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await closed
+            for task in watchers:
+                task.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
     finally:
         bus.remove_message_handler(on_message)
         bus.disconnect()
@@ -132,6 +136,25 @@ async def watch_bluez(adapter_path: str | None) -> AsyncIterator["asyncio.Future
             gone.cancel()
         elif not gone.cancelled():
             gone.exception()  # retrieved: a watch that fired after its scan ended is no news
+
+
+async def _bluez_on_bus(bus: MessageBus) -> bool:
+    """Whether ``org.bluez`` has an owner (``NameHasOwner``; an error reply counts as no)."""
+    reply = await bus.call(
+        Message(
+            destination="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus",
+            member="NameHasOwner",
+            signature="s",
+            body=[BLUEZ],
+        )
+    )
+    return (
+        reply is not None
+        and reply.message_type is MessageType.METHOD_RETURN
+        and bool(reply.body and reply.body[0])
+    )
 
 
 def quiet_bus_teardown(loop: asyncio.AbstractEventLoop) -> None:

@@ -210,7 +210,7 @@ def test_bluez_going_away_while_running_stops_the_gateway(
         try:
             wait_for(lambda: "claimed by" in log.read_text(), RUN_TIMEOUT_S, "a claim")
             simulate.send_signal(how)
-            assert gateway.wait(timeout=RUN_TIMEOUT_S) == 1
+            assert gateway.wait(timeout=RUN_TIMEOUT_S) == 1, log.read_text()[-3000:]
         finally:
             if gateway.poll() is None:
                 gateway.kill()
@@ -221,7 +221,7 @@ def test_bluez_going_away_while_running_stops_the_gateway(
         simulate.wait()
         simulate.stdout.close()
     text = log.read_text()
-    assert "Traceback" not in text
+    assert "Traceback" not in text, text[-5000:]
     errors = [line for line in text.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, text
     assert "collector stopped: BlueZ:" in errors[0]
