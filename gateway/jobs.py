@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from gateway.store import aio
+from gateway.store import Database, aio
 from gateway.store import devices as device_store
 from gateway.store.frames import prune_frames
 from gateway.store.retention import prune_delivered
@@ -77,12 +77,30 @@ async def clock_check(gateway: "Gateway") -> list[str]:
     """Warn about devices whose last measured clock skew exceeds `ble.clock_warn_s`."""
     limit = gateway.settings.ble.clock_warn_s
     known = await aio.call(device_store.list_devices, gateway.db)
-    off = [d.address for d in known if d.clock_skew_s is not None and abs(d.clock_skew_s) > limit]
-    for address in off:
-        _LOGGER.warning(
-            "%s: device clock is more than %.0f s off; readings keep their raw time, and "
-            "enabling ble.write_device_clock lets the gateway set it",
-            address,
-            limit,
-        )
-    return off
+    off = [d for d in known if d.clock_skew_s is not None and abs(d.clock_skew_s) > limit]
+    for device in off:
+        _warn_skew(device.address, device.clock_skew_s or 0.0, limit)
+    return [d.address for d in off]
+
+
+async def check_device_clock(db: Database, address: str, limit_s: float) -> bool:
+    """After a read: warn, as `clock_check` does hourly, if `address`'s clock is off.
+
+    Returns:
+        Whether it warned (the skew is over `limit_s` seconds).
+    """
+    known = await aio.call(device_store.get_device, db, address)
+    if known is None or known.clock_skew_s is None or abs(known.clock_skew_s) <= limit_s:
+        return False
+    _warn_skew(address, known.clock_skew_s, limit_s)
+    return True
+
+
+def _warn_skew(address: str, skew_s: float, limit_s: float) -> None:
+    _LOGGER.warning(
+        "%s: device clock is %+.0f s off (more than %.0f s); readings keep their raw time, "
+        "and enabling ble.write_device_clock lets the gateway set it",
+        address,
+        skew_s,
+        limit_s,
+    )

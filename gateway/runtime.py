@@ -13,13 +13,12 @@ cause and the remedy, so systemd's `Restart=on-failure` sees a failure, not a cl
 
 import asyncio
 import contextlib
-import errno
 import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -29,29 +28,29 @@ from drivers.bluez_watch import quiet_bus_teardown
 from drivers.clock import ClockPolicy
 from drivers.devices.base import Advertisement
 from drivers.devices.registry import DriverRegistry, default_registry
-from drivers.errors import DriverError, PairingError
+from drivers.errors import PairingError
 from drivers.link import GattLink
 from drivers.readings import ReadingKind
 from gateway import jobs
 from gateway.api.server import server_config
 from gateway.app import create_app
-from gateway.collector import Collector, CollectorHooks, DeviceState, Radio, TransferDone
+from gateway.collector import Collector, CollectorHooks, Radio, TransferDone
 from gateway.config import Settings
 from gateway.events import EventBus, next_epoch
+from gateway.failures import GatewayFailureError, bind_api, check_writable, failure_of
 from gateway.metrics import GatewayMetrics
 from gateway.pairing import BondSource, refresh_bond_state
 from gateway.pairing_coordinator import CoordinatedPairing, CoordinatedRadio, PairingCoordinator
+from gateway.radar_feed import RadarFeed
 from gateway.services import (
     MemoryRadar,
     NoPairing,
     PairingControl,
-    RadarDevice,
     Services,
 )
 from gateway.store import (
     DATABASE_FILENAME,
     Database,
-    StoreError,
     aio,
     device_failures,
     open_database,
@@ -70,94 +69,8 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-# The radar (and its SSE events) is refreshed at most this often per device while advertising.
-RADAR_REFRESH_S = 5.0
 # How long start-up waits for the radio to scan and the API to answer before giving up.
 START_TIMEOUT_S = 30.0
-
-
-class GatewayFailureError(Exception):
-    """A part of the gateway cannot work; the message is one line: part, cause, remedy.
-
-    Attributes:
-        exit_code: 2 for a store the gateway cannot use (as at start-up), else 1.
-    """
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def failure_of(part: str, exc: BaseException | None) -> GatewayFailureError:
-    """The `GatewayFailureError` for `part` ("collector", "uploader", "api") ending with `exc`."""
-    if exc is None:
-        return GatewayFailureError(f"{part} stopped on its own; restart the gateway (see the log)")
-    if isinstance(exc, StoreError):
-        return GatewayFailureError(f"{part} stopped: {exc}", exit_code=2)
-    if isinstance(exc, DriverError | OSError):
-        return GatewayFailureError(f"{part} stopped: {exc}")
-    detail = str(exc).splitlines()[0] if str(exc) else ""
-    return GatewayFailureError(
-        f"{part} stopped: unexpected {type(exc).__name__}"
-        + (f" ({detail})" if detail else "")
-        + "; run with -v for the traceback and report it"
-    )
-
-
-def check_writable(db: Database) -> None:
-    """Take the write lock and touch the header, then roll back (nothing changes).
-
-    Raises:
-        StoreError: The database is locked by another process (after the busy timeout),
-            read-only or immutable (`chattr +i`), so no reading could be saved.
-    """
-
-    class _UndoError(Exception):
-        pass
-
-    with contextlib.suppress(_UndoError), db.write_connection() as conn:
-        version: int = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
-        conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
-        raise _UndoError
-
-
-def bind_api(host: str, port: int) -> socket.socket:
-    """Listen on (host, port) now, so a taken port stops start-up before "running".
-
-    Raises:
-        GatewayFailureError: The port is taken, the address is not this machine's, or the port
-            needs privileges.
-    """
-    where = f"{host}:{port}"
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as exc:
-        msg = f"api: cannot resolve [api] host {host!r} ({exc.strerror}); use a local address"
-        raise GatewayFailureError(msg, exit_code=2) from exc
-    sock = socket.socket(family, kind, proto)
-    try:
-        # As uvicorn does: a port in TIME_WAIT from a stopped gateway counts as free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            msg = (
-                f"api: port {port} is taken ({where} is in use by another program); stop it "
-                "or set [api] port to a free port"
-            )
-        elif exc.errno == errno.EADDRNOTAVAIL:
-            msg = f"api: {host} is not an address of this machine; set [api] host (0.0.0.0: all)"
-        elif exc.errno == errno.EACCES:
-            msg = f"api: port {port} needs privileges; use 1024 or more, or CAP_NET_BIND_SERVICE"
-        else:
-            msg = f"api: cannot listen on {where} ({exc.strerror}); set [api] host and port"
-        raise GatewayFailureError(msg, exit_code=2) from exc
-    return sock
 
 
 class WatchedRadio:
@@ -214,47 +127,6 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-@dataclass
-class RadarFeed:
-    """Collector state → the API's radar, throttled so advertisements don't flood the bus."""
-
-    radar: MemoryRadar
-    needs_pairing: set[str] = field(default_factory=set)  # refused us "not paired"
-    _last: dict[str, tuple[float, bool, bool]] = field(default_factory=dict)
-
-    def __call__(self, address: str, state: DeviceState) -> None:
-        """Collector hook: refresh the radar entry if it changed or is getting stale."""
-        now = time.monotonic()
-        previous = self._last.get(address)
-        key = (state.connected, address in self.needs_pairing)
-        if previous and previous[1:] == key and now - previous[0] < RADAR_REFRESH_S:
-            return
-        self._last[address] = (now, *key)
-        self.radar.update(
-            RadarDevice(
-                address=address,
-                name=state.advertisement.name,
-                kind=state.claim.match.kind.value,
-                rssi=state.advertisement.rssi,
-                connected=state.connected,
-                needs_passkey=address in self.needs_pairing,
-                seen_at=state.seen_at,
-            )
-        )
-
-    def set_needs_pairing(self, address: str, needed: bool, state: DeviceState | None) -> None:
-        """Mark (or clear) that `address` needs pairing, and show it at once."""
-        if needed == (address in self.needs_pairing):
-            return
-        if needed:
-            self.needs_pairing.add(address)
-        else:
-            self.needs_pairing.discard(address)
-        self._last.pop(address, None)
-        if state is not None:
-            self(address, state)
 
 
 @dataclass
@@ -370,25 +242,6 @@ class Gateway:
         )
 
 
-async def check_device_clock(db: Database, address: str, limit_s: float) -> bool:
-    """Warn (as the hourly `jobs.clock_check` does) if `address`'s clock is over `limit_s` off.
-
-    Returns:
-        Whether it warned.
-    """
-    known = await aio.call(device_store.get_device, db, address)
-    if known is None or known.clock_skew_s is None or abs(known.clock_skew_s) <= limit_s:
-        return False
-    _LOGGER.warning(
-        "%s: device clock is %+.0f s off (more than %.0f s); readings keep their raw time, "
-        "and enabling ble.write_device_clock lets the gateway set it",
-        address,
-        known.clock_skew_s,
-        limit_s,
-    )
-    return True
-
-
 def _without_prefix(text: str, address: str) -> str:
     """`text` without a leading "ADDRESS: " (status shows the address in its own column)."""
     prefix = f"{address}: "
@@ -477,7 +330,7 @@ def build_gateway(
             # At its first read, not at the next hourly check: a clock an hour off should
             # be heard about while someone is still at the device.
             clock_checked.add(done.address)
-            spawn(check_device_clock(db, done.address, settings.ble.clock_warn_s))
+            spawn(jobs.check_device_clock(db, done.address, settings.ble.clock_warn_s))
         if done.address in failing:
             failing.discard(done.address)
             spawn(aio.call(device_failures.clear_failure, db, done.address))

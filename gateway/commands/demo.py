@@ -36,9 +36,10 @@ from gateway.config import (
     MqttSettings,
     Settings,
 )
+from gateway.failures import GatewayFailureError
 from gateway.mqtt.broker import BrokerError, LocalBroker
 from gateway.pairing import BlePairing
-from gateway.runtime import Gateway, GatewayFailureError, build_gateway
+from gateway.runtime import Gateway, build_gateway
 from gateway.store import aio, kiosk
 from gateway.store import users as user_store
 from sync.junction.stub import create_app

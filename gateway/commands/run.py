@@ -15,9 +15,10 @@ from drivers.bleak_link import BleakRadio
 from gateway import instance_lock
 from gateway.commands.common import ConfigOption, fail, settings_from
 from gateway.config import Settings
+from gateway.failures import GatewayFailureError
 from gateway.instance_lock import InstanceLockedError
 from gateway.pairing import BlePairing
-from gateway.runtime import GatewayFailureError, build_gateway
+from gateway.runtime import build_gateway
 from gateway.store import StoreError
 
 _LOGGER = logging.getLogger(__name__)
