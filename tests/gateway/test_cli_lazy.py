@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,12 @@ def test_run_help_loads_the_run_command_only() -> None:
 def test_help_still_lists_every_command() -> None:
     loaded = loaded_after("--help")
     assert {f"gateway.commands.{m}" for m in cli.COMMANDS.values()} <= loaded
+
+
+def test_every_command_module_is_in_the_table() -> None:
+    # A new module with `register` but no COMMANDS entry would never be reachable.
+    package = Path(cli.__file__).parent / "commands"
+    with_register = {
+        path.stem for path in package.glob("*.py") if "\ndef register(" in path.read_text()
+    }
+    assert with_register == set(cli.COMMANDS.values())
