@@ -34,6 +34,7 @@ import os
 import random
 import re
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -47,7 +48,7 @@ import httpx
 
 from drivers.readings import DeviceTime, GlucoseReading, GlucoseUnit, ReadingKind, stable_reading_id
 from gateway.store import DATABASE_FILENAME, open_database, tokens
-from gateway.store.readings import encode_cursor, list_readings, save_transfer
+from gateway.store.readings import encode_cursor, save_transfer
 from gateway.store.tokens import Scope
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -72,12 +73,8 @@ uvicorn.run(create_app(standalone_services(settings)), host="127.0.0.1", port=in
 def fill(data_dir: Path, target: int) -> str:
     db = open_database(data_dir / DATABASE_FILENAME)
     try:
-        have, cursor = 0, None
-        while True:  # count what a reused store already holds
-            rows, cursor = list_readings(db, limit=1000, cursor=cursor)
-            have += len(rows)
-            if cursor is None:
-                break
+        with sqlite3.connect(db.path) as conn:  # what a reused store already holds
+            have = int(conn.execute("SELECT count(*) FROM reading").fetchone()[0])
         start = time.perf_counter()
         seq = have
         now = datetime.now(UTC)

@@ -43,6 +43,14 @@ CHANGE_SEQ = len(ROW_COLUMNS) - 1  # index of change_seq in a row
 _UTC_TEXT_LEN = len("2026-01-01T00:00:00.000000+00:00")
 _TYPES = {kind.value: source_type(kind) for kind in ReadingKind}
 _ZONES: dict[str, ZoneInfo] = {}
+# Enum members by value: a dict lookup, where calling the enum is a slow path per row.
+_GLUCOSE_UNITS = {unit.value: unit for unit in GlucoseUnit}
+_PRESSURE_UNITS = {unit.value: unit for unit in PressureUnit}
+_MASS_UNITS = {unit.value: unit for unit in MassUnit}
+# A reading's flags (`flags_json`) take few distinct values: each parsed once, with the
+# `raw.flags` text. Bounded, in case a store holds many.
+_FLAGS: dict[str, tuple[list[str], str]] = {}
+_MAX_FLAG_SETS = 4096
 
 
 def instant(text: str) -> str:
@@ -68,6 +76,16 @@ def _offset_s(start_text: str, zone_key: str) -> int:
     return 0 if offset is None else int(offset.total_seconds())
 
 
+def _flags(flags_json: str) -> tuple[list[str], str]:
+    known = _FLAGS.get(flags_json)
+    if known is None:
+        flags: list[str] = json.loads(flags_json)
+        known = (flags, ",".join(flags))
+        if len(_FLAGS) < _MAX_FLAG_SETS:
+            _FLAGS[flags_json] = known
+    return known
+
+
 def _fmt(value: object) -> str:
     # As sync.junction.mapping formats raw values (`format(x, "g")` for floats).
     return format(value, "g") if isinstance(value, float) else str(value)
@@ -79,12 +97,12 @@ def _quantity(value: float, unit: str) -> dict[str, Any]:
 
 
 def _glucose_values(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    mmol = mapping.glucose_mmol_per_l(v["concentration"], GlucoseUnit(v["unit"]))
+    mmol = mapping.glucose_mmol_per_l(v["concentration"], _GLUCOSE_UNITS[v["unit"]])
     return {"glucose": _quantity(mmol, "mmol/L")}
 
 
 def _pressure_values(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    unit = PressureUnit(v["unit"])
+    unit = _PRESSURE_UNITS[v["unit"]]
     values = {
         "systolic": _quantity(mapping.pressure_mmhg(v["systolic"], unit), "mmHg"),
         "diastolic": _quantity(mapping.pressure_mmhg(v["diastolic"], unit), "mmHg"),
@@ -97,7 +115,7 @@ def _pressure_values(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _body_values(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
     values = {}
     if v.get("weight") is not None:
-        values["body_mass"] = _quantity(mapping.mass_kg(v["weight"], MassUnit(v["unit"])), "kg")
+        values["body_mass"] = _quantity(mapping.mass_kg(v["weight"], _MASS_UNITS[v["unit"]]), "kg")
     if v.get("fat_percent") is not None:
         fat = round(v["fat_percent"], mapping.PERCENT_DECIMALS)
         values["body_fat_percentage"] = _quantity(fat, "%")
@@ -151,8 +169,8 @@ def reading_dict(row: Sequence[Any]) -> dict[str, Any]:
     """One row of `ROW_COLUMNS` as the API's `Reading` (JSON-ready: strings, numbers, None).
 
     Raises:
-        KeyError: The row's kind has no mapping here (a kind this version does not know).
-        ValueError: A stored unit or zone is not one this version knows.
+        KeyError: The row's kind or unit is not one this version knows.
+        ValueError: The stored zone is not one this version knows.
     """
     (
         reading_id, kind, user_id, device, provider, start_text, zone_key, received_text,
@@ -160,7 +178,7 @@ def reading_dict(row: Sequence[Any]) -> dict[str, Any]:
         values_json, year, month, day, hour, minute, second, offset_minutes, _seq,
     ) = row  # fmt: skip
     fields: dict[str, Any] = json.loads(values_json)
-    flags: list[str] = json.loads(flags_json)
+    flags, flags_text = _flags(flags_json)
     start = instant(start_text)
     received = instant(received_text)
     values = {k: q for k, q in _KIND_VALUES[kind](fields).items() if math.isfinite(q["value"])}
@@ -183,7 +201,7 @@ def reading_dict(row: Sequence[Any]) -> dict[str, Any]:
         if fields.get(field) is not None:
             raw[name] = _fmt(fields[field])
     if flags:
-        raw["flags"] = ",".join(flags)
+        raw["flags"] = flags_text
     for name, field in _PART_RAW[kind]:
         if fields.get(field) is not None:
             raw[name] = _fmt(fields[field])
@@ -205,7 +223,7 @@ def reading_dict(row: Sequence[Any]) -> dict[str, Any]:
         "sequence": sequence,
         "user_index": user_index,
         "clock_skew_s": None if clock_skew_s is None else float(clock_skew_s),
-        "flags": flags,
+        "flags": list(flags),
         "values": values,
         "raw": raw,
     }
