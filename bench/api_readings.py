@@ -1,7 +1,9 @@
 """Local API latency and throughput: `GET /v1/readings` pages over 1,000,000 stored readings.
 
-Run: `.venv/bin/python bench/api_readings.py [--readings N] [--seconds S] [--data-dir DIR]
-[--rate R] [--json]`.
+Run: `.venv/bin/python bench/api_readings.py [--readings N [N ...]] [--seconds S]
+[--data-dir DIR] [--rate R] [--json]`. Cost against store size (issue 18: no O(n) work per
+request): `--readings 10000 100000 1000000 --rate 200 --json` fills one store step by step
+and measures at each size.
 
 The gateway's API runs in its own process (uvicorn, one worker, as `edge-gateway run` serves
 it), over a store holding N readings (filled once; reused with `--data-dir`). This process
@@ -12,6 +14,7 @@ authenticated), each scenario for S seconds at concurrency 1 (latency) and 16 (t
 - ``deep page``: ``/v1/readings?limit=100&cursor=<random position>`` (keyset paging);
 - ``filtered``: ``kind=glucose&device=<one of 20>&limit=100`` from a random position;
 - ``updated_since``: readings changed in the last minute (an incremental-sync poll);
+- ``since, deep``: ``updated_since`` long ago (every reading matches) from a random cursor;
 - ``kind only``, ``source``: one filter matching every reading, from a random position;
 - ``week (Human API)``: ``start_date``/``end_date`` as calendar dates a week apart;
 - ``count alone``: ``page[limit]=0`` (Fitbit Plus), the count of every reading.
@@ -21,8 +24,11 @@ Every page also counts its matches (``meta.count``, ``X-Total-Count``).
 With ``--rate R`` it runs one open-loop test instead of the table: ``deep page`` requests
 offered at R per second for S seconds whatever the answers (a latency counts from when the
 request was due, so a server that falls behind shows it), and reports the achieved req/s
-and p50/p99. With --json the last line is one JSON object (`achieved_rps`, `p99_ms`, …); without
-``--rate`` it holds the table (`<scenario>_c<concurrency>_rps`, `…_p99_ms`, `…_errors`).
+and p50/p99, and the server's CPU time per request (`server_cpu_ms`, from /proc: what a
+request costs whatever else runs on the box). With --json the last line is one JSON object
+(`achieved_rps`, `p99_ms`, `server_cpu_ms`, … of the largest store; every size's under
+`by_readings`); without ``--rate`` it holds the table (`<scenario>_c<concurrency>_rps`,
+`…_p99_ms`, `…_errors`).
 
 Prints figures only (no assertions).
 """
@@ -193,9 +199,136 @@ async def run_rate(
     return latencies, errors, elapsed
 
 
+def scenarios_for(n: int) -> dict[str, object]:
+    """The request mixes, for a store of `n` readings (cursors at random positions)."""
+    return {
+        "first page": lambda _rng: {"limit": 100},
+        "deep page": lambda rng: {"limit": 100, "cursor": encode_cursor(rng.randrange(n))},
+        "filtered": lambda rng: {
+            "kind": "glucose",
+            "device": rng.choice(DEVICES),
+            "limit": 100,
+            "cursor": encode_cursor(rng.randrange(n)),
+        },
+        "updated_since": lambda _rng: {
+            "updated_since": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+            "limit": 100,
+        },
+        # An incremental sync started long ago: every reading matches, pages follow cursors.
+        "since, deep": lambda rng: {
+            "updated_since": "2020-01-01",
+            "limit": 100,
+            "cursor": encode_cursor(rng.randrange(n)),
+        },
+        # Client conventions (README "API conventions"): every page also counts its matches.
+        "kind only": lambda rng: {
+            "kind": "glucose",
+            "limit": 100,
+            "cursor": encode_cursor(rng.randrange(n)),
+        },
+        "source": lambda rng: {
+            "source": "accuchek_ble",
+            "limit": 100,
+            "cursor": encode_cursor(rng.randrange(n)),
+        },
+        "week (Human API)": lambda rng: week(BASE + timedelta(minutes=rng.randrange(n))),
+        "count alone": lambda _rng: {"page[limit]": 0},
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used, from /proc (Linux).
+
+    Less sensitive to a busy machine than wall-clock rates: what one request costs the
+    server, whoever else shares the cores.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The API in its own process over `data_dir`, as `edge-gateway run` serves it."""
+    port = free_port()
+    root = Path(__file__).resolve().parents[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(data_dir), str(port)],
+        cwd=root,  # `-c` puts the working directory first on sys.path: this checkout's code
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    return server, f"http://127.0.0.1:{port}"
+
+
+def measure(args: argparse.Namespace, n: int, token: str) -> dict[str, object]:
+    """Run the table (or the open-loop test with --rate) against a store of `n` readings."""
+    server, base = serve(args.data_dir)
+    try:
+        asyncio.run(wait_up(base))
+        scenarios = scenarios_for(n)
+        if args.rate is not None:
+            cpu_before = cpu_seconds(server.pid)
+            latencies, errors, elapsed = asyncio.run(
+                run_rate(base, token, scenarios["deep page"], rate=args.rate, seconds=args.seconds)
+            )
+            cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / max(1, len(latencies))
+            q = statistics.quantiles(latencies, n=100)
+            figures: dict[str, object] = {
+                "readings": n,
+                "offered_rps": args.rate,
+                "achieved_rps": round(len(latencies) / elapsed, 1),
+                "p50_ms": round(q[49] * 1000, 1),
+                "p99_ms": round(q[98] * 1000, 1),
+                "errors": errors,
+                "server_cpu_ms": round(cpu_ms, 2),
+                "load_1m": round(os.getloadavg()[0], 2),
+            }
+            print(
+                f"{n} readings, deep page, {args.rate:.0f} req/s offered: "
+                f"{figures['achieved_rps']} req/s, p50 {figures['p50_ms']} ms, "
+                f"p99 {figures['p99_ms']} ms, {errors} errors; server CPU "
+                f"{figures['server_cpu_ms']} ms a request (load {figures['load_1m']})",
+                flush=True,
+            )
+            return figures
+        print(
+            f"\n{n} readings\n{'scenario':<16} {'conc':>4} {'req/s':>8} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'errors':>6}"
+        )
+        figures = {"readings": n, "seconds": args.seconds}
+        for name, make_params in scenarios.items():
+            for concurrency in (1, 16):
+                latencies, errors = asyncio.run(
+                    run_load(
+                        base, token, make_params, concurrency=concurrency, seconds=args.seconds
+                    )
+                )
+                q = statistics.quantiles(latencies, n=100)
+                rps = len(latencies) / args.seconds
+                print(
+                    f"{name:<16} {concurrency:>4} {rps:>8.0f} "
+                    f"{q[49] * 1000:>8.1f} {q[98] * 1000:>8.1f} {errors:>6}",
+                    flush=True,
+                )
+                key = f"{re.sub(r'[^a-z]+', '_', name).strip('_')}_c{concurrency}"
+                figures[f"{key}_rps"] = round(rps, 1)
+                figures[f"{key}_p99_ms"] = round(q[98] * 1000, 1)
+                figures[f"{key}_errors"] = errors
+        figures["load_1m"] = round(os.getloadavg()[0], 2)
+        return figures
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readings", type=int, default=1_000_000)
+    parser.add_argument(
+        "--readings",
+        type=int,
+        nargs="+",
+        default=[1_000_000],
+        help="store size; several (e.g. 10000 100000 1000000) fill one store step by step "
+        "and measure at each",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--data-dir", type=Path, default=None, help="reuse a filled store")
     parser.add_argument("--rate", type=float, default=None, help="open loop at R req/s")
@@ -207,96 +340,21 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory()
         args.data_dir = Path(tmp.name)
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    print(f"filling {args.data_dir} to {args.readings} readings …", flush=True)
-    start = time.perf_counter()
-    token = fill(args.data_dir, args.readings)
-    print(f"store ready in {time.perf_counter() - start:.0f} s", flush=True)
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(args.data_dir), str(port)],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-    )
+    by_size: dict[str, dict[str, object]] = {}
     try:
-        asyncio.run(wait_up(base))
-        n = args.readings
-        scenarios = {
-            "first page": lambda _rng: {"limit": 100},
-            "deep page": lambda rng: {"limit": 100, "cursor": encode_cursor(rng.randrange(n))},
-            "filtered": lambda rng: {
-                "kind": "glucose",
-                "device": rng.choice(DEVICES),
-                "limit": 100,
-                "cursor": encode_cursor(rng.randrange(n)),
-            },
-            "updated_since": lambda _rng: {
-                "updated_since": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
-                "limit": 100,
-            },
-            # Client conventions (README "API conventions"): every page also counts its matches.
-            "kind only": lambda rng: {
-                "kind": "glucose",
-                "limit": 100,
-                "cursor": encode_cursor(rng.randrange(n)),
-            },
-            "source": lambda rng: {
-                "source": "accuchek_ble",
-                "limit": 100,
-                "cursor": encode_cursor(rng.randrange(n)),
-            },
-            "week (Human API)": lambda rng: week(BASE + timedelta(minutes=rng.randrange(n))),
-            "count alone": lambda _rng: {"page[limit]": 0},
-        }
-        if args.rate is not None:
-            latencies, errors, elapsed = asyncio.run(
-                run_rate(base, token, scenarios["deep page"], rate=args.rate, seconds=args.seconds)
-            )
-            q = statistics.quantiles(latencies, n=100)
-            figures = {
-                "readings": n,
-                "offered_rps": args.rate,
-                "achieved_rps": round(len(latencies) / elapsed, 1),
-                "p50_ms": round(q[49] * 1000, 1),
-                "p99_ms": round(q[98] * 1000, 1),
-                "errors": errors,
-                "load_1m": round(os.getloadavg()[0], 2),
-            }
-            print(
-                f"deep page, {args.rate:.0f} req/s offered: {figures['achieved_rps']} req/s, "
-                f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, {errors} errors"
-            )
-            if args.json:
-                print(json.dumps(figures, sort_keys=True))
-            return
-        print(
-            f"\n{'scenario':<16} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
-        )
-        table: dict[str, float] = {"readings": n, "seconds": args.seconds}
-        for name, make_params in scenarios.items():
-            for concurrency in (1, 16):
-                latencies, errors = asyncio.run(
-                    run_load(
-                        base, token, make_params, concurrency=concurrency, seconds=args.seconds
-                    )
-                )
-                q = statistics.quantiles(latencies, n=100)
-                print(
-                    f"{name:<16} {concurrency:>4} {len(latencies) / args.seconds:>8.0f} "
-                    f"{q[49] * 1000:>8.1f} {q[98] * 1000:>8.1f} {errors:>6}",
-                    flush=True,
-                )
-                key = f"{re.sub(r'[^a-z]+', '_', name).strip('_')}_c{concurrency}"
-                table[f"{key}_rps"] = round(len(latencies) / args.seconds, 1)
-                table[f"{key}_p99_ms"] = round(q[98] * 1000, 1)
-                table[f"{key}_errors"] = errors
-        if args.json:
-            print(json.dumps(table | {"load_1m": round(os.getloadavg()[0], 2)}, sort_keys=True))
+        for n in sorted(args.readings):
+            print(f"filling {args.data_dir} to {n} readings …", flush=True)
+            start = time.perf_counter()
+            token = fill(args.data_dir, n)
+            print(f"store ready in {time.perf_counter() - start:.0f} s", flush=True)
+            by_size[str(n)] = measure(args, n, token)
     finally:
-        server.terminate()
-        server.wait(10)
         if tmp is not None:
             tmp.cleanup()
+    if args.json:
+        # The largest store's figures at the top level; each size's under by_readings.
+        last = by_size[str(max(args.readings))]
+        print(json.dumps({**last, "by_readings": by_size}, sort_keys=True))
 
 
 if __name__ == "__main__":

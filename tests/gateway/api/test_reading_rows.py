@@ -274,3 +274,50 @@ def test_instants_are_written_as_pydantic_writes_them(text) -> None:
     """As the ORM path shows a stored time: `from_utc_text`, then pydantic."""
     expected = TypeAdapter(datetime).dump_json(from_utc_text(text)).decode()
     assert f'"{instant(text)}"' == expected
+
+
+def _statements(db, wanted: ReadingFilter, after: int | None) -> tuple[list[str], int]:
+    """The SQL `reading_rows` runs for one page, and the rows it got."""
+    import sqlite3
+
+    from gateway.api import reading_rows
+
+    seen: list[str] = []
+    with sqlite3.connect(db.path) as conn:
+        conn.set_trace_callback(seen.append)
+        rows = reading_rows._page_rows(conn.cursor(), wanted, limit=5, after=after)
+    return seen, len(rows)
+
+
+def test_an_updated_since_page_walks_every_match_only_when_that_is_shorter(services) -> None:
+    """Long ago (every reading matches): start at the cursor or the beginning, no walk of the
+    matches (issue 18: 43 ms a page at 1,000,000). Recently (few match): seek the first."""
+    db, zone = services.db, services.settings.zone
+    for hour in range(10):
+        transfer = [
+            GlucoseReading(
+                id=f"s{hour}-{n}",
+                device=METER,
+                provider="accuchek_ble",
+                received_at=T0,
+                device_time=_time(n),
+                sequence=hour * 100 + n,
+                concentration=0.001,
+                unit=GlucoseUnit.KG_PER_L,
+            )
+            for n in range(20)
+        ]
+        readings.save_transfer(db, transfer, zone=zone, now=T0 + timedelta(hours=hour))
+    long_ago = ReadingFilter(updated_since=T0 - timedelta(days=1))
+    recent = ReadingFilter(updated_since=T0 + timedelta(hours=9))
+    for wanted, after, seeks, rows in [
+        (long_ago, None, False, 6),  # a page of 5, and one more: there is a next page
+        (long_ago, 100, False, 6),
+        (recent, None, True, 6),
+        (recent, 3, True, 6),
+        (recent, 195, False, 5),  # past the earliest match: the cursor is the start
+    ]:
+        seen, got = _statements(db, wanted, after)
+        seek = "SELECT min(change_seq) FROM reading INDEXED BY"
+        assert any(seek in sql for sql in seen) is seeks, (wanted, after, seen)
+        assert got == rows
