@@ -206,10 +206,6 @@ def _counted(size: int, cursor: str | None) -> bool:
     return cursor is None or size == 0
 
 
-def _count_once(db: DbDep, wanted: ReadingFilter, size: int, cursor: str | None) -> int | None:
-    return queries.reading_count(db, wanted) if _counted(size, cursor) else None
-
-
 def _total_header(count: int | None) -> dict[str, str]:
     return {} if count is None else {"X-Total-Count": str(count)}
 
@@ -226,14 +222,14 @@ def _validic_end(value: datetime) -> datetime:
 
 @router.get(
     "/latest",
+    response_model=LatestReadings | ReadingWindow,
     responses={
         200: {"headers": _PAGE_HEADERS},
         400: {"model": Problem, "description": "Window given two ways, or offset paging."},
     },
 )
-def latest_readings(
+async def latest_readings(
     request: Request,
-    response: Response,
     db: DbDep,
     settings: SettingsDep,
     _: ReadScope,
@@ -262,7 +258,7 @@ def latest_readings(
     ] = None,
     cursor: CursorQuery = None,
     offset: OffsetQuery = None,
-) -> LatestReadings | ReadingWindow:
+) -> LatestReadings | Response:
     """Without a window: the newest reading (by measurement time) of each kind.
 
     With any of `updated_since`, `updated_before`, `start_date`, `end_date`, `source`,
@@ -273,7 +269,7 @@ def latest_readings(
     """
     window = (updated_since, updated_before, start_date, end_date, source, limit, cursor, offset)
     if all(v is None for v in window):
-        return _newest_per_kind(db, user_id, kind)
+        return await run_in_threadpool(_newest_per_kind, db, user_id, kind)
     if (updated_since or updated_before) and (start_date or end_date):
         msg = "window given twice: use updated_since/updated_before or start_date/end_date"
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=msg)
@@ -290,30 +286,39 @@ def latest_readings(
     wanted = ReadingFilter(
         kind=kind, user_id=user_id, source=source, updated_since=since, updated_before=before
     )
-    rows, next_cursor = queries.reading_page(db, wanted, limit=size, cursor=after)
-    count = _count_once(db, wanted, size, after)
-    url = paging.next_url(request, "cursor", next_cursor)
-    response.headers.update({**_total_header(count), **paging.link_header(url)})
+    start = decode_cursor(after) if after is not None else None
     given = {
         key: value[:100]
         for key, value in request.query_params.items()
         if key not in paging.SECRET_PARAMS
     }
-    summary = WindowSummary(
-        status=200,
-        message="OK",
-        results=count,
-        start_date=since,
-        end_date=before,
-        offset=0,
-        limit=size,
-        previous=None,
-        next=url,
-        params=given,
-    )
-    return ReadingWindow(
-        summary=summary, data=[reading_out(r) for r in rows], next_cursor=next_cursor
-    )
+
+    def answer() -> Response:
+        # The lean page, as for GET /v1/readings; the summary is small: pydantic makes it.
+        page = reading_rows.read_page(
+            db, wanted, limit=size, after=start, count=_counted(size, after)
+        )
+        url = paging.next_url(request, "cursor", page.next_cursor)
+        summary = WindowSummary(
+            status=200,
+            message="OK",
+            results=page.count,
+            start_date=since,
+            end_date=before,
+            offset=0,
+            limit=size,
+            previous=None,
+            next=url,
+            params=given,
+        )
+        body = {
+            "summary": summary.model_dump(mode="json"),
+            "data": page.data,
+            "next_cursor": page.next_cursor,
+        }
+        return json_response(body, {**_total_header(page.count), **paging.link_header(url)})
+
+    return await run_in_threadpool(answer)
 
 
 def _newest_per_kind(db: DbDep, user_id: str | None, kind: ReadingKind | None) -> LatestReadings:

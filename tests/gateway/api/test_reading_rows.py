@@ -29,7 +29,15 @@ from drivers.readings import (
 from gateway.api import queries
 from gateway.api.queries import ReadingFilter
 from gateway.api.reading_json import instant
-from gateway.api.schemas import PageLinks, PageMeta, Reading, ReadingPage, reading_out
+from gateway.api.schemas import (
+    PageLinks,
+    PageMeta,
+    Reading,
+    ReadingPage,
+    ReadingWindow,
+    WindowSummary,
+    reading_out,
+)
 from gateway.store import readings, users
 from gateway.store.changes import mark_changed
 from gateway.store.types import from_utc_text, utc_text
@@ -321,3 +329,46 @@ def test_an_updated_since_page_walks_every_match_only_when_that_is_shorter(servi
         seek = "SELECT min(change_seq) FROM reading INDEXED BY"
         assert any(seek in sql for sql in seen) is seeks, (wanted, after, seen)
         assert got == rows
+
+
+WINDOW = TypeAdapter(ReadingWindow)
+
+
+@pytest.mark.parametrize(
+    ("params", "wanted"),
+    [
+        (
+            {"updated_since": (T0 + timedelta(hours=2)).isoformat()},
+            ReadingFilter(updated_since=T0 + timedelta(hours=2)),
+        ),
+        (
+            {"start_date": T0.isoformat(), "end_date": (T0 + timedelta(hours=3)).isoformat()},
+            ReadingFilter(updated_since=T0, updated_before=T0 + timedelta(hours=3, seconds=1)),
+        ),
+        (
+            {"source": "omron_ble", "kind": "body"},
+            ReadingFilter(source="omron_ble", kind=ReadingKind.BODY),
+        ),
+        ({"user_id": "u1", "limit": 2}, ReadingFilter(user_id="u1")),
+    ],
+)
+async def test_every_latest_window_page_equals_the_orm_path(stored, remote_read, params, wanted):
+    """`/v1/readings/latest` with a window (Validic's latest): same page, same summary."""
+    limit, cursor = params.get("limit", 100), None
+    while True:
+        sent = params if cursor is None else {**params, "cursor": cursor}
+        response = await remote_read.get("/v1/readings/latest", params=sent)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        rows, next_cursor = queries.reading_page(stored.db, wanted, limit=limit, cursor=cursor)
+        count = queries.reading_count(stored.db, wanted) if cursor is None else None
+        assert body["summary"]["results"] == count
+        expected = ReadingWindow(
+            summary=WindowSummary(**body["summary"]),
+            data=[reading_out(r) for r in rows],
+            next_cursor=next_cursor,
+        )
+        assert response.content == WINDOW.dump_json(expected)
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
