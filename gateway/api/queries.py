@@ -4,6 +4,11 @@ Each function runs one read transaction through the store's `Database` and retur
 values; no row object leaves this module. Every query is shaped to use the store's existing
 indexes, so its cost follows the answer, not the table (1,000,000 readings: see
 bench/api_readings.py). Candidates to move into `gateway.store`.
+
+`reading_page` and `reading_count` are the readings page in SQLModel terms. The routes serve
+it from `gateway.api.reading_rows` (DB-API rows straight to JSON, issue 18); these stay as
+the plain statement of what that page is, which tests/gateway/api/test_reading_rows.py holds
+the fast path to, byte for byte. `ReadingFilter` is shared by both.
 """
 
 from dataclasses import dataclass
