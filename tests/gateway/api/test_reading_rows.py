@@ -40,6 +40,7 @@ from gateway.api.schemas import (
 )
 from gateway.store import readings, users
 from gateway.store.changes import mark_changed
+from gateway.store.outbox import SqliteOutbox
 from gateway.store.types import from_utc_text, utc_text
 from tests.sync.factories import T0
 
@@ -133,11 +134,12 @@ def _varied() -> list[list]:
 
 
 @pytest.fixture
-def stored(services):
-    """The varied readings, saved with clocks out of change order; some assigned, one withdrawn.
+async def stored(services):
+    """The varied readings, saved with clocks out of change order; some assigned, one withdrawn,
+    some delivered and one dead-lettered through the real outbox.
 
     Change order: transfers 0..4 as saved, then the assignment of the scale's unassigned
-    readings (they move to the end), then the withdrawal of g3.
+    readings (they move to the end), then the withdrawal of g3, then the outbox's changes.
     """
     db, zone = services.db, services.settings.zone
     users.bind(db, METER, "u1")
@@ -149,6 +151,23 @@ def stored(services):
     readings.assign_readings(db, ["w1", "w5"], "u3", zone=zone, now=T0 + timedelta(hours=6))
     with db.write() as session:
         mark_changed(session, ["g3"], T0 + timedelta(hours=7), withdrawn_at=T0 + timedelta(hours=7))
+    outbox = SqliteOutbox(db, zone=zone)
+    now, lease = T0 + timedelta(hours=8), T0 + timedelta(hours=9)
+    sent = await outbox.claim("u1", ReadingKind.GLUCOSE, limit=2, now=now, lease_until=lease)
+    assert sent is not None
+    await outbox.complete(sent.claim_id, [i.id for i in sent.items], now)
+    refused = await outbox.claim(
+        "u2", ReadingKind.BLOOD_PRESSURE, limit=1, now=now, lease_until=lease
+    )
+    assert refused is not None
+    await outbox.dead_letter(
+        refused.claim_id,
+        [i.id for i in refused.items],
+        status_code=422,
+        body="{}",
+        reason="refused",
+        now=now,
+    )
     return services
 
 
@@ -256,7 +275,7 @@ async def test_the_varied_readings_cover_what_they_claim(stored, remote_read) ->
     """Guards the fixture: a comparison over readings without these would prove little."""
     page = (await remote_read.get("/v1/readings", params={"limit": 1000})).json()["data"]
     states = {r["state"] for r in page}
-    assert {"queued", "unassigned", "local"} <= states
+    assert {"queued", "unassigned", "local", "delivered", "dead"} <= states
     assert any(r["withdrawn_at"] for r in page)
     assert any(r["user_id"] is None for r in page)
     assert {r["kind"] for r in page} == {k.value for k in ReadingKind}
