@@ -47,7 +47,7 @@ def test_no_scan_and_no_sort(db, name):
         ("batch", "ix_outbox_queue"),
         ("retrying", "ix_outbox_pending"),
         ("group count", "COVERING INDEX ix_outbox_group"),
-        ("stream counts", "COVERING INDEX ix_outbox_queue"),
+        ("stream counts", "COVERING INDEX ix_outbox_group"),
         ("historical counts", "COVERING INDEX ix_outbox_historical"),
         ("delivered", "INDEX sqlite_autoindex_outbox_item_1"),
     ],
