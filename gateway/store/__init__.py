@@ -13,7 +13,8 @@ Modules:
   `get_reading`, `list_readings` (keyset paging), `assign_readings`, `assign_device_readings`.
 - `attribution`: `resolve_attribution` (bindings and kiosk sessions, pure).
 - `users`, `kiosk`, `devices`, `tokens`: the rest of the data the gateway keeps.
-- `outbox`: `SqliteOutbox`, the durable `sync.outbox.Outbox`.
+- `outbox`: `SqliteOutbox`, the durable `sync.outbox.Outbox`; `claims`: its in-memory claims and
+  unsettled deliveries.
 - `errors`: the `StoreError` tree; every message names the file and ends with a remedy.
 """
 

@@ -5,7 +5,15 @@ the reading itself lives in the `reading` table (an item enqueued for a reading 
 has not seen stores the reading too), so delivery and dead-lettering also move the
 reading's state, which the local API shows.
 
-Every method is one write (or read) transaction, durable when it returns.
+Every method that changes stored state is durable when it returns. Two things are kept in
+memory for speed (issue 18; `gateway.store.claims`): claims (the uploader's start-up
+`release_all` ends every claim anyway) and deliveries recorded but not yet settled. A 2xx
+is recorded (fsynced) in the narrow `outbox_delivery` table; settling it updates the outbox
+row and the reading's state and change order. While the uploader drains a backlog (other
+batches in flight) deliveries are settled together, at most `SETTLE_AFTER_S` or
+`SETTLE_ITEMS` late (neighbouring rows share pages: ~1,200 WAL pages per 500 readings
+settled 6,000 at a time, against ~2,900 per batch of 500); otherwise at once. Every count and claim subtracts what is recorded but not settled, and
+a restart settles what a crash left.
 """
 
 import logging
