@@ -12,8 +12,9 @@ is recorded (fsynced) in the narrow `outbox_delivery` table; settling it updates
 row and the reading's state and change order. While the uploader drains a backlog (other
 batches in flight) deliveries are settled together, at most `SETTLE_AFTER_S` or
 `SETTLE_ITEMS` late (neighbouring rows share pages: ~1,200 WAL pages per 500 readings
-settled 6,000 at a time, against ~2,900 per batch of 500); otherwise at once. Every count and claim subtracts what is recorded but not settled, and
-a restart settles what a crash left.
+settled 6,000 at a time, against ~2,900 per batch of 500); otherwise at once. Every count
+and claim subtracts what is recorded but not settled, and a restart settles what a crash
+left.
 """
 
 import logging
