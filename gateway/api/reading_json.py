@@ -5,7 +5,7 @@ The hot read path of `GET /v1/readings` (issue 18): building a `ReadingRow`, the
 for each of 100 rows cost ~3 ms of a 6.5 ms request. This module turns a DB-API row of
 `ROW_COLUMNS` straight into the dict that `gateway.api.schemas.Reading` serialises to, key
 for key and in the same order, so `pydantic_core.to_json` of it is byte-identical to
-FastAPI's response for the same row (tests/gateway/api/test_reading_json.py compares the
+FastAPI's response for the same row (tests/gateway/api/test_reading_rows.py compares the
 two over every kind, unit, flag and optional field).
 
 What it relies on, so a change elsewhere shows up in that test rather than in a client:

@@ -9,7 +9,7 @@ rise with the change order; every filter, paged through at several sizes.
 """
 
 import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from pydantic import TypeAdapter
@@ -28,7 +28,6 @@ from drivers.readings import (
 )
 from gateway.api import queries
 from gateway.api.queries import ReadingFilter
-from gateway.api.reading_json import instant
 from gateway.api.schemas import (
     PageLinks,
     PageMeta,
@@ -41,7 +40,6 @@ from gateway.api.schemas import (
 from gateway.store import readings, users
 from gateway.store.changes import mark_changed
 from gateway.store.outbox import SqliteOutbox
-from gateway.store.types import from_utc_text, utc_text
 from tests.sync.factories import T0
 
 METER, CUFF, SCALE, OTHER = (f"C0:FF:EE:00:00:0{n}" for n in (1, 2, 3, 4))
@@ -285,22 +283,6 @@ async def test_the_varied_readings_cover_what_they_claim(stored, remote_read) ->
     assert any(not math.isfinite(r["clock_skew_s"] or 0) or r["clock_skew_s"] for r in page)
     assert any("value_unusable" in r["flags"] for r in page)
     assert any("clock_corrected" in r["flags"] or "no_device_time" in r["flags"] for r in page)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        utc_text(T0),
-        utc_text(T0 + timedelta(microseconds=1)),
-        utc_text(T0 + timedelta(microseconds=500_000)),
-        "2026-11-20T13:00:00+01:00",  # not utc_text's form: parsed
-        "2026-11-20T12:00:00.250+00:00",
-    ],
-)
-def test_instants_are_written_as_pydantic_writes_them(text) -> None:
-    """As the ORM path shows a stored time: `from_utc_text`, then pydantic."""
-    expected = TypeAdapter(datetime).dump_json(from_utc_text(text)).decode()
-    assert f'"{instant(text)}"' == expected
 
 
 def _statements(db, wanted: ReadingFilter, after: int | None) -> tuple[list[str], int]:
