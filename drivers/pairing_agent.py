@@ -120,6 +120,9 @@ class PairingAgent:
             await self._call("UnregisterAgent", "o", [AGENT_PATH])
         except DBusError:
             _LOGGER.debug("agent was already unregistered")
+        except (OSError, EOFError) as exc:
+            # BlueZ or the bus went away (the pairing itself reports that): nothing to undo.
+            _LOGGER.debug("agent not unregistered, the bus is gone: %r", exc)
         finally:
             self._bus.disconnect()
             self._bus = None

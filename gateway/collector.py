@@ -378,7 +378,7 @@ class Collector:
 def _why_incomplete(transfer: Transfer) -> str:
     if any(n.code is NoticeCode.CAPPED for n in transfer.notices):
         return "cut by the time cap (the device was still sending)"
-    return "incomplete (link dropped)"
+    return "incomplete (the link dropped or the device stopped answering; the next read resumes)"
 
 
 @contextlib.asynccontextmanager

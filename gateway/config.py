@@ -206,7 +206,9 @@ class Binding(_Section):
     device: str
     user_id: str
     device_user: int | None = None  # absent: every user slot of the device
-    provider: str | None = None  # overrides the slug the driver picks
+    # Overrides the slug the driver picks; a slug goes into Junction's URL path, so only the
+    # characters Junction's slugs use (sync.junction.providers) are taken.
+    provider: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,64}$")
     # The person's display name (kiosk page, MQTT topics and Home Assistant device names);
     # stored as the user's name. Absent: the name set through the API, if any.
     label: str | None = None

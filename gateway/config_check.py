@@ -448,7 +448,7 @@ def _known_kinds(data_dir: Path) -> dict[str, ReadingKind]:
         contextlib.suppress(sqlite3.Error),
         contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as conn,
     ):
-        for address, kind in conn.execute("SELECT address, kind FROM devices"):
+        for address, kind in conn.execute("SELECT address, kind FROM device"):
             with contextlib.suppress(ValueError):
                 kinds[str(address).upper()] = ReadingKind(kind)
     return kinds

@@ -126,6 +126,13 @@ def translate(exc: BaseException, address: str, doing: str, hint: str = PAIR_REM
     return LinkError(f"{address}: {doing} failed ({text or type(exc).__name__}); retry")
 
 
+# What the D-Bus daemon answers for a call to a name nobody owns.
+_NO_BLUEZ = (
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+)
+
+
 def _translate_dbus(exc: BleakDBusError, address: str, doing: str, hint: str) -> LinkError:
     name, details = exc.dbus_error, exc.dbus_error_details or ""
     if name in ("org.bluez.Error.NotPermitted", "org.bluez.Error.NotAuthorized") and (
@@ -138,6 +145,12 @@ def _translate_dbus(exc: BleakDBusError, address: str, doing: str, hint: str) ->
         )
     if any(t in details for t in _GONE_TEXTS) or name == "org.bluez.Error.NotConnected":
         return DisconnectedError(f"{address}: link lost during {doing}; bring it closer and retry")
+    if name in _NO_BLUEZ and "org.bluez" in details:
+        # The bus is up but bluetoothd is not on it (stopped, crashed, restarting).
+        return LinkError(
+            f"{address}: cannot reach BlueZ during {doing}: bluetoothd is not running on the "
+            "system bus; start it (`systemctl start bluetooth`) or check DBUS_SYSTEM_BUS_ADDRESS"
+        )
     if name == "org.bluez.Error.InProgress":
         return LinkError(f"{address}: {doing}: BlueZ is busy with this device; retry shortly")
     return ProtocolError(f"{address}: {doing} failed ({name}: {details}); retry")

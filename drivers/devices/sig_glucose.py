@@ -52,7 +52,7 @@ from drivers.devices.base import (
 from drivers.devices.brands import brand_named
 from drivers.devices.racp_client import RACP_IDLE_TIMEOUT_S, RacpClient
 from drivers.devices.sig import MalformedPackets, SigDriver, read_device_info, with_flags
-from drivers.errors import DisconnectedError, ParseError, ProtocolError
+from drivers.errors import DisconnectedError, LinkTimeoutError, ParseError, ProtocolError
 from drivers.gatt import uuids
 from drivers.gatt.glucose import (
     GlucoseContext,
@@ -150,7 +150,15 @@ class _GlucoseRun:
             await self._prepare()
             records = await self._read_new()
         except DisconnectedError:
-            return self._partial()
+            return self._partial("link dropped")
+        except LinkTimeoutError:
+            # A meter that goes silent mid-report (or a BlueZ that went away under a link it
+            # still shows as up): what arrived whole is kept, as after a drop. The meter keeps
+            # its records, but one that only sends when its button is pressed would not send
+            # them again by itself.
+            if not self.stream.records:
+                raise
+            return self._partial("meter stopped answering")
         return self._transfer(records, complete=True)
 
     # ------------------------------------------------------------------ phases
@@ -263,20 +271,20 @@ class _GlucoseRun:
         return records
 
     # ------------------------------------------------------------------ results
-    def _partial(self) -> Transfer:
-        """The link dropped: keep what arrived whole; the cursor stops at its end."""
+    def _partial(self, why: str) -> Transfer:
+        """The link dropped or the meter went silent: keep what arrived whole, cursor at its end."""
         records = self._take_stream()
         if records and not records[-1].complete:
             records = records[:-1]  # its context was lost with the link: read it again
         self.notices.append(
             Notice(
                 NoticeCode.INCOMPLETE,
-                f"{self.link.address}: link dropped after {len(records)} record(s); "
+                f"{self.link.address}: {why} after {len(records)} record(s); "
                 "the next read resumes from there",
             )
         )
         _LOGGER.warning(
-            "%s: link dropped mid-transfer after %d record(s)", self.link.address, len(records)
+            "%s: %s mid-transfer after %d record(s)", self.link.address, why, len(records)
         )
         advance = True
         if records and not self.full_read:

@@ -73,8 +73,10 @@ _LOGGER = logging.getLogger(__name__)
 # A scale answers a consent write within a connection interval or two.
 CONSENT_TIMEOUT_S = 5.0
 # A measurement's packets come one connection interval (7.5-50 ms) apart: one that has waited
-# this long for its body composition is taken as whole, and saved.
-HOLD_S = 0.3
+# this long for its body composition is taken as whole, and saved. Short, because a scale that
+# erases on send has forgotten a weight the gateway still holds here: a kill inside the hold
+# loses it (0.3 s lost ~0.3 weight-only readings per kill at 1 s pacing).
+HOLD_S = 0.1
 
 
 class _Assembler:

@@ -176,6 +176,14 @@ async def test_radio_yields_adverts_and_connects_by_advert(simulator):
         (TimeoutError(), LinkTimeoutError, "timed out"),
         (FileNotFoundError("bus"), LinkError, "D-Bus"),
         (
+            BleakDBusError(
+                "org.freedesktop.DBus.Error.ServiceUnknown",
+                ["The name org.bluez was not provided by any .service files"],
+            ),
+            LinkError,
+            "bluetoothd is not running on the system bus; start it (`systemctl start bluetooth`)",
+        ),
+        (
             BleakDBusError("org.bluez.Error.Failed", ["Software caused connection abort"]),
             DisconnectedError,
             "lost",

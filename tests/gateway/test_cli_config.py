@@ -11,6 +11,8 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.config_check import Note, Problem, check_junction, check_timezone
+from gateway.store import DATABASE_FILENAME, open_database
+from gateway.store.devices import upsert_device
 from tests.gateway.running import free_port, running_gateway
 
 SECRET = "sk_us_very_secret_4711"  # noqa: S105 - a test key that must never be shown
@@ -309,3 +311,34 @@ def test_a_binding_provider_must_be_one_the_uploader_can_post_as(
     assert bool(warnings) is warned, result.stderr
     if warned:
         assert "accuchek_ble" in warnings[0]  # the listed slugs, the remedy
+
+
+def test_a_binding_provider_is_checked_against_the_stored_kind_of_its_device(
+    tmp_path: Path,
+) -> None:
+    """A cuff the gateway has read (kind blood_pressure) bound with a glucose-only slug."""
+    db = open_database(tmp_path / "data" / DATABASE_FILENAME)
+    upsert_device(db, "C0:FF:EE:00:00:05", kind="blood_pressure")
+    db.close()
+    config = write(
+        tmp_path,
+        '[[bindings]]\ndevice = "C0:FF:EE:00:00:05"\nuser_id = "alice"\n'
+        'provider = "accuchek_ble"\n',
+    )
+    result = cli(config)
+    assert result.returncode == 0, result.stderr
+    [warning] = [line for line in result.stderr.splitlines() if "is not a provider slug" in line]
+    assert "for blood_pressure data" in warning
+    assert "omron_ble" in warning
+    assert "accuchek_ble" not in warning.split("use one of", 1)[1]
+
+
+def test_a_binding_provider_that_is_not_a_slug_is_refused(tmp_path: Path) -> None:
+    """It would go into Junction's URL path: `manual/../x` is no slug."""
+    config = write(
+        tmp_path,
+        '[[bindings]]\ndevice = "C0:FF:EE:00:00:05"\nuser_id = "alice"\nprovider = "manual/../x"\n',
+    )
+    result = cli(config)
+    assert result.returncode == 2
+    assert any("bindings[0].provider" in line for line in problems(result)), result.stderr

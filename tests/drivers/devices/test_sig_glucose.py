@@ -63,6 +63,7 @@ class FakeMeter:
     filter_ignored: bool = False  # answers "≥ n" with every record (Fora)
     drop_after: int | None = None  # link loss after this many records (once)
     silent: bool = False  # never answers RACP
+    stall_after: int | None = None  # stops sending (link up, no RACP answer) after this many
     raw: list[bytes] = field(default_factory=list)  # extra raw measurement packets sent first
     answer: RacpResponseCode | None = None  # force a general response code
 
@@ -116,6 +117,8 @@ class FakeMeter:
             if self.drop_after is not None and sent == self.drop_after:
                 self.drop_after = None
                 link.drop_later()
+                return
+            if self.stall_after is not None and sent == self.stall_after:
                 return
             if seq in self.contexts:
                 context = self.contexts[seq]
@@ -291,6 +294,18 @@ async def test_silent_meter_times_out():
     link = meter_with(2, silent=True).link()
     with pytest.raises(LinkTimeoutError, match=f"^{ADDRESS}: no RACP response"):
         await driver.collect(link, Cursor(), context_for(driver, ADVERT))
+
+
+async def test_a_meter_silent_mid_report_keeps_what_arrived():
+    """No RACP answer after 3 of 5 records (BlueZ gone under a link it shows as up does the
+    same): the 3 are kept and the cursor stops at them, as after a dropped link."""
+    driver = SigGlucoseDriver(racp_timeout_s=0.05)
+    meter = meter_with(5, stall_after=3)
+    transfer = await driver.collect(meter.link(), Cursor(), context_for(driver, ADVERT))
+    assert not transfer.complete
+    assert [r.sequence for r in transfer.readings] == [1, 2, 3]
+    assert transfer.cursor.last_sequence == 3
+    assert any("meter stopped answering after 3 record(s)" in n.message for n in transfer.notices)
 
 
 async def test_unexpected_racp_answer_is_a_protocol_error():
