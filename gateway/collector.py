@@ -27,6 +27,7 @@ from drivers.devices.base import (
     Cursor,
     DeviceMatch,
     Driver,
+    Notice,
     NoticeCode,
     Transfer,
 )
@@ -87,6 +88,7 @@ class DeviceState:
     warned: bool = False
     busy: bool = False
     connected: bool = False
+    told: frozenset[NoticeCode] = frozenset()  # attention notices already logged
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,17 @@ class TransferDone:
     saved: SaveResult
     new_readings: tuple[StoredReading, ...]
     complete: bool
+    notices: tuple[Notice, ...] = ()
+
+    @property
+    def needs_attention(self) -> Notice | None:
+        """A notice that only a person can act on (a missing consent code), if any."""
+        return next((n for n in self.notices if n.code in ATTENTION), None)
+
+
+# Notices that leave readings on the device until a person acts: logged once per device
+# (not at every poll) and shown by `status` among the devices that were not read.
+ATTENTION = frozenset({NoticeCode.CONSENT_MISSING})
 
 
 @dataclass
@@ -325,7 +338,17 @@ class Collector:
             "" if settled else f", {saver.pending} not saved yet (retrying)",
         )
         new = self._new_readings.pop(address, ())
-        return TransferDone(address, refined, saved, new, transfer.complete)
+        done = TransferDone(address, refined, saved, new, transfer.complete, transfer.notices)
+        self._tell(state, done.notices)
+        return done
+
+    @staticmethod
+    def _tell(state: DeviceState, notices: tuple[Notice, ...]) -> None:
+        codes = frozenset(n.code for n in notices if n.code in ATTENTION)
+        for notice in notices:
+            if notice.code in codes - state.told:
+                _LOGGER.warning("%s", notice.message)
+        state.told = codes
 
     def _watch(self, saver: TransferSaver) -> None:
         """Keep a saver whose commits still fail until it succeeds (or `stop` spools it)."""

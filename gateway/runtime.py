@@ -331,29 +331,38 @@ def build_gateway(
             # be heard about while someone is still at the device.
             clock_checked.add(done.address)
             spawn(jobs.check_device_clock(db, done.address, settings.ble.clock_warn_s))
-        if done.address in failing:
+        attention = done.needs_attention
+        if attention is not None:
+            # Read, but its readings stay on the device until someone acts: `status` lists
+            # it with the failed reads, saying what to do.
+            failing.add(done.address)
+            record(done.address, attention.message)
+        elif done.address in failing:
             failing.discard(done.address)
             spawn(aio.call(device_failures.clear_failure, db, done.address))
         if isinstance(control, BondSource):
             spawn(refresh_bond_state(db, control, done.address))
 
-    def on_error(address: str, exc: Exception) -> None:
-        metrics.ble_errors.labels(device=address).inc()
+    def record(address: str, message: str) -> None:
         state = collector.devices.get(address)
-        failing.add(address)
         spawn(
             aio.call(
                 partial(
                     device_failures.record_failure,
                     db,
                     address,
-                    _without_prefix(str(exc), address),
+                    _without_prefix(message, address),
                     name=state.advertisement.name if state else None,
                     kind=state.claim.match.kind.value if state else None,
                     brand=state.claim.match.brand if state else None,
                 )
             )
         )
+
+    def on_error(address: str, exc: Exception) -> None:
+        metrics.ble_errors.labels(device=address).inc()
+        failing.add(address)
+        record(address, str(exc))
         if isinstance(exc, PairingError):
             # The device wants a bond: show the pairing step (passkey field) on the kiosk,
             # and do not claim a bond the device just refused.

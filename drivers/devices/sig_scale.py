@@ -176,8 +176,9 @@ class _ScaleRun:
                 self.notices.append(
                     Notice(
                         NoticeCode.CONSENT_MISSING,
-                        f"{link.address}: the scale keeps readings per user; store the consent "
-                        "code of each user slot to read them",
+                        f"{link.address}: the scale keeps readings per user slot until given the "
+                        "slot's consent code; bind the slot with the code the scale shows (POST "
+                        '/v1/devices/{address}/bindings {"device_user": N, "consent_code": C})',
                     )
                 )
             if slots:

@@ -22,6 +22,8 @@ from drivers.devices.base import (
     Cursor,
     DeviceMatch,
     Driver,
+    Notice,
+    NoticeCode,
     Transfer,
 )
 from drivers.devices.registry import DriverRegistry
@@ -29,7 +31,7 @@ from drivers.errors import DisconnectedError
 from drivers.link import GattLink
 from drivers.readings import DeviceTime, GlucoseReading, GlucoseUnit, ReadingKind, stable_reading_id
 from drivers.testing import FakeLink
-from gateway.collector import Collector
+from gateway.collector import Collector, TransferDone
 from gateway.events import EventBus
 from gateway.store import DATABASE_FILENAME, open_database
 from gateway.store import devices as device_store
@@ -216,3 +218,24 @@ async def test_the_transfer_line_counts_a_reading_set_aside(
         await collector.idle()
     assert radio.rows_at_disconnect == [1]
     assert "transfer complete: 1 new, 0 known, 1 set aside (cannot be stored)" in caplog.text
+
+
+async def test_a_notice_a_person_must_act_on_is_logged_once_and_flagged(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A UDS scale with no consent code stored: read every poll, told once, flagged each time."""
+    missing = Notice(NoticeCode.CONSENT_MISSING, f"{METER}: store the consent code")
+    polls = [Transfer((), Cursor(), notices=(missing,)) for _ in range(2)]
+    driver = ScriptedDriver([*polls, Transfer((_reading(1),), Cursor(1))])
+    radio = FakeRadio(db_path)
+    done: list[TransferDone] = []
+    collector = _collector(db_path, driver, radio, poll_interval_s=0.01)
+    collector.hooks.on_transfer = done.append
+    advert = Advertisement(METER, "meter+1")
+    with caplog.at_level(logging.WARNING, logger="gateway.collector"):
+        for _ in range(3):
+            collector.on_advertisement(advert)
+            await collector.idle()
+            await asyncio.sleep(0.02)
+    assert caplog.text.count("store the consent code") == 1
+    assert [d.needs_attention is not None for d in done] == [True, True, False]
