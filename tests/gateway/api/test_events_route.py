@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from gateway.api.reading_events import publish_readings
+from gateway.api.routes.events import RECHECK_S
 from gateway.events import GAP, KIOSK_SESSION_STARTED
-from gateway.store import kiosk, readings, users
+from gateway.store import kiosk, open_database, readings, tokens, users
 from tests.gateway.api.conftest import KIOSK_HEADERS
 from tests.gateway.api.live import serve, sse_messages
 from tests.sync.factories import glucose
@@ -154,3 +155,32 @@ async def test_kiosk_stream_hears_the_session_end_of_the_person_who_left(service
         [message] = await task
     assert message["data"]["event_type"] == "gateway.kiosk.session.ended"
     assert message["data"]["user_id"] == "ada"
+
+
+async def test_a_revoked_token_ends_its_open_stream(services) -> None:
+    """Revoked by another process (the CLI) while the stream is open: it ends within seconds
+    and nothing published after the revocation reaches it."""
+    token, info = tokens.create_token(services.db, tokens.Scope.READ)
+    received: list[dict] = []
+    async with live_client(services, token) as client:
+
+        async def listen() -> None:
+            async with client.stream("GET", "/v1/events") as response:
+                assert response.status_code == 200
+                async for message in sse_messages(response):
+                    received.append(message)  # noqa: PERF401 - seen as they come
+
+        task = asyncio.create_task(listen())
+        await publish_soon(services, ("before", None))
+        async with asyncio.timeout(5):
+            while not received:
+                await asyncio.sleep(0.01)
+        other = open_database(services.db.path)  # another process's connection
+        assert tokens.revoke_token(other, info.id)
+        other.close()
+        async with asyncio.timeout(4 * RECHECK_S):
+            while services.events.subscribers:
+                services.events.publish("after", None, {"n": 2})
+                await asyncio.sleep(0.2)
+        await asyncio.wait_for(task, 5)
+    assert [m["data"]["event_type"] for m in received if m.get("data")] == ["before"]
