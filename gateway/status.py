@@ -158,8 +158,16 @@ class StatusReport:
     @property
     def last_sync_at(self) -> datetime | None:
         """The latest upload progress of any stream (UTC), or None if nothing was tried."""
-        times = [s.status_at for s in self.streams if s.status_at is not None]
-        return max(times, default=None)
+        latest = self.last_sync
+        return None if latest is None else latest.status_at
+
+    @property
+    def last_sync(self) -> StreamStatus | None:
+        """The stream whose upload progress is the latest (its status says how it went)."""
+        tried = [s for s in self.streams if s.status_at is not None]
+        return max(
+            tried, key=lambda s: s.status_at or datetime.min.replace(tzinfo=UTC), default=None
+        )
 
 
 def open_existing(path: Path) -> Database:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from drivers.readings import CLOCK_CORRECTION_THRESHOLD_S
@@ -157,7 +158,7 @@ def render(console: Console, report: StatusReport) -> None:
         console.print(_failures_table(report, now))
     console.print(_readings_table(report))
     console.print(_uploads_table(report, now))
-    console.print(f"[bold]Last sync[/] {_when(report.last_sync_at, now)}")
+    console.print(f"[bold]Last sync[/] {_last_sync(report, now)}")
     console.print(_errors_line(report))
     if report.withdrawn:
         console.print(_withdrawn_table(report, now))
@@ -280,7 +281,7 @@ def _uploads_table(report: StatusReport, now: datetime) -> Table:
     table.add_column("resource", no_wrap=True)
     for name in ("queued", "due", "dead", "sent"):
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("last status")
+    table.add_column("last status", overflow="fold")  # an error's name whole, not "ConnectE…"
     table.add_column("at", no_wrap=True)
     for s in report.streams:
         last = s.status or _NONE
@@ -297,6 +298,17 @@ def _uploads_table(report: StatusReport, now: datetime) -> Table:
             _ago(s.status_at, now),
         )
     return table
+
+
+def _last_sync(report: StatusReport, now: datetime) -> str:
+    """When the uploader last tried, and how that went if it failed (not "22 s ago" alone)."""
+    latest = report.last_sync
+    text = _when(report.last_sync_at, now)
+    if latest is not None and latest.error:
+        text += f" [red](failed: {escape(latest.error)})[/]"
+        if not any(s.delivered_total for s in report.streams):
+            text += "; nothing delivered yet"
+    return text
 
 
 def _errors_line(report: StatusReport) -> str:

@@ -457,3 +457,27 @@ def test_status_of_a_real_gateway_process_while_it_runs(
     assert "running, ready" in table.stdout
     for out in (result.stdout, table.stdout):
         assert not any(value in out for value in (*MEASURED, "123.4"))
+
+
+def test_a_failing_upstream_is_not_shown_as_a_recent_sync(tmp_path: Path) -> None:
+    """Junction unreachable from the start: 'Last sync 20 s ago' alone reads as all well."""
+    config = write_config(tmp_path, free_port())
+    db = open_database(tmp_path / "data" / DATABASE_FILENAME)
+    try:
+        outbox = SqliteOutbox(db, zone=load_settings(None, data_dir=tmp_path / "data").zone)
+        progress = UploadProgress(
+            "alice",
+            ReadingKind.GLUCOSE,
+            SyncStatus.EXPECTED_ERROR,
+            datetime.now(UTC) - timedelta(seconds=20),
+            error="ConnectError: connection refused",
+        )
+        asyncio.run(outbox.record_progress(progress))
+    finally:
+        db.close()
+    result = cli("status", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    table, last_sync = result.stdout.split("Last sync", 1)
+    flowed = " ".join(last_sync.split())  # wrapped to 80 columns
+    assert "(failed: ConnectError: connection refused); nothing delivered yet" in flowed
+    assert "ConnectE…" not in table  # the table folds the error instead of cutting it
