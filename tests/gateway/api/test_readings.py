@@ -5,7 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from drivers.readings import DeviceTime, GlucoseUnit, MassUnit, PressureUnit
+from drivers.readings import DeviceTime, GlucoseUnit, MassUnit, PressureUnit, ReadingKind
+from gateway.api.queries import ReadingFilter
+from gateway.api.routes.readings import _short_walk
 from gateway.store import readings, users
 from gateway.store.aio import call
 from sync.junction import mapping
@@ -287,3 +289,24 @@ async def test_ketone_and_unusable_values_are_shown_but_kept_local(services, rem
 
     stored = [readings.get_reading(services.db, i) for i in ("k1", nan.id)]
     assert publish_readings(EventBus(), [s for s in stored if s is not None]) == []
+
+
+@pytest.mark.parametrize(
+    ("wanted", "from_cursor", "on_loop"),
+    [
+        (ReadingFilter(), True, True),
+        (ReadingFilter(kind=ReadingKind.GLUCOSE), True, True),
+        (ReadingFilter(device="C0:FF:EE:00:00:01", kind=ReadingKind.GLUCOSE), True, True),
+        (ReadingFilter(), False, False),  # a first page counts every match
+        (ReadingFilter(kind=ReadingKind.GLUCOSE, user_id="u1"), True, False),
+        (ReadingFilter(updated_since=datetime(2026, 1, 1, tzinfo=UTC)), True, False),
+        (ReadingFilter(start=datetime(2026, 1, 1, tzinfo=UTC)), True, False),
+        (ReadingFilter(withdrawn=True), True, False),
+        (ReadingFilter(unassigned=True), True, False),
+    ],
+)
+def test_only_short_keyset_walks_skip_the_worker_thread(
+    wanted: ReadingFilter, from_cursor: bool, on_loop: bool
+) -> None:
+    """The event loop also carries BLE notifications: a read that may walk far never runs there."""
+    assert _short_walk(wanted, from_cursor) is on_loop
