@@ -1,100 +1,19 @@
 import asyncio
-import math
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from drivers.readings import (
-    BloodPressureReading,
-    BodyReading,
     DeviceTime,
-    GlucoseReading,
-    GlucoseUnit,
-    MassUnit,
-    PressureUnit,
-    ReadingFlag,
     ReadingKind,
 )
 from gateway.store import InvalidCursorError, readings, users
 from gateway.store.aio import call
 from gateway.store.readings import ReadingState, list_readings, save_transfer
-from tests.gateway.store.conftest import ZONE
+from tests.gateway.store.conftest import ZONE, count_rows
 from tests.sync.factories import T0, blood_pressure, body, glucose
 
 METER = "C0:FF:EE:00:00:01"
-
-
-def _count(db, table: str) -> int:
-    with sqlite3.connect(db.path) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
-
-
-FULL_READINGS = [
-    GlucoseReading(
-        id="g1",
-        device=METER,
-        provider="accuchek_ble",
-        received_at=datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC),
-        device_time=DeviceTime(2026, 11, 20, 7, 30, 5, offset_minutes=-15),
-        clock_skew_s=-12.5,
-        sequence=42,
-        user_index=None,
-        flags=frozenset({ReadingFlag.HIGH, ReadingFlag.HISTORICAL}),
-        concentration=0.1 + 0.2,  # not representable exactly in decimal: must round-trip
-        unit=GlucoseUnit.MOL_PER_L,
-        sample_type=1,
-        sample_location=2,
-        sensor_status=0x0400,
-        meal=2,
-    ),
-    GlucoseReading(
-        id="g2",
-        device=METER,
-        provider="accuchek_ble",
-        received_at=T0,
-        device_time=None,
-        flags=frozenset({ReadingFlag.NO_DEVICE_TIME}),
-        concentration=0.00104,
-        unit=GlucoseUnit.KG_PER_L,
-    ),
-    BloodPressureReading(
-        id="bp1",
-        device="C0:FF:EE:00:00:02",
-        provider="omron_ble",
-        received_at=T0,
-        device_time=DeviceTime(0, 4, 17, 20, 41, 59),  # year 0: the cuff did not know the date
-        user_index=2,
-        systolic=16.0,
-        diastolic=10.66,
-        mean_arterial=12.3,
-        unit=PressureUnit.KPA,
-        pulse_bpm=None,
-        measurement_status=0b101,
-        flags=frozenset({ReadingFlag.BODY_MOVEMENT, ReadingFlag.IRREGULAR_PULSE}),
-    ),
-    BodyReading(
-        id="w1",
-        device="C0:FF:EE:00:00:03",
-        provider="omron_ble",
-        received_at=T0,
-        device_time=DeviceTime(2026, 11, 20, 6, 0, 0),
-        weight=155.4,
-        unit=MassUnit.LB,
-        fat_percent=None,
-        bmi=22.9,
-        height=70.0,
-    ),
-    BodyReading(
-        id="w2",
-        device="C0:FF:EE:00:00:03",
-        provider="omron_ble",
-        received_at=T0,
-        weight=None,
-        unit=MassUnit.KG,
-        fat_percent=math.inf,
-    ),
-]
 
 
 def test_list_readings_filters(db):
@@ -161,7 +80,7 @@ def test_binding_later_and_assigning_a_devices_backlog(db):
     assert assigned == 1
     assert readings.get_reading(db, one.id).user_id == "user-a"
     assert readings.get_reading(db, two.id).state is ReadingState.UNASSIGNED
-    assert _count(db, "outbox_item") == 1
+    assert count_rows(db, "outbox_item") == 1
     assert readings.assign_device_readings(db, cuff, "user-b", zone=ZONE) == 1
     assert readings.assign_device_readings(db, cuff, "user-b", zone=ZONE) == 0
 
@@ -179,5 +98,5 @@ async def test_concurrent_transfers_and_queries_from_worker_threads(db):
     queries = [call(list_readings, db, limit=5) for _ in range(8)]
     results = await asyncio.gather(*saves, *queries)
     assert sum(r.new for r in results[:8]) == 80
-    assert _count(db, "reading") == 80
-    assert _count(db, "outbox_item") == 80
+    assert count_rows(db, "reading") == 80
+    assert count_rows(db, "outbox_item") == 80

@@ -18,15 +18,10 @@ from drivers.readings import (
 )
 from gateway.store import devices, readings, users
 from gateway.store.readings import CursorUpdate, ReadingState, list_readings, save_transfer
-from tests.gateway.store.conftest import ZONE
+from tests.gateway.store.conftest import ZONE, count_rows
 from tests.sync.factories import T0, blood_pressure, glucose
 
 METER = "C0:FF:EE:00:00:01"
-
-
-def _count(db, table: str) -> int:
-    with sqlite3.connect(db.path) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
 
 
 FULL_READINGS = [
@@ -134,14 +129,14 @@ def test_saving_the_same_record_again_changes_nothing(db):
         assert conn.execute("SELECT * FROM reading ORDER BY pk").fetchall()[:2] == snapshot
         assert conn.execute("SELECT * FROM outbox_item ORDER BY pk").fetchall()[:2] == outbox
     assert readings.get_reading(db, first[0].id) == before
-    assert _count(db, "reading") == 3
+    assert count_rows(db, "reading") == 3
 
 
 def test_duplicates_within_one_transfer_are_saved_once(db):
     reading = glucose(7)
     result = save_transfer(db, [reading, reading, reading], zone=ZONE)
     assert (result.new, result.known) == (1, 0)
-    assert _count(db, "reading") == 1
+    assert count_rows(db, "reading") == 1
 
 
 def test_a_failure_mid_transfer_leaves_nothing_of_it(db):
@@ -162,8 +157,8 @@ def test_a_failure_mid_transfer_leaves_nothing_of_it(db):
             zone=ZONE,
             advance=CursorUpdate(METER, last_sequence=3),
         )
-    assert _count(db, "reading") == 0
-    assert _count(db, "outbox_item") == 0
+    assert count_rows(db, "reading") == 0
+    assert count_rows(db, "outbox_item") == 0
     device = devices.get_device(db, METER)
     assert device is None or device.last_sequence is None
 
@@ -176,7 +171,7 @@ def test_a_failure_after_the_inserts_rolls_them_back(db, monkeypatch):
     monkeypatch.setattr(devices, "advance_cursor", boom)
     with pytest.raises(sqlite3.OperationalError):
         save_transfer(db, [glucose(1)], zone=ZONE, advance=CursorUpdate(METER, last_sequence=1))
-    assert _count(db, "reading") == 0
+    assert count_rows(db, "reading") == 0
 
 
 def test_the_cursor_moves_with_the_transfer(db):
@@ -199,7 +194,7 @@ def test_unassigned_readings_are_kept_but_not_queued_until_assigned(db):
     result = save_transfer(db, [reading], zone=ZONE)
     assert result.unassigned_ids == (reading.id,)
     assert result.queued == 0
-    assert _count(db, "outbox_item") == 0
+    assert count_rows(db, "outbox_item") == 0
     page, _ = list_readings(db, unassigned=True)
     assert [r.reading.id for r in page] == [reading.id]
     assert page[0].state is ReadingState.UNASSIGNED
@@ -209,7 +204,7 @@ def test_unassigned_readings_are_kept_but_not_queued_until_assigned(db):
     stored = readings.get_reading(db, reading.id)
     assert stored is not None
     assert (stored.user_id, stored.state) == ("user-a", ReadingState.QUEUED)
-    assert _count(db, "outbox_item") == 1
+    assert count_rows(db, "outbox_item") == 1
 
 
 def test_binding_attributes_and_overrides_the_provider(db):
@@ -257,7 +252,7 @@ def test_a_ketone_or_an_unusable_value_is_stored_locally_and_never_queued(db):
     good = glucose(device=METER)
     result = save_transfer(db, [ketone, hi, good], zone=ZONE)
     assert (result.new, result.queued) == (3, 1)
-    assert _count(db, "outbox_item") == 1
+    assert count_rows(db, "outbox_item") == 1
     states = {s.reading.id: s.state for s in list_readings(db)[0]}
     assert states == {
         "k1": ReadingState.LOCAL,
