@@ -75,6 +75,9 @@ def translate_error(exc: BaseException, path: Path) -> StoreError | None:
     return None
 
 
+PAGE_CACHE_KIB = 256  # per engine connection (see `_on_connect`)
+
+
 def create_sqlite_engine(path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     """An engine for one database file, with the gateway's pragmas on every connection."""
     url = URL.create("sqlite", database=str(path))
@@ -106,6 +109,11 @@ def create_sqlite_engine(path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) 
             # back to 16 MiB afterwards, so a drain leaves no large file behind (issue 18).
             cursor.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             cursor.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+            # Each pooled connection keeps its own page cache, and a drain touches every
+            # page of the backlog: at SQLite's default 2 MiB a connection, `run` grew by
+            # ~22 MiB while draining 100k readings, by 6-7 MiB at 256 KiB with no loss of
+            # drain or save rate (the OS page cache holds the file anyway; issue 18).
+            cursor.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         finally:
             cursor.close()
 

@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from gateway.store.db import WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES
+from gateway.store.db import PAGE_CACHE_KIB, WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES
 
 
 def _pragma(session, name):
@@ -13,6 +13,12 @@ def test_wal_checkpoints_are_set_deliberately(db):
     with db.read() as session:
         assert _pragma(session, "wal_autocheckpoint") == WAL_AUTOCHECKPOINT_PAGES
         assert _pragma(session, "journal_size_limit") == WAL_SIZE_LIMIT_BYTES
+
+
+def test_each_connection_keeps_a_small_page_cache(db):
+    """A drain touches every page of its backlog: the cache, not the data, set run's growth."""
+    with db.read() as session:
+        assert _pragma(session, "cache_size") == -PAGE_CACHE_KIB
 
 
 def test_a_relaxed_write_commits_and_leaves_the_connection_durable(db):
