@@ -103,10 +103,14 @@ async def watch_bluez(adapter_path: str | None) -> AsyncIterator["asyncio.Future
             cause = "bluetoothd is not on the system bus"
             raise _gone(cause)
 
+        # The connection's end, awaited in a task of its own that is never cancelled (that
+        # would cancel dbus-fast's own future) and whose outcome is always retrieved: it
+        # ends with an EOFError when the daemon goes, or when `bus.disconnect()` below runs.
+        ended = loop.create_task(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
+        ended.add_done_callback(_retrieve)
+
         async def bus_closed() -> None:
-            with contextlib.suppress(Exception):
-                # Shielded: cancelling this watch must not cancel dbus-fast's own future.
-                await asyncio.shield(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
+            await asyncio.wait({ended})
             fail("the system bus connection closed (the D-Bus daemon stopped)")
 
         async def poll() -> None:
@@ -157,12 +161,17 @@ async def _bluez_on_bus(bus: MessageBus) -> bool:
     )
 
 
+def _retrieve(task: "asyncio.Task[Any]") -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def quiet_bus_teardown(loop: asyncio.AbstractEventLoop) -> None:
     """Log dbus-fast's orphaned "connection ended" futures at DEBUG instead of as tracebacks.
 
     When the D-Bus daemon or bluetoothd goes away, every dbus-fast connection Bleak opened
     (its manager's, one per device link) ends with an EOFError or EBADF on a future nobody
-    awaits, and asyncio logs each as "Future exception was never retrieved" with a
+    awaits, and asyncio logs each as "Future (or Task) exception was never retrieved" with a
     traceback. The gateway has already said what happened (`BlueZGoneError`); other
     unretrieved exceptions keep asyncio's default report.
     """
@@ -170,7 +179,8 @@ def quiet_bus_teardown(loop: asyncio.AbstractEventLoop) -> None:
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
         if (
-            context.get("message") == "Future exception was never retrieved"
+            context.get("message")
+            in ("Future exception was never retrieved", "Task exception was never retrieved")
             and isinstance(exc, EOFError | OSError)
             and _raised_in_dbus_fast(exc)
         ):

@@ -20,6 +20,8 @@ from drivers.devices.base import Advertisement
 
 _LOGGER = logging.getLogger(__name__)
 
+SCAN_STOP_S = 2.0  # how long ending a scan may take (StopDiscovery's reply)
+
 
 def advertisement_from(device: BLEDevice, data: AdvertisementData) -> Advertisement:
     """Our `Advertisement` from Bleak's pair of values."""
@@ -139,8 +141,11 @@ class BleakRadio:
             async with watch_bluez(await _adapter_path(self._adapter)) as gone:
                 yield _drain(queue, gone)
         finally:
-            with contextlib.suppress(BleakError, OSError, EOFError):
-                await scanner.stop()
+            # Bounded: with BlueZ gone, Bleak's StopDiscovery can wait for a reply that never
+            # comes, and the scan's end is what tells the gateway to stop.
+            with contextlib.suppress(BleakError, OSError, EOFError, TimeoutError):
+                async with asyncio.timeout(SCAN_STOP_S):
+                    await scanner.stop()
 
     def device(self, address: str) -> BLEDevice | None:
         """Bleak's device for `address` from this radio's scan, if it was heard.
