@@ -36,9 +36,11 @@ from gateway.api.server import server_config
 from gateway.app import create_app
 from gateway.collector import Collector, CollectorHooks, Radio, TransferDone
 from gateway.config import Settings
+from gateway.config_bindings import apply_config_bindings
 from gateway.events import EventBus, next_epoch
 from gateway.failures import GatewayFailureError, bind_api, check_writable, failure_of
 from gateway.metrics import GatewayMetrics
+from gateway.mqtt.wiring import UpstreamState, build_mqtt_sink
 from gateway.pairing import BondSource, refresh_bond_state
 from gateway.pairing_coordinator import CoordinatedPairing, CoordinatedRadio, PairingCoordinator
 from gateway.radar_feed import RadarFeed
@@ -56,12 +58,10 @@ from gateway.store import (
     open_database,
 )
 from gateway.store import devices as device_store
-from gateway.store import users as user_store
 from gateway.store.credentials import SqliteTokenStore
 from gateway.store.devices import BondState
 from gateway.store.links import SqliteLinkStore
 from gateway.store.outbox import SqliteOutbox
-from gateway.store.readings import assign_device_readings
 from sync.uploader import SyncEvent, Uploader, build_uploader
 
 if TYPE_CHECKING:
@@ -95,30 +95,6 @@ class WatchedRadio:
     async def release_stale(self, addresses: Iterable[str]) -> list[str]:
         """The wrapped radio's release of links a dead earlier run left up."""
         return await self._radio.release_stale(addresses)
-
-
-def apply_config_bindings(db: Database, settings: Settings) -> None:
-    """Make the store's bindings include the config's; give matching readings to their user."""
-    for binding in settings.bindings:
-        if binding.label:
-            user_store.upsert_user(db, binding.user_id, binding.label)
-        user_store.bind(
-            db,
-            binding.device,
-            binding.user_id,
-            device_user=binding.device_user,
-            provider=binding.provider,
-        )
-        assigned = assign_device_readings(
-            db,
-            binding.device,
-            binding.user_id,
-            zone=settings.zone,
-            device_user=binding.device_user,
-            provider=binding.provider,
-        )
-        if assigned:
-            _LOGGER.info("%s: %d stored reading(s) assigned from config", binding.device, assigned)
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -436,38 +412,6 @@ def build_gateway(
         mqtt=mqtt,
         radio=watched,
     )
-
-
-@dataclass
-class UpstreamState:
-    """Whether Junction is reachable, from the uploader's offline/online events."""
-
-    online: bool = True
-
-    def follow(self, inner: Callable[[SyncEvent], None]) -> Callable[[SyncEvent], None]:
-        """An `on_event` hook that tracks reachability, then calls `inner`."""
-
-        def on_event(event: SyncEvent) -> None:
-            if event.kind in ("offline", "online"):
-                self.online = event.kind == "online"
-            inner(event)
-
-        return on_event
-
-
-def build_mqtt_sink(
-    db: Database, settings: Settings, radar: MemoryRadar, upstream: UpstreamState
-) -> "MqttSink | None":
-    """The MQTT sink when `[mqtt] enabled`, else None."""
-    if not settings.mqtt.enabled:
-        return None
-    # Imported only when enabled: aiomqtt and paho cost start-up time a Pi need not pay.
-    from gateway.mqtt.sink import MqttSink
-
-    def rssi(address: str) -> int | None:
-        return next((d.rssi for d in radar.snapshot() if d.address == address), None)
-
-    return MqttSink(db, settings.mqtt, upstream_online=lambda: upstream.online, rssi=rssi)
 
 
 def _sync_event_logger(events: EventBus) -> Callable[[SyncEvent], None]:

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from gateway.config import Binding, ConfigError, Settings, load_settings
+from gateway.config_bindings import apply_config_bindings
 from gateway.mqtt.sink import tls_context
-from gateway.runtime import apply_config_bindings
 from gateway.store import DATABASE_FILENAME, open_database, users
 
 TOML = """
