@@ -2,8 +2,8 @@
 
 import dataclasses
 import json
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from drivers.readings import (
 )
 from gateway.store.models import ReadingRow
 from gateway.store.types import from_utc_text, utc_text
+from sync.outbox import OutboxItem, Stage
 
 # Per kind: the dataclass and the enum type of each enum-valued field it adds to `Reading`.
 _KINDS: dict[ReadingKind, tuple[type[Reading], dict[str, type[StrEnum]]]] = {
@@ -179,6 +180,156 @@ def reading_from_row(row: ReadingRow | ReadingColumns) -> Reading:
 
 def _int(value: int | None) -> int:
     return 0 if value is None else value
+
+
+# ---------------------------------------------------------------- trusted hot path (issue 18)
+#
+# The upload claim rebuilds every queued reading from its row. `reading_from_row` re-runs
+# `Reading.__post_init__` (time flags, value checks, datetime arithmetic) and parses both JSON
+# columns: ~4/5 of a claim's Python per reading. A stored row was a valid `Reading` when it
+# was saved, so its flags already hold everything `__post_init__` derives: `reading_from_db`
+# rebuilds it with `Reading.trusted` and caches what repeats (flag sets, enum members).
+# Anything it does not recognise exactly (unknown kind, unexpected value keys or enum
+# values, JSON it did not write) goes through `reading_from_row`, so results and errors
+# stay those of the validating path.
+
+
+class _Trusted(NamedTuple):
+    cls: type[Reading]
+    names: tuple[str, ...]  # the kind's own fields, in `dataclasses.fields` order
+    keys: frozenset[str]  # the same, as values_json must hold them
+    enums: tuple[tuple[int, dict[str, StrEnum]], ...]  # (index in names, value -> member)
+
+
+def _trusted_kind(cls: type[Reading], enums: dict[str, type[StrEnum]]) -> _Trusted:
+    names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS)
+    members = tuple(
+        (names.index(name), {member.value: member for member in enum})
+        for name, enum in enums.items()
+    )
+    return _Trusted(cls, names, frozenset(names), members)
+
+
+_TRUSTED = {kind.value: _trusted_kind(cls, enums) for kind, (cls, enums) in _KINDS.items()}
+_DECODER = json.JSONDecoder()
+# flags_json -> flag set: a handful of distinct texts (bounded in case a store holds more).
+_FLAG_SETS: dict[str, frozenset[ReadingFlag]] = {}
+_FLAG_SETS_MAX = 512
+_COL = {name: index for index, name in enumerate(ReadingColumns._fields)}
+_ID, _KIND, _DEVICE, _PROVIDER, _RECEIVED = (
+    _COL[n] for n in ("id", "kind", "device", "provider", "received_at")
+)
+_YEAR, _SKEW, _SEQUENCE, _USER, _FLAGS, _VALUES = (
+    _COL[n]
+    for n in ("dt_year", "clock_skew_s", "sequence", "user_index", "flags_json", "values_json")
+)
+
+
+def _flag_set(text: str) -> frozenset[ReadingFlag]:
+    flags = _FLAG_SETS.get(text)
+    if flags is None:
+        flags = frozenset(ReadingFlag(v) for v in json.loads(text))
+        if len(_FLAG_SETS) < _FLAG_SETS_MAX:
+            _FLAG_SETS[text] = flags
+    return flags
+
+
+def _utc(value: object) -> datetime:
+    # UTC text (`utc_text`) -> aware UTC datetime, as `from_utc_text`; a datetime is kept.
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+
+
+def reading_from_db(row: Sequence[Any]) -> Reading:
+    """Rebuild a stored reading from a DB-API row of `READING_COLUMNS_SQL`, trusted.
+
+    Equal to ``reading_from_row(ReadingColumns.from_db(row))`` for every row this version
+    saved (tests/gateway/store/test_codec.py compares them), without re-validating it:
+    about 2.5x faster (issue 18). Rows it does not recognise exactly take the validating
+    path.
+
+    Raises:
+        ValueError: As `reading_from_row` (unknown kind, values it cannot rebuild).
+    """
+    kind = _TRUSTED.get(row[_KIND])
+    if kind is None:
+        return reading_from_row(ReadingColumns.from_db(row))
+    text = row[_VALUES]
+    try:
+        values, end = _DECODER.raw_decode(text)
+        if end != len(text) or values.keys() != kind.keys:
+            return reading_from_row(ReadingColumns.from_db(row))
+        own = [values[name] for name in kind.names]
+        for index, members in kind.enums:
+            if own[index] is not None:
+                own[index] = members[own[index]]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return reading_from_row(ReadingColumns.from_db(row))
+    clock = row[_YEAR : _YEAR + 7]
+    device_time = None
+    if clock[0] is not None:
+        device_time = DeviceTime(*(clock if None not in clock else (_int(v) for v in clock)))
+    return kind.cls.trusted(
+        (
+            row[_ID],
+            row[_DEVICE],
+            row[_PROVIDER],
+            _utc(row[_RECEIVED]),
+            device_time,
+            row[_SKEW],
+            row[_SEQUENCE],
+            row[_USER],
+            _flag_set(row[_FLAGS]),
+            *own,
+        )
+    )
+
+
+def outbox_items(
+    batch: Iterable[tuple[object, int, Sequence[Any]]],
+    *,
+    user_id: str,
+    provider: str,
+    stage: Stage,
+    window_start: datetime | None,
+    window_end: datetime | None,
+) -> tuple[OutboxItem, ...]:
+    """The `OutboxItem`s of one claimed batch (one group), readings via `reading_from_db`.
+
+    Args:
+        batch: Per item, in claim order: its ``enqueued_at`` (UTC text as stored, or a
+            datetime), its ``attempts``, and its reading's `READING_COLUMNS_SQL` row.
+        user_id: The stream's user.
+        provider: The group's provider slug.
+        stage: The group's stage.
+        window_start: The group's historical window start (None if daily).
+        window_end: Its end.
+
+    Raises:
+        ValueError: A reading cannot be rebuilt (see `reading_from_db`).
+    """
+    # A backlog's items were enqueued a transfer at a time: their times repeat.
+    instants: dict[object, datetime] = {}
+    items: list[OutboxItem] = []
+    for enqueued, attempts, row in batch:
+        at = instants.get(enqueued)
+        if at is None:
+            at = instants[enqueued] = _utc(enqueued)
+        items.append(
+            OutboxItem(
+                reading_from_db(row),
+                user_id,
+                provider,
+                stage,
+                at,
+                window_start,
+                window_end,
+                attempts,
+            )
+        )
+    return tuple(items)
 
 
 def reading_to_json(reading: Reading) -> dict[str, Any]:
