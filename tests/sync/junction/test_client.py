@@ -1,5 +1,6 @@
 import gzip
 import json
+import sys
 
 import httpx
 import pytest
@@ -160,3 +161,13 @@ async def test_secrets_do_not_leak_into_reprs():
     assert "sk_us_x" not in repr(vars(client))
     assert "r1" not in repr(_tokens())
     assert ReadingKind.GLUCOSE
+
+
+async def test_httpcore_finds_sniffio_so_no_request_pays_a_failed_import() -> None:
+    # httpcore 1.0.9 imports sniffio in every lock/semaphore set-up (4 per request); absent,
+    # each is a failed import that searches sys.path again (~47 us; encode/httpcore #1103).
+    from httpcore._synchronization import current_async_library
+
+    sys.modules.pop("sniffio", None)
+    assert current_async_library() == "asyncio"
+    assert "sniffio" in sys.modules  # found and kept: the next call is a dict hit
