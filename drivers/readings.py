@@ -125,6 +125,8 @@ class DeviceTime:
             base = datetime(  # noqa: DTZ001 - device wall time has no zone by definition
                 self.year, self.month, self.day, self.hour, self.minute, self.second
             )
+            if self.offset_minutes == 0 and 1 < base.year < 9999:
+                return base  # the common case: no offset, a day from either end of the calendar
             wall = base + timedelta(minutes=self.offset_minutes)
             # Room for any zone offset, so converting it to UTC later cannot overflow.
             wall - timedelta(days=1), wall + timedelta(days=1)
@@ -214,20 +216,20 @@ class Reading:
         device time the gateway's receive time stands in, and the reading carries
         `ReadingFlag.NO_DEVICE_TIME`.
         """
-        received = self.received_at.astimezone(UTC)
+        # The receive time only when it stands in (issue 18: this runs per reading uploaded).
         if self.device_time is None or ReadingFlag.NO_DEVICE_TIME in self.flags:
-            return received
+            return self.received_at.astimezone(UTC)
         wall = self.device_time.raw_wall_clock()
         if wall is None:
-            return received
+            return self.received_at.astimezone(UTC)
         if ReadingFlag.CLOCK_CORRECTED in self.flags and self.clock_skew_s is not None:
             wall = _corrected(wall, self.clock_skew_s)
             if wall is None:
-                return received
+                return self.received_at.astimezone(UTC)
         try:
             return wall.replace(tzinfo=zone).astimezone(UTC)
         except (OverflowError, ValueError):
-            return received
+            return self.received_at.astimezone(UTC)
 
 
 # Per reading class, the slot setters of its fields in `dataclasses.fields` order: they write

@@ -409,8 +409,11 @@ class Uploader:
         # Whole seconds, rounded up so the read's own receive instant is inside.
         end = received.replace(microsecond=0) + timedelta(seconds=bool(received.microsecond))
         window = (end - self._backfill, end)
-        inside = [i for i in items if i.reading.instant(self._zone) >= window[0]]
-        older = [i for i in items if i not in inside]
+        # One pass: a membership test per item compared whole dataclasses (O(batch²)).
+        inside: list[OutboxItem] = []
+        older: list[OutboxItem] = []
+        for item in items:
+            (inside if item.reading.instant(self._zone) >= window[0] else older).append(item)
         groups: list[tuple[Stage, Window | None, list[OutboxItem]]] = []
         if older:
             groups.append((Stage.DAILY, None, older))

@@ -15,7 +15,7 @@ stable id (suffixed per component for BP and body), so resends upsert.
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from drivers.readings import (
@@ -27,6 +27,7 @@ from drivers.readings import (
     MassUnit,
     PressureUnit,
     Reading,
+    ReadingFlag,
     ReadingKind,
 )
 from sync.junction.schemas import instant_text
@@ -87,54 +88,93 @@ def metadata(reading: Reading) -> dict[str, str]:
     return meta | {k: _fmt(v) for k, v in raw.items() if v is not None}
 
 
+# Per kind, the optional fields `shared_metadata` adds after the common ones: (metadata key,
+# reading attribute), in wire order. Looked up by exact class (issue 18: this runs per
+# reading while a backlog drains); subclasses go by isinstance.
+_OPTIONAL: dict[type[Reading], tuple[tuple[str, str], ...]] = {
+    GlucoseReading: (
+        ("sample_type", "sample_type"),
+        ("sample_location", "sample_location"),
+        ("sensor_status", "sensor_status"),
+        ("meal", "meal"),
+    ),
+    BloodPressureReading: (
+        ("raw_mean_arterial", "mean_arterial"),
+        ("measurement_status", "measurement_status"),
+    ),
+    KetoneReading: (("raw_value", "raw_concentration"), ("raw_unit", "raw_unit"), ("meal", "meal")),
+    BodyReading: (("bmi", "bmi"), ("raw_height", "height")),
+}
+# Flag set -> its ``flags`` text: a handful of distinct sets (bounded all the same).
+_FLAGS_TEXT: dict[frozenset[ReadingFlag], str] = {}
+# The last receive time's text: a transfer's readings share one receive time.
+_LAST_RECEIVED: tuple[datetime, str] = (datetime.min.replace(tzinfo=UTC), "")
+
+
+def _optional_fields(reading: Reading) -> tuple[tuple[str, str], ...]:
+    fields = _OPTIONAL.get(type(reading))
+    if fields is None:
+        fields = next((f for cls, f in _OPTIONAL.items() if isinstance(reading, cls)), ())
+    return fields
+
+
+def _received_text(value: datetime) -> str:
+    global _LAST_RECEIVED
+    last, text = _LAST_RECEIVED
+    # Same zone object and equal: the same fields, so the same text (fold is not written).
+    if value.tzinfo is not last.tzinfo or value != last:
+        text = instant_text(value)
+        _LAST_RECEIVED = (value, text)
+    return text
+
+
+def _flags_text(flags: frozenset[ReadingFlag]) -> str:
+    text = _FLAGS_TEXT.get(flags)
+    if text is None:
+        text = ",".join(sorted(flags))
+        if len(_FLAGS_TEXT) < 256:
+            _FLAGS_TEXT[flags] = text
+    return text
+
+
 def shared_metadata(reading: Reading) -> dict[str, str]:
     """The reading's raw device fields and flags shared by all its parts (string-to-string).
 
     Uploads add the raw value and unit of each part with `part_metadata`, so every sample
-    carries its own (a BP ``pulse`` sample does not claim ``raw_unit: "mmHg"``).
+    carries its own (a BP ``pulse`` sample does not claim ``raw_unit: "mmHg"``). Keys come
+    in a fixed order (the wire's bytes): device, received_at, device_time(+offset),
+    sequence, user_index, clock_skew_s, the kind's own, flags.
     """
-    meta = {"device": reading.device, "received_at": instant_text(reading.received_at)}
-    if reading.device_time is not None:
-        t = reading.device_time
+    meta = {"device": reading.device, "received_at": _received_text(reading.received_at)}
+    t = reading.device_time
+    if t is not None:
         meta["device_time"] = (
             f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
         )
         if t.offset_minutes:
             meta["device_time_offset_minutes"] = str(t.offset_minutes)
-    optional: dict[str, object | None] = {
-        "sequence": reading.sequence,
-        "user_index": reading.user_index,
-        "clock_skew_s": reading.clock_skew_s,
-    }
-    if isinstance(reading, GlucoseReading):
-        optional |= {
-            "sample_type": reading.sample_type,
-            "sample_location": reading.sample_location,
-            "sensor_status": reading.sensor_status,
-            "meal": reading.meal,
-        }
-    elif isinstance(reading, BloodPressureReading):
-        optional |= {
-            "raw_mean_arterial": reading.mean_arterial,
-            "measurement_status": reading.measurement_status,
-        }
-    elif isinstance(reading, KetoneReading):
-        optional |= {
-            "raw_value": reading.raw_concentration,
-            "raw_unit": reading.raw_unit.value,
-            "meal": reading.meal,
-        }
-    elif isinstance(reading, BodyReading):
-        optional |= {"bmi": reading.bmi, "raw_height": reading.height}
-    meta |= {k: _fmt(v) for k, v in optional.items() if v is not None}
+    if reading.sequence is not None:
+        meta["sequence"] = _fmt(reading.sequence)
+    if reading.user_index is not None:
+        meta["user_index"] = _fmt(reading.user_index)
+    if reading.clock_skew_s is not None:
+        meta["clock_skew_s"] = _fmt(reading.clock_skew_s)
+    for key, name in _optional_fields(reading):
+        value = getattr(reading, name)
+        if value is not None:
+            meta[key] = _fmt(value)
     if reading.flags:
-        meta["flags"] = ",".join(sorted(reading.flags))
+        flags = reading.flags
+        meta["flags"] = _flags_text(flags if type(flags) is frozenset else frozenset(flags))
     return meta
 
 
 def part_metadata(shared: dict[str, str], raw_value: float, raw_unit: str) -> dict[str, str]:
     """`shared` plus one part's value and unit as the device reported them."""
-    return shared | {"raw_value": _fmt(raw_value), "raw_unit": raw_unit}
+    meta = shared.copy()
+    meta["raw_value"] = _fmt(raw_value)
+    meta["raw_unit"] = raw_unit
+    return meta
 
 
 class UnmappableReadingError(ValueError):
