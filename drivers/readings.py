@@ -216,13 +216,15 @@ class Reading:
         device time the gateway's receive time stands in, and the reading carries
         `ReadingFlag.NO_DEVICE_TIME`.
         """
-        # The receive time only when it stands in (issue 18: this runs per reading uploaded).
-        if self.device_time is None or ReadingFlag.NO_DEVICE_TIME in self.flags:
+        # The receive time only when it stands in, flags looked into only when there are
+        # some (a flag's hash is Python code). Issue 18: this runs per reading uploaded.
+        flags = self.flags
+        if self.device_time is None or (flags and ReadingFlag.NO_DEVICE_TIME in flags):
             return self.received_at.astimezone(UTC)
         wall = self.device_time.raw_wall_clock()
         if wall is None:
             return self.received_at.astimezone(UTC)
-        if ReadingFlag.CLOCK_CORRECTED in self.flags and self.clock_skew_s is not None:
+        if flags and ReadingFlag.CLOCK_CORRECTED in flags and self.clock_skew_s is not None:
             wall = _corrected(wall, self.clock_skew_s)
             if wall is None:
                 return self.received_at.astimezone(UTC)

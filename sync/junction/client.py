@@ -51,6 +51,9 @@ READ_TIMEOUT_S = 30.0  # between the SDKs' 15 s (iOS) and 60 s (Android)
 BODY_EXCERPT_CHARS = 2000  # response bodies kept for dead letters
 GZIP_LEVEL = 5  # most of level 9's ratio on JSON at a fraction of the CPU (a Pi matters)
 RELINK_STATUSES = frozenset({400, 404})  # a refusal that may mean "no such connection"
+# Compact JSON, NaN refused. Bodies are built by `mapping` (trees, never cyclic): skipping
+# the cycle check writes the same bytes ~7 % faster (issue 18: this runs per reading).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
 
 
 def user_agent() -> str:
@@ -247,7 +250,7 @@ class JunctionClient:
         self, what: str, user_id: str, path: str, body: Any, *, compress: bool
     ) -> httpx.Response:
         """POST with auth; in bearer mode a 401 refreshes once and retries once."""
-        content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        content = _ENCODER.encode(body).encode()
         headers = {"content-type": "application/json"}
         if compress:
             content = gzip.compress(content, compresslevel=GZIP_LEVEL)
