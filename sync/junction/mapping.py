@@ -74,18 +74,22 @@ def _fmt(value: object) -> str:
 def metadata(reading: Reading) -> dict[str, str]:
     """Every raw device field and flag of the reading, as strings (the local API's ``raw``)."""
     meta = shared_metadata(reading)
-    raw: dict[str, object | None] = {}
+    raw: tuple[tuple[str, object | None], ...] = ()
     if isinstance(reading, GlucoseReading):
-        raw = {"raw_value": reading.concentration, "raw_unit": reading.unit.value}
+        raw = (("raw_value", reading.concentration), ("raw_unit", reading.unit.value))
     elif isinstance(reading, BloodPressureReading):
-        raw = {
-            "raw_unit": reading.unit.value,
-            "raw_systolic": reading.systolic,
-            "raw_diastolic": reading.diastolic,
-        }
+        raw = (
+            ("raw_unit", reading.unit.value),
+            ("raw_systolic", reading.systolic),
+            ("raw_diastolic", reading.diastolic),
+        )
     elif isinstance(reading, BodyReading):
-        raw = {"raw_unit": reading.unit.value, "raw_weight": reading.weight}
-    return meta | {k: _fmt(v) for k, v in raw.items() if v is not None}
+        raw = (("raw_unit", reading.unit.value), ("raw_weight", reading.weight))
+    # Set in this order (the API's JSON order); a key shared_metadata set keeps its place.
+    for key, value in raw:
+        if value is not None:
+            meta[key] = _fmt(value)
+    return meta
 
 
 # Per kind, the optional fields `shared_metadata` adds after the common ones: (metadata key,
