@@ -50,6 +50,10 @@ TINY: dict[str, tuple[list[str], set[str]]] = {
         ["--readings", "500", "--sdk-readings", "50"],
         {"raw_per_s", "sqlite_per_s", "sqlite_ratio"},
     ),
+    "upload_cpu": (
+        ["--readings", "300"],
+        {"rebuild_trusted_us", "map_us", "json_us", "uploader_sqlite_us"},
+    ),
 }
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(300)]
