@@ -12,7 +12,7 @@ import signal
 import typer
 
 from drivers.bleak_link import BleakRadio
-from gateway import instance_lock
+from gateway import instance_lock, memory
 from gateway.commands.common import ConfigOption, fail, settings_from
 from gateway.config import Settings
 from gateway.failures import GatewayFailureError
@@ -39,6 +39,8 @@ def run(config: ConfigOption = None) -> None:
         # machine's `bluetoothctl`, which says nothing about the BlueZ on that bus, and
         # warns "Could not determine BlueZ version" when there is none.
         logging.getLogger("bleak.backends.bluezdbus.version").setLevel(logging.ERROR)
+    # Before the event loop's worker threads exist: each would get a malloc arena of its own.
+    memory.limit_arenas()
     try:
         with instance_lock.hold(settings.data_dir):
             asyncio.run(serve(settings))
