@@ -8,9 +8,8 @@ ended: nothing durable is needed. Claims are kept per database file (its resolve
 every `SqliteOutbox` of this process over one file, including one opened again after
 `Database.close`, sees the same claims; another process sees none.
 
-Deliveries: `SqliteOutbox.complete` records a 2xx durably in the narrow `outbox_delivery`
-table and here; `Deliveries` says which queued rows are in fact delivered until they are
-settled (outbox row and reading state updated, in bulk: see `gateway.store.outbox`).
+Catch-up: when delivered readings wait for their place in the change order (the record
+is the `outbox_delivery` table; see `gateway.store.outbox`).
 
 Thread-safe: store calls run in worker threads (`gateway.store.aio`).
 """
@@ -18,7 +17,6 @@ Thread-safe: store calls run in worker threads (`gateway.store.aio`).
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -134,96 +132,48 @@ class Claims:
             del self._latest[claim.stream]
 
 
-# An outbox item's group: provider, stage, window start, window end (UTC text or None).
-Group = tuple[str, str, str | None, str | None]
+class CatchUp:
+    """Whether delivered readings wait for their place in the change order, and how long.
 
-
-class Deliveries:
-    """Items delivered (recorded in `outbox_delivery`) whose rows are not settled yet.
-
-    Attributes:
-        replayed: Whether this process has settled what an earlier one left recorded.
+    `SqliteOutbox.complete` records each delivery in `outbox_delivery`; `settle_sync` works
+    through that table oldest first. This only times it: the table is the record. A new
+    process does not know what an earlier one left there, so it starts "waiting, overdue".
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[str, tuple[StreamKey, Group]] = {}
-        self._streams: dict[StreamKey, set[str]] = {}
-        self._groups: Counter[tuple[StreamKey, Group]] = Counter()
-        self._historical: Counter[StreamKey] = Counter()
-        self._since: float | None = None  # monotonic: when the oldest was recorded
-        self.replayed = False
+        self._since: float | None = 0.0  # monotonic: oldest delivery waiting (0: unknown)
 
-    def add(self, items: Iterable[tuple[str, StreamKey, Group]]) -> None:
-        """Items just recorded as delivered (id, stream, group)."""
+    def note(self) -> None:
+        """Deliveries were just recorded."""
         with self._lock:
-            for item_id, stream, group in items:
-                if item_id in self._items:
-                    continue
-                self._items[item_id] = (stream, group)
-                self._streams.setdefault(stream, set()).add(item_id)
-                self._groups[(stream, group)] += 1
-                self._historical[stream] += group[1] == "historical"
-            if self._items and self._since is None:
+            if self._since is None:
                 self._since = time.monotonic()
 
-    def remove(self, ids: Iterable[str]) -> None:
-        """Items settled (or never recorded after all)."""
+    def settled(self, *, more: bool) -> None:
+        """A catch-up ran; `more`: it stopped at its limit, so readings may still wait."""
         with self._lock:
-            for item_id in ids:
-                found = self._items.pop(item_id, None)
-                if found is None:
-                    continue
-                stream, group = found
-                self._streams[stream].discard(item_id)
-                if not self._streams[stream]:
-                    del self._streams[stream]
-                self._groups[(stream, group)] -= 1
-                self._historical[stream] -= group[1] == "historical"
-            if not self._items:
+            if not more:
                 self._since = None
 
-    def ids(self) -> list[str]:
-        """The unsettled deliveries' ids."""
-        with self._lock:
-            return list(self._items)
-
-    def count(self) -> int:
-        """Unsettled deliveries."""
-        return len(self._items)
+    def waiting(self) -> bool:
+        """Whether readings may wait for the change order."""
+        return self._since is not None
 
     def age(self) -> float:
-        """Seconds since the oldest unsettled delivery was recorded (0 if none)."""
+        """Seconds the oldest waiting delivery has waited (infinite if unknown, 0 if none)."""
         since = self._since
-        return 0.0 if since is None else time.monotonic() - since
-
-    def of_stream(self, stream: StreamKey) -> frozenset[str]:
-        """The unsettled deliveries of one stream."""
-        with self._lock:
-            return frozenset(self._streams.get(stream, ()))
-
-    def counts(self) -> dict[StreamKey, tuple[int, int]]:
-        """Per stream: unsettled deliveries, and how many of them are historical."""
-        with self._lock:
-            return {s: (len(ids), self._historical[s]) for s, ids in self._streams.items()}
-
-    def among(self, ids: Iterable[str]) -> set[str]:
-        """Those of `ids` that are unsettled deliveries."""
-        with self._lock:
-            return {i for i in ids if i in self._items}
-
-    def in_group(self, stream: StreamKey, group: Group) -> int:
-        """Unsettled deliveries of one group of one stream."""
-        with self._lock:
-            return self._groups[(stream, group)]
+        if since is None:
+            return 0.0
+        return float("inf") if since == 0.0 else time.monotonic() - since
 
 
-_BY_FILE: dict[Path, tuple[Claims, Deliveries]] = {}
+_BY_FILE: dict[Path, tuple[Claims, CatchUp]] = {}
 _BY_FILE_LOCK = threading.Lock()
 
 
-def claims_of(path: Path) -> tuple[Claims, Deliveries]:
-    """The claims and unsettled deliveries of the database file at `path` (one per file)."""
+def claims_of(path: Path) -> tuple[Claims, CatchUp]:
+    """The claims and change-order catch-up of the database file at `path` (one per file)."""
     key = path.resolve()
     with _BY_FILE_LOCK:
-        return _BY_FILE.setdefault(key, (Claims(), Deliveries()))
+        return _BY_FILE.setdefault(key, (Claims(), CatchUp()))

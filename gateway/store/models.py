@@ -189,15 +189,18 @@ class OutboxRow(SQLModel, table=True):
 
 
 class OutboxDeliveryRow(SQLModel, table=True):
-    """A 2xx recorded for an outbox item, not yet settled into its rows (schema version 12).
+    """A delivered reading whose change order has not caught up yet (schema version 13).
 
-    Written and settled with plain SQL by `gateway.store.outbox` (WITHOUT ROWID, keyed by
-    the reading id); declared here so the models describe the whole schema.
+    `gateway.store.outbox` writes one row with the 2xx (the outbox row and the reading's
+    state change in the same transaction) and deletes it when the reading takes its new
+    place in the change order (`updated_since`), oldest first. Plain SQL; declared here so
+    the models describe the whole schema.
     """
 
     __tablename__ = "outbox_delivery"
 
-    reading_id: str = Field(primary_key=True)
+    pk: int | None = Field(default=None, primary_key=True)
+    reading_id: str
     delivered_at: datetime = Field(sa_type=UtcDateTime)
 
 

@@ -5,16 +5,21 @@ the reading itself lives in the `reading` table (an item enqueued for a reading 
 has not seen stores the reading too), so delivery and dead-lettering also move the
 reading's state, which the local API shows.
 
-Every method that changes stored state is durable when it returns. Two things are kept in
-memory for speed (issue 18; `gateway.store.claims`): claims (the uploader's start-up
-`release_all` ends every claim anyway) and deliveries recorded but not yet settled. A 2xx
-is recorded (fsynced) in the narrow `outbox_delivery` table; settling it updates the outbox
-row and the reading's state and change order. While the uploader drains a backlog (other
-batches in flight) deliveries are settled together, at most `SETTLE_AFTER_S` or
-`SETTLE_ITEMS` late (neighbouring rows share pages: ~1,200 WAL pages per 500 readings
-settled 6,000 at a time, against ~2,900 per batch of 500); otherwise at once. Every count
-and claim subtracts what is recorded but not settled, and a restart settles what a crash
-left.
+Every method that changes stored state is durable when it returns. Claims are kept in
+memory (issue 18; `gateway.store.claims`: the uploader's start-up `release_all` ends every
+claim anyway).
+
+A 2xx moves the outbox row out of the queue and the reading's `state` to delivered in one
+fsynced transaction, and records the reading in the narrow `outbox_delivery` table. What
+it does not do at once is give the reading its new place in the change order
+(`change_seq`, `updated_at`: the row and its seven change-order indexes, which
+`updated_since` reads), which costs about as much as everything else in a delivery
+together (issue 18: ~30 µs of ~50 per reading, measured on a 100k drain). That catch-up
+runs oldest delivery first, `SETTLE_CHUNK` readings per transaction (so a save waits for
+it at most about 60 ms): at once while the uploader is idle (no other batch in flight),
+and while it drains a backlog only once the oldest delivery waiting is `SETTLE_AFTER_S`
+old; `run` also catches up on a timer (`gateway.jobs`). Everything but `updated_since` —
+the queue, counts, the reading's state in the API — is exact from the 2xx on.
 """
 
 import logging
@@ -31,7 +36,7 @@ from drivers.readings import ReadingKind
 from gateway.store import sync_state
 from gateway.store.aio import call
 from gateway.store.changes import ReadingState, mark_changed
-from gateway.store.claims import Group, claims_of
+from gateway.store.claims import claims_of
 from gateway.store.codec import READING_COLUMNS_SQL, ReadingColumns, reading_from_row
 from gateway.store.db import Database
 from gateway.store.enqueue import QUEUED as _QUEUED
@@ -81,7 +86,7 @@ class SqliteOutbox:
     def __init__(self, db: Database, *, zone: ZoneInfo) -> None:
         self._db = db
         self._zone = zone
-        self._claims, self._deliveries = claims_of(db.path)
+        self._claims, self._catch_up = claims_of(db.path)
 
     async def _run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await call(fn, *args, **kwargs)
@@ -104,12 +109,11 @@ class SqliteOutbox:
     def _streams(self, now: datetime) -> list[StreamInfo]:
         # Hot path (the uploader asks after every batch): DB-API cursor, and each figure
         # comes from its own partial index (store v9), so no query reads every queued row:
-        # counts are index-only, retrying rows are few, a head is an index walk. Claims and
-        # deliveries not yet settled are in memory (`gateway.store.claims`).
-        self._settle_if(lambda: not self._claims.busy(now, "") or self._settle_overdue(), now)
+        # counts are index-only, retrying rows are few, a head is an index walk. Claims are
+        # in memory (`gateway.store.claims`).
+        self._settle_due(now, but="")
         at = utc_text(now)
         claimed = self._claims.claimed(now)
-        delivered = self._deliveries.counts()
         with self._db.read() as session:
             cur = _cursor(session)
             queued = cur.execute(STREAM_COUNTS_SQL).fetchall()
@@ -124,14 +128,10 @@ class SqliteOutbox:
                 if key not in next_due or not_before < next_due[key]:
                     next_due[key] = not_before
             infos: list[StreamInfo] = []
-            for user_id, resource, stored in queued:
+            for user_id, resource, count in queued:
                 key = (user_id, resource)
-                gone, gone_historical = delivered.get(key, (0, 0))
-                count = stored - gone
-                if count <= 0:
-                    continue
                 held = len(claimed.get(key, ()))
-                head = self._first(cur, HEAD_SQL, (user_id, resource, at), key)
+                head = cur.execute(HEAD_SQL, (user_id, resource, at)).fetchone()
                 infos.append(
                     StreamInfo(
                         user_id=user_id,
@@ -140,22 +140,11 @@ class SqliteOutbox:
                         due=count - held - waiting.get(key, 0),
                         claimed=held,
                         next_due_at=_instant(next_due[key]) if key in next_due else None,
-                        historical=historical.get(key, 0) - gone_historical,
+                        historical=historical.get(key, 0),
                         head=None if head is None else Stage(head[1]),
                     )
                 )
         return infos
-
-    def _first(
-        self, cur: sqlite3.Cursor, sql: str, params: tuple[object, ...], key: tuple[str, str]
-    ) -> tuple[Any, ...] | None:
-        # The first row of an index walk of a stream (``LIMIT ?`` last, reading id first)
-        # that is not an unsettled delivery: at most that many rows are read.
-        skip = self._deliveries.of_stream(key)
-        for row in cur.execute(sql, (*params, len(skip) + 1)):
-            if row[0] not in skip:
-                return tuple(row)
-        return None
 
     # ---------------------------------------------------------------- claims
 
@@ -187,7 +176,6 @@ class SqliteOutbox:
         # claim itself is kept in memory (`gateway.store.claims`): no write transaction,
         # unless claimed items waited for a retry (their retry time is spent: clearing it
         # keeps the retrying index small; not fsynced, like the claim).
-        self._replay()
         stream = (user_id, resource.value)
         claim_id = self._claims.reserve(stream, now, lease_until)
         if claim_id is None:
@@ -196,26 +184,18 @@ class SqliteOutbox:
         try:
             with self._db.read() as session:
                 cur = _cursor(session)
-                first = self._first(cur, FIRST_DUE_SQL, (*stream, at), stream)
+                first = cur.execute(FIRST_DUE_SQL, (*stream, at)).fetchone()
                 if first is None:
                     self._claims.cancel(claim_id)
                     return None
                 _, provider, stage, start_text, end_text = first
                 group = (provider, stage, start_text, end_text)
-                skip = self._deliveries.of_stream(stream)
-                rows = [
-                    row
-                    for row in cur.execute(
-                        BATCH_SQL, (*stream, at, *group, max(1, limit) + len(skip))
-                    )
-                    if row[3] not in skip
-                ][: max(1, limit)]
+                rows = cur.execute(BATCH_SQL, (*stream, at, *group, max(1, limit))).fetchall()
                 readings: dict[str, tuple[Any, ...]] = {}
                 for chunk in _chunks([row[3] for row in rows]):
                     for found in cur.execute(readings_sql(len(chunk)), tuple(chunk)):
                         readings[found[0]] = found
                 total = cur.execute(GROUP_COUNT_SQL, (*stream, *group)).fetchone()[0]
-            total -= self._deliveries.in_group(stream, group)
             self._claims.fill(claim_id, (row[3] for row in rows))
         except BaseException:
             self._claims.cancel(claim_id)
@@ -314,89 +294,75 @@ class SqliteOutbox:
         await self._run(self._complete, claim_id, ids, now)
 
     def _complete(self, claim_id: str, ids: Sequence[str], now: datetime) -> None:
-        # Hot path: DB-API cursor. A delivery is recorded durably (fsync) in the narrow
-        # `outbox_delivery` table and in memory (`gateway.store.claims.Deliveries`, which
-        # every query of the queue subtracts); the wide rows (outbox item, reading state and
-        # change order) are settled by `_settle`, for many batches at once while the
-        # uploader drains a backlog (issue 18: rewriting them per batch wrote ~3,000 WAL
-        # pages per 500 readings), at once otherwise. Rows are found on the reading_id
-        # unique index (``+state`` keeps SQLite off the (state, dead_at) index).
-        self._replay()
+        # Hot path: DB-API cursor, one fsynced transaction per batch. The queued rows among
+        # `ids` are found on the reading_id unique index (``+state`` keeps SQLite off the
+        # (state, dead_at) index); they leave the queue, their readings become delivered
+        # (`state` is in no index of `reading`: a row write each) and wait in
+        # `outbox_delivery` for their place in the change order (`_settle_due`).
         at = utc_text(now)
-        recorded: list[tuple[str, tuple[str, str], Group]] = []
-        try:
-            with self._db.write() as session:
-                cur = _cursor(session)
-                # A 2xx is a delivery whichever claim holds the item now.
-                done: list[tuple[Any, ...]] = []
-                for chunk in _chunks(list(ids)):
-                    done.extend(cur.execute(delivered_sql(len(chunk)), tuple(chunk)))
-                pending = self._deliveries
-                known = pending.among(d[1] for d in done)
-                recorded = [
-                    (d[1], (d[2], d[3]), (d[4], d[5], d[6], d[7]))
-                    for d in done
-                    if d[1] not in known
-                ]
-                cur.executemany(
-                    "INSERT OR IGNORE INTO outbox_delivery (reading_id, delivered_at)"
-                    " VALUES (?, ?)",
-                    [(r[0], at) for r in recorded],
-                )
-                self._log_streams(session, claim_id, [r[1] for r in recorded], _DELIVERED, now)
-                # Under the write lock, so a concurrent `_settle` cannot miss them.
-                pending.add(recorded)
-        except BaseException:
-            self._deliveries.remove(r[0] for r in recorded)
-            raise
+        with self._db.write() as session:
+            cur = _cursor(session)
+            # A 2xx is a delivery whichever claim holds the item now.
+            done: list[tuple[Any, ...]] = []
+            for chunk in _chunks(list(ids)):
+                done.extend(cur.execute(delivered_sql(len(chunk)), tuple(chunk)))
+            cur.executemany(DELIVER_ITEM_SQL, [(at, d[0]) for d in done])
+            cur.executemany(DELIVER_READING_SQL, [(d[1],) for d in done])
+            cur.executemany(RECORD_DELIVERY_SQL, [(d[1], at) for d in done])
+            self._log_streams(session, claim_id, [(d[2], d[3]) for d in done], _DELIVERED, now)
         self._claims.settle(ids)
-        self._settle_if(lambda: not self._claims.busy(now, claim_id) or self._settle_overdue(), now)
+        if done:
+            self._catch_up.note()
+        self._settle_due(now, but=claim_id)
 
-    def _settle_overdue(self) -> bool:
-        pending = self._deliveries
-        return pending.count() >= SETTLE_ITEMS or pending.age() >= SETTLE_AFTER_S
+    async def catch_up(self, now: datetime | None = None) -> int:
+        """One chunk of change-order catch-up if it is due (see the module docstring).
 
-    def _settle_if(self, due: Callable[[], bool], now: datetime) -> None:
-        pending = self._deliveries
-        if not pending.replayed or (pending.count() and due()):
-            self.settle_sync(now)
+        For a timer (`gateway.jobs`): the uploader triggers it too, but only when it
+        completes a batch or looks at the queue.
 
-    def _replay(self) -> None:
-        # Deliveries an earlier process recorded but did not settle: settle them before this
-        # process reads the queue (it knows nothing of them in memory).
-        if not self._deliveries.replayed:
-            self.settle_sync()
+        Returns:
+            How many readings took their place in the change order (0: nothing due).
+        """
+        if not self._catch_up.waiting():  # the usual case: no thread hop for nothing
+            return 0
+        return await self._run(self._settle_due, now or datetime.now(UTC), but="")
 
-    def settle_sync(self, now: datetime | None = None) -> int:
-        """Settle recorded deliveries into the outbox rows and the readings' state.
+    def _settle_due(self, now: datetime, *, but: str) -> int:
+        # One chunk of change-order catch-up, if due: the uploader is idle (no live claim
+        # but `but`) or the oldest delivery waiting is SETTLE_AFTER_S old.
+        catch_up = self._catch_up
+        if catch_up.waiting() and (
+            catch_up.age() >= SETTLE_AFTER_S or not self._claims.busy(now, but)
+        ):
+            return self.settle_sync(now)
+        return 0
 
-        One transaction, not fsynced (`Database.write(durable=False)`): it only derives
-        state from `outbox_delivery`, which stays until the same commit, so a crash at worst
-        leaves it to the next settle. Readings take their place in the change order now
-        (`updated_at` is the settle time, so `updated_since` sees them).
+    def settle_sync(self, now: datetime | None = None, *, limit: int | None = None) -> int:
+        """Give delivered readings their place in the change order, oldest delivery first.
+
+        Readings take the next `change_seq` and `updated_at` = `now`, so `updated_since`
+        sees the delivery; their state is already delivered (`complete`). One transaction,
+        not fsynced (`Database.write(durable=False)`): it only follows `outbox_delivery`,
+        whose rows go in the same commit, so a crash at worst leaves them to the next call.
 
         Args:
             now: The settle time (default: the clock's).
+            limit: At most this many readings (default `SETTLE_CHUNK`).
 
         Returns:
-            How many outbox items became delivered.
+            How many readings moved; fewer than `limit` means none is left waiting.
         """
-        pending = self._deliveries
         now = now or datetime.now(UTC)
+        limit = SETTLE_CHUNK if limit is None else limit
         with self._db.write(durable=False) as session:
             cur = _cursor(session)
-            # Every delivery recorded so far (in this process: in memory too, added under
-            # this write lock), settled or dropped by this transaction.
-            recorded = [row[0] for row in cur.execute("SELECT reading_id FROM outbox_delivery")]
-            recorded += pending.ids()
-            settled = sorted(cur.execute(SETTLE_SQL).fetchall()) if recorded else []
-            mark_changed(
-                session, [row[1] for row in settled], now, state=ReadingState.DELIVERED.value
-            )
-            cur.execute("DELETE FROM outbox_delivery")
-            pending.replayed = True
-        pending.remove(recorded)
-        return len(settled)
+            waiting = cur.execute(SETTLE_SQL, (limit,)).fetchall()
+            mark_changed(session, [row[1] for row in waiting], now)
+            if waiting:
+                cur.execute("DELETE FROM outbox_delivery WHERE pk <= ?", (waiting[-1][0],))
+        self._catch_up.settled(more=len(waiting) >= limit)
+        return len(waiting)
 
     async def retry_later(
         self, claim_id: str, ids: Sequence[str], *, not_before: datetime, error: str
@@ -470,10 +436,8 @@ class SqliteOutbox:
         return await self._run(self.release_all_sync)
 
     def release_all_sync(self) -> int:
-        """Blocking `release_all` (claims are in memory); settles recorded deliveries."""
-        released = self._claims.release_all()
-        self.settle_sync()
-        return released
+        """Blocking `release_all` (claims are in memory)."""
+        return self._claims.release_all()
 
     # ---------------------------------------------------------------- dead letters
 
@@ -591,21 +555,21 @@ RETRYING_SQL = (
 )
 # Due: past any retry time. (A claimed item was due when it was claimed, so it still is.)
 _DUE = "(not_before IS NULL OR not_before <= ?)"
-# A stream's head: its oldest queued items that are due or claimed, i.e. not waiting for a
-# retry (the first that is not an unsettled delivery). Params: user, resource, now, limit.
+# A stream's head: its oldest queued item that is due or claimed, i.e. not waiting for a
+# retry. Params: user, resource, now.
 HEAD_SQL = (
     "SELECT reading_id, stage FROM outbox_item INDEXED BY ix_outbox_queue"  # noqa: S608 - constants
     f" WHERE user_id = ? AND resource = ? AND state = 'queued' AND {_DUE}"
-    " ORDER BY enqueued_at, reading_id LIMIT ?"
+    " ORDER BY enqueued_at, reading_id LIMIT 1"
 )
 # The group of a stream's oldest due item (the caller has checked that the stream has no
-# live claim, and skips unsettled deliveries). Params: user, resource, now, limit.
+# live claim). Params: user, resource, now.
 FIRST_DUE_SQL = (
     "SELECT reading_id, provider, stage, window_start, window_end FROM outbox_item"  # noqa: S608 - constants
     " INDEXED BY ix_outbox_queue WHERE user_id = ? AND resource = ? AND state = 'queued'"
-    f" AND {_DUE} ORDER BY enqueued_at, reading_id LIMIT ?"
+    f" AND {_DUE} ORDER BY enqueued_at, reading_id LIMIT 1"
 )
-# A batch: the oldest due items of one group (the caller skips unsettled deliveries).
+# A batch: the oldest due items of one group.
 # Params: user, resource, now, provider, stage, window start, window end, limit.
 BATCH_SQL = (
     "SELECT pk, enqueued_at, attempts, reading_id, not_before"  # noqa: S608 - constants
@@ -615,20 +579,20 @@ BATCH_SQL = (
     " AND provider = ? AND stage = ? AND window_start IS ? AND window_end IS ?"
     " ORDER BY enqueued_at, reading_id LIMIT ?"
 )
-# Settling recorded deliveries: their queued outbox rows become delivered (a row no longer
-# queued, e.g. withdrawn by a reparse, is left alone; a reparse that queues a corrected
-# reading again deletes its recorded delivery, `gateway.reparse`).
-SETTLE_SQL = (
-    "UPDATE outbox_item SET state = 'delivered', delivered_at = (SELECT d.delivered_at"
-    " FROM outbox_delivery AS d WHERE d.reading_id = outbox_item.reading_id)"
-    " WHERE reading_id IN (SELECT reading_id FROM outbox_delivery) AND +state = 'queued'"
-    " RETURNING pk, reading_id"
-)
-# Unsettled deliveries are settled at once while the uploader is not draining a backlog
-# (no other batch in flight); during one, together, once this many are recorded or the
-# oldest is this old, so the local API shows a delivery at most about a second late.
-SETTLE_ITEMS = 10_000
-SETTLE_AFTER_S = 1.0
+# A delivery, in `complete`: the outbox row leaves the queue, the reading is delivered, and
+# waits for its place in the change order. Params: delivered-at, outbox pk / reading id.
+DELIVER_ITEM_SQL = "UPDATE outbox_item SET state = 'delivered', delivered_at = ? WHERE pk = ?"
+DELIVER_READING_SQL = "UPDATE reading SET state = 'delivered' WHERE id = ?"
+RECORD_DELIVERY_SQL = "INSERT INTO outbox_delivery (reading_id, delivered_at) VALUES (?, ?)"
+# The oldest deliveries waiting for the change order. Params: limit.
+SETTLE_SQL = "SELECT pk, reading_id FROM outbox_delivery ORDER BY pk LIMIT ?"
+# Change-order catch-up: this many readings per transaction (~60 ms on a Pi-class core, the
+# longest a save waits for it) ...
+SETTLE_CHUNK = 2_000
+# ... at once while the uploader is idle; while it drains a backlog, only once the oldest
+# delivery waiting is this old (a client polling `updated_since` sees a delivery at most
+# about this late, or when the drain ends).
+SETTLE_AFTER_S = 60.0
 
 
 def readings_sql(count: int) -> str:

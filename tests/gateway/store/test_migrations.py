@@ -112,3 +112,26 @@ def test_a_failing_step_leaves_the_previous_version_intact(db_path):
     assert "half_done" not in tables, "DDL is transactional: the half-applied step rolled back"
     open_database(db_path).close()
     assert _version(db_path) == LATEST_VERSION
+
+
+def test_version_13_applies_the_deliveries_version_12_had_recorded_but_not_settled(db_path):
+    old = Database(db_path, create_sqlite_engine(db_path))
+    migrate(old, target=12)
+    bind(old, "C0:FF:EE:00:00:01", "user-a")
+    save_transfer(old, [glucose(1), glucose(2)], zone=ZONE)
+    first, second = glucose(1).id, glucose(2).id
+    with sqlite3.connect(db_path) as conn:  # what a v12 gateway left after a 2xx for one
+        conn.execute(
+            "INSERT INTO outbox_delivery (reading_id, delivered_at) VALUES (?, ?)",
+            (first, "2026-11-30T10:00:00.000000+00:00"),
+        )
+    old.close()
+    db = open_database(db_path)
+    assert get_reading(db, first).state.value == "delivered"
+    assert get_reading(db, second).state.value == "queued"
+    with sqlite3.connect(db_path) as conn:
+        items = dict(conn.execute("SELECT reading_id, state FROM outbox_item"))
+        waiting = conn.execute("SELECT pk, reading_id, delivered_at FROM outbox_delivery").fetchall()
+    assert items == {first: "delivered", second: "queued"}
+    assert waiting == [(1, first, "2026-11-30T10:00:00.000000+00:00")]
+    db.close()

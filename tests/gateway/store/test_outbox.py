@@ -3,6 +3,7 @@ from datetime import timedelta
 
 from drivers.readings import ReadingFlag, ReadingKind
 from gateway.store import claims, open_database, users
+from gateway.store import outbox as outbox_module
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import ReadingState, get_reading, save_transfer
 from sync.outbox import Stage
@@ -70,60 +71,102 @@ async def test_claims_survive_a_restart_and_are_released(db_path):
     assert [i.id for i in again.items] == [i.id for i in batch.items]
 
 
-async def test_while_the_uploader_drains_deliveries_are_settled_together(db):
-    """A 2xx is recorded at once (the item leaves the queue); the reading's state and change
-    order follow at the settle, which waits while other batches are in flight."""
+async def _two_streams(db) -> tuple[SqliteOutbox, object, object]:
     users.bind(db, METER, "user-a")
     users.bind(db, "C0:FF:EE:00:00:02", "user-a")
     save_transfer(db, [glucose(1), glucose(2)], zone=ZONE, now=T0)
     save_transfer(db, [blood_pressure(3)], zone=ZONE, now=T0)
     outbox = SqliteOutbox(db, zone=ZONE)
+    await outbox.streams(T0)  # a new process first catches up whatever an earlier one left
     sugar = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=1, now=T0, lease_until=LEASE)
     cuff = await outbox.claim(
         "user-a", ReadingKind.BLOOD_PRESSURE, limit=5, now=T0, lease_until=LEASE
     )
     assert sugar is not None
     assert cuff is not None
+    return outbox, sugar, cuff
+
+
+async def test_a_delivery_is_exact_at_once_and_its_change_order_follows_when_idle(db):
+    """A 2xx takes the item out of the queue and makes the reading delivered in the same
+    transaction; its place in the change order waits while other batches are in flight."""
+    outbox, sugar, cuff = await _two_streams(db)
     [delivered] = sugar.items
     before = _change_seq(db, delivered.id)
     await outbox.complete(sugar.claim_id, [delivered.id], T0)  # the cuff's batch is in flight
+    assert get_reading(db, delivered.id).state is ReadingState.DELIVERED
+    assert _change_seq(db, delivered.id) == before, "catch-up waits while the uploader drains"
+    assert _waiting(db) == [delivered.id]
     glucose_stream = next(s for s in await outbox.streams(T0) if s.resource.value == "glucose")
     assert (glucose_stream.queued, glucose_stream.claimed) == (1, 0)
     again = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=5, now=T0, lease_until=LEASE)
     assert again is not None
     assert delivered.id not in {i.id for i in again.items}
-    assert get_reading(db, delivered.id).state is ReadingState.QUEUED  # not settled yet
-    assert await outbox.enqueue([delivered]) == 0, "a recorded delivery stays known"
+    assert await outbox.enqueue([delivered]) == 0, "a delivered item stays known"
+    await outbox.complete(again.claim_id, [delivered.id], T0)  # a second 2xx: nothing new
+    assert _waiting(db) == [delivered.id]
     await outbox.release(again.claim_id, [i.id for i in again.items])
     await outbox.complete(cuff.claim_id, [i.id for i in cuff.items], T0)  # nothing in flight
-    after = get_reading(db, delivered.id)
-    assert after.state is ReadingState.DELIVERED
     assert _change_seq(db, delivered.id) > before, "updated_since sees the delivery"
     assert get_reading(db, cuff.items[0].id).state is ReadingState.DELIVERED
-    with sqlite3.connect(db.path) as conn:
-        assert conn.execute("SELECT count(*) FROM outbox_delivery").fetchone() == (0,)
+    assert _waiting(db) == []
 
 
-async def test_a_recorded_delivery_a_crash_left_unsettled_is_settled_on_restart(db_path):
-    db = open_database(db_path)
+async def test_while_draining_the_change_order_catches_up_once_a_delivery_is_overdue(
+    db, monkeypatch
+):
+    outbox, sugar, cuff = await _two_streams(db)
+    monkeypatch.setattr(outbox_module, "SETTLE_AFTER_S", 0.0)
+    before = _change_seq(db, sugar.items[0].id)
+    await outbox.complete(sugar.claim_id, [sugar.items[0].id], T0)  # the cuff is in flight
+    assert _change_seq(db, sugar.items[0].id) > before
+    assert _waiting(db) == []
+
+
+async def test_the_change_order_catches_up_in_chunks_oldest_delivery_first(db, monkeypatch):
     users.bind(db, METER, "user-a")
-    users.bind(db, "C0:FF:EE:00:00:02", "user-a")
-    save_transfer(db, [glucose(1)], zone=ZONE, now=T0)
-    save_transfer(db, [blood_pressure(2)], zone=ZONE, now=T0)
+    save_transfer(db, [glucose(i) for i in range(1, 6)], zone=ZONE, now=T0)
     outbox = SqliteOutbox(db, zone=ZONE)
-    sugar = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=1, now=T0, lease_until=LEASE)
-    cuff = await outbox.claim(
-        "user-a", ReadingKind.BLOOD_PRESSURE, limit=1, now=T0, lease_until=LEASE
-    )
-    assert sugar is not None
-    assert cuff is not None
+    await outbox.streams(T0)
+    monkeypatch.setattr(outbox_module, "SETTLE_CHUNK", 2)
+    monkeypatch.setattr(outbox_module, "SETTLE_AFTER_S", 3600.0)
+    order: list[str] = []
+    for _ in range(5):  # one item per batch, another stream's claim in flight throughout
+        batch = await outbox.claim(
+            "user-a", ReadingKind.GLUCOSE, limit=1, now=T0, lease_until=LEASE
+        )
+        assert batch is not None
+        outbox._claims.reserve(("other", "glucose"), T0, LEASE)  # the uploader stays busy
+        await outbox.complete(batch.claim_id, [batch.items[0].id], T0)
+        order.append(batch.items[0].id)
+    assert _waiting(db) == order
+    assert outbox.settle_sync(T0) == 2
+    assert _waiting(db) == order[2:]
+    assert outbox.settle_sync(T0) == 2
+    assert outbox.settle_sync(T0) == 1
+    assert _waiting(db) == []
+    seqs = [_change_seq(db, rid) for rid in order]
+    assert seqs == sorted(seqs), "the change order follows the delivery order"
+
+
+async def test_deliveries_a_crash_left_waiting_catch_up_on_restart(db_path):
+    db = open_database(db_path)
+    outbox, sugar, _cuff = await _two_streams(db)
+    before = _change_seq(db, sugar.items[0].id)
     await outbox.complete(sugar.claim_id, [sugar.items[0].id], T0)
     db.close()
     claims._BY_FILE.clear()  # what a new process starts with: nothing in memory
     reopened = SqliteOutbox(open_database(db_path), zone=ZONE)
-    [stream] = await reopened.streams(T0)
-    assert stream.resource is ReadingKind.BLOOD_PRESSURE
     assert get_reading(reopened._db, sugar.items[0].id).state is ReadingState.DELIVERED
+    queued = {s.resource: s.queued for s in await reopened.streams(T0)}
+    assert queued == {ReadingKind.GLUCOSE: 1, ReadingKind.BLOOD_PRESSURE: 1}
+    assert _change_seq(reopened._db, sugar.items[0].id) > before
+    assert _waiting(reopened._db) == []
+
+
+def _waiting(db) -> list[str]:
+    with sqlite3.connect(db.path) as conn:
+        return [r[0] for r in conn.execute("SELECT reading_id FROM outbox_delivery ORDER BY pk")]
 
 
 def _change_seq(db, reading_id: str) -> int:
@@ -131,3 +174,14 @@ def _change_seq(db, reading_id: str) -> int:
         return conn.execute(
             "SELECT change_seq FROM reading WHERE id = ?", (reading_id,)
         ).fetchone()[0]
+
+
+async def test_the_timer_catches_up_only_while_the_uploader_is_idle(db):
+    outbox, sugar, cuff = await _two_streams(db)
+    await outbox.complete(sugar.claim_id, [sugar.items[0].id], T0)  # the cuff is in flight
+    assert await outbox.catch_up(T0) == 0
+    assert _waiting(db) == [sugar.items[0].id]
+    await outbox.release(cuff.claim_id, [i.id for i in cuff.items])
+    assert await outbox.catch_up(T0) == 1
+    assert _waiting(db) == []
+    assert await outbox.catch_up(T0) == 0

@@ -17,12 +17,14 @@ STATEMENTS = {
     "stream counts": (outbox.STREAM_COUNTS_SQL, ()),
     "historical counts": (outbox.HISTORICAL_COUNTS_SQL, ()),
     "retrying": (outbox.RETRYING_SQL, (T,)),
-    "head": (outbox.HEAD_SQL, ("u", "glucose", T, 1)),
-    "first due": (outbox.FIRST_DUE_SQL, ("u", "glucose", T, 1)),
+    "head": (outbox.HEAD_SQL, ("u", "glucose", T)),
+    "first due": (outbox.FIRST_DUE_SQL, ("u", "glucose", T)),
     "batch": (outbox.BATCH_SQL, ("u", "glucose", T, "p", "daily", None, None, 500)),
     "group count": (outbox.GROUP_COUNT_SQL, ("u", "glucose", "p", "daily", None, None)),
     "delivered": (outbox.delivered_sql(3), ("a", "b", "c")),
-    "settle": (outbox.SETTLE_SQL, ()),
+    "settle": (outbox.SETTLE_SQL, (2000,)),
+    "deliver item": (outbox.DELIVER_ITEM_SQL, (T, 1)),
+    "deliver reading": (outbox.DELIVER_READING_SQL, ("a",)),
 }
 
 
@@ -65,13 +67,20 @@ def test_the_batch_reads_each_reading_by_its_id(db):
     assert "SEARCH reading USING INDEX sqlite_autoindex_reading_1 (id=?)" in plan, plan
 
 
-def test_settling_walks_the_recorded_deliveries_not_the_queue(db):
-    """Each recorded delivery finds its outbox row on the reading_id index: cost follows
-    the deliveries, not the queue (no scan of ix_outbox_queue or of the table)."""
-    plan = " | ".join(_plan(db, outbox.SETTLE_SQL, ()))
-    assert "SEARCH outbox_item USING INDEX sqlite_autoindex_outbox_item_1 (reading_id=?)" in plan
-    assert "sqlite_autoindex_outbox_delivery_1 FOR IN-OPERATOR" in plan, plan
-    assert "SCAN outbox_item" not in plan, plan
+def test_a_delivery_writes_its_rows_by_key(db):
+    """`complete` finds the outbox row by pk and the reading by its id: cost follows the
+    batch, not the queue or the store."""
+    item = " | ".join(_plan(db, outbox.DELIVER_ITEM_SQL, (T, 1)))
+    assert "SEARCH outbox_item USING INTEGER PRIMARY KEY (rowid=?)" in item, item
+    reading = " | ".join(_plan(db, outbox.DELIVER_READING_SQL, ("a",)))
+    assert "SEARCH reading USING INDEX sqlite_autoindex_reading_1 (id=?)" in reading, reading
+
+
+def test_the_change_order_catch_up_walks_the_waiting_deliveries_oldest_first(db):
+    """Neither a sort of what waits nor a look at the queue: a walk of outbox_delivery's
+    rowid (its delivery order), `limit` rows long."""
+    plan = " | ".join(_plan(db, outbox.SETTLE_SQL, (2000,)))
+    assert plan == "SCAN outbox_delivery", plan
 
 
 def test_settling_a_claim_finds_its_rows_by_reading_id(db):
