@@ -131,7 +131,9 @@ def test_version_13_applies_the_deliveries_version_12_had_recorded_but_not_settl
     assert get_reading(db, second).state.value == "queued"
     with sqlite3.connect(db_path) as conn:
         items = dict(conn.execute("SELECT reading_id, state FROM outbox_item"))
-        waiting = conn.execute("SELECT pk, reading_id, delivered_at FROM outbox_delivery").fetchall()
+        waiting = conn.execute(
+            "SELECT pk, reading_id, delivered_at FROM outbox_delivery"
+        ).fetchall()
     assert items == {first: "delivered", second: "queued"}
     assert waiting == [(1, first, "2026-11-30T10:00:00.000000+00:00")]
     db.close()

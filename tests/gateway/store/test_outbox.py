@@ -115,7 +115,7 @@ async def test_a_delivery_is_exact_at_once_and_its_change_order_follows_when_idl
 async def test_while_draining_the_change_order_catches_up_once_a_delivery_is_overdue(
     db, monkeypatch
 ):
-    outbox, sugar, cuff = await _two_streams(db)
+    outbox, sugar, _cuff = await _two_streams(db)
     monkeypatch.setattr(outbox_module, "SETTLE_AFTER_S", 0.0)
     before = _change_seq(db, sugar.items[0].id)
     await outbox.complete(sugar.claim_id, [sugar.items[0].id], T0)  # the cuff is in flight
