@@ -17,7 +17,9 @@ Three figures from one run, against one stub process (its own core, loopback HTT
 
 Prints figures only (no assertions); with --json the last line is one JSON object:
 `raw_per_s`, `sdk_per_s`, and per outbox drained `<kind>_per_s` and `<kind>_ratio` (÷ the raw
-rate of the same run), e.g. `sqlite_per_s`, `sqlite_ratio`.
+rate of the same run), e.g. `sqlite_per_s`, `sqlite_ratio`; and `sqlite_catch_up_s`, the time
+the SQLite outbox then takes, idle, to give the delivered readings their place in the change
+order (`gateway.store.outbox`; `run` does it on a timer once the uploader is idle).
 """
 
 import argparse
@@ -217,7 +219,10 @@ async def make_outbox(kind: str, directory: Path) -> Outbox:
     return SqliteOutbox(open_database(directory / DATABASE_FILENAME), zone=ZONE)
 
 
-async def uploader_rate(base: str, n: int, kind: str, directory: Path) -> tuple[float, int]:
+async def uploader_rate(
+    base: str, n: int, kind: str, directory: Path
+) -> tuple[float, int, float | None]:
+    """(readings/s, POSTs, seconds the SQLite outbox then took to catch up the change order)."""
     outbox = await make_outbox(kind, directory)
     await outbox.enqueue(items_of(make_readings(n, f"upl-{kind}")))
     client = JunctionClient(base_url=base, api_key=SecretStr(KEY), read_timeout_s=60)
@@ -227,7 +232,16 @@ async def uploader_rate(base: str, n: int, kind: str, directory: Path) -> tuple[
     elapsed = time.perf_counter() - started
     await client.aclose()
     assert uploader.stats.delivered == n
-    return n / elapsed, uploader.stats.posts
+    catch_up_s = None
+    if kind == "sqlite":  # what `run` does next, on its 1 s timer, while idle
+        from gateway.store.outbox import SqliteOutbox
+
+        assert isinstance(outbox, SqliteOutbox)
+        started = time.perf_counter()
+        while await outbox.catch_up():
+            pass
+        catch_up_s = time.perf_counter() - started
+    return n / elapsed, uploader.stats.posts, catch_up_s
 
 
 async def sdk_style_rate(base: str, n: int) -> float:
@@ -298,12 +312,14 @@ async def main() -> None:
     )
     print(f"stub raw accept rate     {raw:10.0f} readings/s  ({stored_raw} samples stored)")
     print(f"SDK-style (per read)     {sdk:10.0f} readings/s  (on {args.sdk_readings} readings)")
-    for kind, (rate, posts, stored) in drains.items():
+    for kind, (rate, posts, catch_up_s, stored) in drains.items():
         print(
             f"uploader, {kind:6} outbox {rate:10.0f} readings/s  ({posts} POSTs, {stored} stored)"
         )
         print(f"  / raw accept rate      {rate / raw:10.2f}")
         print(f"  / SDK-style            {rate / sdk:10.1f}x")
+        if catch_up_s is not None:
+            print(f"  then change order caught up in {catch_up_s:.1f} s (idle, after the drain)")
     if args.json:
         figures: dict[str, float | int] = {
             "readings": args.readings,
@@ -311,9 +327,11 @@ async def main() -> None:
             "sdk_per_s": round(sdk),
             "load_1m": round(os.getloadavg()[0], 2),
         }
-        for kind, (rate, _posts, _stored) in drains.items():
+        for kind, (rate, _posts, catch_up_s, _stored) in drains.items():
             figures[f"{kind}_per_s"] = round(rate)
             figures[f"{kind}_ratio"] = round(rate / raw, 3)
+            if catch_up_s is not None:
+                figures[f"{kind}_catch_up_s"] = round(catch_up_s, 2)
         print(json.dumps(figures, sort_keys=True))
 
 

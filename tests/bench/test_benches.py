@@ -48,7 +48,7 @@ TINY: dict[str, tuple[list[str], set[str]]] = {
     ),
     "sync_drain": (
         ["--readings", "500", "--sdk-readings", "50"],
-        {"raw_per_s", "sqlite_per_s", "sqlite_ratio"},
+        {"raw_per_s", "sqlite_per_s", "sqlite_ratio", "sqlite_catch_up_s"},
     ),
     "upload_cpu": (
         ["--readings", "300"],
