@@ -44,6 +44,7 @@ class Claims:
         self._lock = threading.Lock()
         self._claims: dict[str, _Claim] = {}
         self._holder: dict[str, str] = {}  # item id -> claim id
+        self._enqueued: dict[str, str] = {}  # item id -> its enqueued_at when claimed
         self._latest: dict[StreamKey, str] = {}  # stream -> its newest claim (or reservation)
 
     def reserve(self, stream: StreamKey, now: datetime, lease_until: datetime) -> str | None:
@@ -61,16 +62,30 @@ class Claims:
             self._latest[stream] = claim_id
             return claim_id
 
-    def fill(self, claim_id: str, ids: Iterable[str]) -> None:
-        """Give the reserved claim its items (taken from any older claim holding them)."""
+    def fill(self, claim_id: str, items: Iterable[tuple[str, str]]) -> None:
+        """Give the reserved claim its items: (id, `enqueued_at` as stored) pairs.
+
+        An item an older claim holds is taken from it.
+        """
         with self._lock:
             claim = self._claims[claim_id]
-            for item_id in ids:
+            for item_id, enqueued_at in items:
                 old = self._holder.get(item_id)
                 if old is not None and old != claim_id:
                     self._forget(old, item_id)
                 self._holder[item_id] = claim_id
+                self._enqueued[item_id] = enqueued_at
                 claim.ids.add(item_id)
+
+    def enqueued(self, ids: Iterable[str]) -> dict[str, str]:
+        """For those of `ids` a claim holds: their `enqueued_at` (as stored) when claimed.
+
+        A reparse that queues a corrected reading again stamps a new `enqueued_at`
+        (`gateway.reparse`, possibly in another process): a 2xx for what was claimed
+        before it carried the old values.
+        """
+        with self._lock:
+            return {i: self._enqueued[i] for i in ids if i in self._enqueued}
 
     def cancel(self, claim_id: str) -> None:
         """Drop a reservation that claimed nothing."""
@@ -89,6 +104,7 @@ class Claims:
         with self._lock:
             for item_id in ids:
                 claim_id = self._holder.pop(item_id, None)
+                self._enqueued.pop(item_id, None)
                 if claim_id is not None:
                     self._forget(claim_id, item_id)
 
@@ -117,6 +133,7 @@ class Claims:
             count = len(self._holder)
             self._claims.clear()
             self._holder.clear()
+            self._enqueued.clear()
             self._latest.clear()
             return count
 

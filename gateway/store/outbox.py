@@ -196,7 +196,7 @@ class SqliteOutbox:
                     for found in cur.execute(readings_sql(len(chunk)), tuple(chunk)):
                         readings[found[0]] = found
                 total = cur.execute(GROUP_COUNT_SQL, (*stream, *group)).fetchone()[0]
-            self._claims.fill(claim_id, (row[3] for row in rows))
+            self._claims.fill(claim_id, ((row[3], row[1]) for row in rows))
         except BaseException:
             self._claims.cancel(claim_id)
             raise
@@ -302,10 +302,17 @@ class SqliteOutbox:
         at = utc_text(now)
         with self._db.write() as session:
             cur = _cursor(session)
-            # A 2xx is a delivery whichever claim holds the item now.
+            # A 2xx is a delivery whichever claim holds the item now, unless the item was
+            # queued again since it was claimed (a reparse corrected its reading: what was
+            # sent is the old values, so it stays queued).
+            claimed = self._claims.enqueued(ids)
             done: list[tuple[Any, ...]] = []
             for chunk in _chunks(list(ids)):
-                done.extend(cur.execute(delivered_sql(len(chunk)), tuple(chunk)))
+                done.extend(
+                    row
+                    for row in cur.execute(delivered_sql(len(chunk)), tuple(chunk))
+                    if claimed.get(row[1], row[4]) == row[4]
+                )
             cur.executemany(DELIVER_ITEM_SQL, [(at, d[0]) for d in done])
             cur.executemany(DELIVER_READING_SQL, [(d[1],) for d in done])
             cur.executemany(RECORD_DELIVERY_SQL, [(d[1], at) for d in done])
@@ -617,7 +624,7 @@ def delivered_sql(count: int) -> str:
     """
     marks = ", ".join("?" * count)
     return (
-        "SELECT pk, reading_id, user_id, resource, provider, stage, window_start, window_end"  # noqa: S608 - placeholders only
+        "SELECT pk, reading_id, user_id, resource, enqueued_at"  # noqa: S608 - placeholders only
         " FROM outbox_item"
         f" WHERE reading_id IN ({marks}) AND +state = 'queued'"
     )

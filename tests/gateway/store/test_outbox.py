@@ -1,9 +1,13 @@
 import sqlite3
 from datetime import timedelta
 
+from sqlmodel import select
+
 from drivers.readings import ReadingFlag, ReadingKind
+from gateway.reparse import _requeue
 from gateway.store import claims, open_database, users
 from gateway.store import outbox as outbox_module
+from gateway.store.models import ReadingRow
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import ReadingState, get_reading, save_transfer
 from sync.outbox import Stage
@@ -185,3 +189,25 @@ async def test_the_timer_catches_up_only_while_the_uploader_is_idle(db):
     assert await outbox.catch_up(T0) == 1
     assert _waiting(db) == []
     assert await outbox.catch_up(T0) == 0
+
+
+async def test_a_2xx_for_values_a_reparse_has_since_corrected_leaves_the_item_queued(db):
+    """The claim sent the old values: the corrected reading must still go up."""
+    users.bind(db, METER, "user-a")
+    save_transfer(db, [glucose(1)], zone=ZONE, now=T0)
+    outbox = SqliteOutbox(db, zone=ZONE)
+    batch = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=5, now=T0, lease_until=LEASE)
+    assert batch is not None
+    [item] = batch.items
+    with db.write() as session:  # `gateway.reparse` queues the corrected reading again
+        row = session.exec(select(ReadingRow).where(ReadingRow.id == item.id)).one()
+        _requeue(session, row, T0 + timedelta(minutes=1))
+    await outbox.complete(batch.claim_id, [item.id], T0 + timedelta(minutes=2))
+    assert get_reading(db, item.id).state is ReadingState.QUEUED
+    again = await outbox.claim(
+        "user-a", ReadingKind.GLUCOSE, limit=5, now=T0 + timedelta(minutes=3), lease_until=LEASE
+    )
+    assert again is not None
+    assert [i.id for i in again.items] == [item.id]
+    await outbox.complete(again.claim_id, [item.id], T0 + timedelta(minutes=3))
+    assert get_reading(db, item.id).state is ReadingState.DELIVERED
