@@ -8,8 +8,10 @@ ended: nothing durable is needed. Claims are kept per database file (its resolve
 every `SqliteOutbox` of this process over one file, including one opened again after
 `Database.close`, sees the same claims; another process sees none.
 
-Catch-up: when delivered readings wait for their place in the change order (the record
-is the `outbox_delivery` table; see `gateway.store.outbox`).
+Recorded: counts of 2xx recorded in the narrow `outbox_delivery` table whose outbox rows
+and readings are not settled yet (see `gateway.store.outbox`). Catch-up: when settled
+readings wait for their place in the change order (the record is the `change_catch_up`
+table).
 
 Thread-safe: store calls run in worker threads (`gateway.store.aio`).
 """
@@ -17,6 +19,7 @@ Thread-safe: store calls run in worker threads (`gateway.store.aio`).
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -149,17 +152,94 @@ class Claims:
             del self._latest[claim.stream]
 
 
+# An outbox item's group: provider, stage, window start, window end (UTC text or None).
+Group = tuple[str, str, str | None, str | None]
+
+
+class Recorded:
+    """Counts of deliveries recorded in `outbox_delivery` whose rows are not settled yet.
+
+    Only counts, per stream and per group (a 100k drain would otherwise hold 100k ids):
+    which rows they are, the queue's walks ask SQL (`gateway.store.outbox`). Settling takes
+    every recorded delivery at once, so it starts the counts again from zero.
+
+    Attributes:
+        replayed: Whether this process has settled what an earlier one left recorded (it
+            knows nothing of those in memory).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._groups: Counter[tuple[StreamKey, Group]] = Counter()
+        self._streams: Counter[StreamKey] = Counter()
+        self._historical: Counter[StreamKey] = Counter()
+        self._since: float | None = None  # monotonic: when the oldest was recorded
+        self.replayed = False
+
+    def add(self, items: Iterable[tuple[StreamKey, Group]]) -> None:
+        """Deliveries just recorded: each one's stream and group."""
+        with self._lock:
+            for stream, group in items:
+                self._groups[(stream, group)] += 1
+                self._streams[stream] += 1
+                self._historical[stream] += group[1] == "historical"
+            if self._streams and self._since is None:
+                self._since = time.monotonic()
+
+    def remove(self, items: Iterable[tuple[StreamKey, Group]]) -> None:
+        """Recorded deliveries taken back (their transaction failed)."""
+        with self._lock:
+            for stream, group in items:
+                self._groups[(stream, group)] -= 1
+                self._streams[stream] -= 1
+                self._historical[stream] -= group[1] == "historical"
+            self._streams = +self._streams
+            if not self._streams:
+                self._since = None
+
+    def clear(self) -> None:
+        """Every recorded delivery was settled."""
+        with self._lock:
+            self._groups.clear()
+            self._streams.clear()
+            self._historical.clear()
+            self._since = None
+
+    def count(self) -> int:
+        """Recorded deliveries not settled."""
+        with self._lock:
+            return sum(self._streams.values())
+
+    def age(self) -> float:
+        """Seconds since the oldest unsettled delivery was recorded (0 if none)."""
+        since = self._since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def counts(self) -> dict[StreamKey, tuple[int, int]]:
+        """Per stream: unsettled deliveries, and how many of them are historical."""
+        with self._lock:
+            return {s: (n, self._historical[s]) for s, n in self._streams.items() if n}
+
+    def in_group(self, stream: StreamKey, group: Group) -> int:
+        """Unsettled deliveries of one group of one stream."""
+        with self._lock:
+            return self._groups[(stream, group)]
+
+
 class CatchUp:
     """Whether delivered readings wait for their place in the change order, and how long.
 
-    `SqliteOutbox.complete` records each delivery in `outbox_delivery`; `settle_sync` works
-    through that table oldest first. This only times it: the table is the record. A new
+    Settling a delivery queues its reading in the `change_catch_up` table; `catch_up_sync`
+    works through it oldest first. This only times it: the table is the record. A new
     process does not know what an earlier one left there, so it starts "waiting, overdue".
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._since: float | None = 0.0  # monotonic: oldest delivery waiting (0: unknown)
+        # Whether the uploader was last seen idle: nothing to claim and nothing in flight
+        # (set by `SqliteOutbox.streams`, cleared by a claim).
+        self.idle = False
 
     def note(self) -> None:
         """Deliveries were just recorded."""
@@ -185,12 +265,15 @@ class CatchUp:
         return float("inf") if since == 0.0 else time.monotonic() - since
 
 
-_BY_FILE: dict[Path, tuple[Claims, CatchUp]] = {}
+_BY_FILE: dict[Path, tuple[Claims, Recorded, CatchUp]] = {}
 _BY_FILE_LOCK = threading.Lock()
 
 
-def claims_of(path: Path) -> tuple[Claims, CatchUp]:
-    """The claims and change-order catch-up of the database file at `path` (one per file)."""
+def claims_of(path: Path) -> tuple[Claims, Recorded, CatchUp]:
+    """The in-memory outbox state of the database file at `path` (one per file).
+
+    Its claims, its recorded deliveries not settled, and its change-order catch-up.
+    """
     key = path.resolve()
     with _BY_FILE_LOCK:
-        return _BY_FILE.setdefault(key, (Claims(), CatchUp()))
+        return _BY_FILE.setdefault(key, (Claims(), Recorded(), CatchUp()))

@@ -356,29 +356,16 @@ _V12 = Migration(
 
 _V13 = Migration(
     13,
-    "a delivery moves the outbox row and the reading's state at once; outbox_delivery keeps"
-    " only the readings whose change order has not caught up, in delivery order",
+    "settled deliveries wait in change_catch_up for their place in the change order",
     (
-        # What store v12 recorded but had not settled: apply the state part now, as
-        # `gateway.store.outbox` does from v13 on when it records a 2xx.
-        "UPDATE outbox_item SET state = 'delivered', delivered_at = (SELECT d.delivered_at"
-        " FROM outbox_delivery AS d WHERE d.reading_id = outbox_item.reading_id)"
-        " WHERE reading_id IN (SELECT reading_id FROM outbox_delivery) AND state = 'queued'",
-        "UPDATE reading SET state = 'delivered'"
-        " WHERE id IN (SELECT reading_id FROM outbox_delivery) AND state = 'queued'",
-        # A rowid table and no other index: a batch's rows go at its end (an index on the
-        # reading id put them at 500 random places, ~400 pages of every commit). The change
-        # order is caught up oldest delivery first (`pk`). `complete` records a reading
-        # only while its outbox row is queued, so one is not recorded twice.
-        """CREATE TABLE outbox_delivery_v13 (
+        # Settling a delivery (`gateway.store.outbox`) moves the outbox row and the reading's
+        # state; the reading's new place in the change order (its row and seven indexes,
+        # about as costly as the rest together) waits here, oldest first, until the
+        # uploader is idle. A rowid table and no index: a settle appends.
+        """CREATE TABLE change_catch_up (
             pk INTEGER PRIMARY KEY,
-            reading_id TEXT NOT NULL,
-            delivered_at TEXT NOT NULL
+            reading_id TEXT NOT NULL
         )""",
-        "INSERT INTO outbox_delivery_v13 (reading_id, delivered_at)"
-        " SELECT reading_id, delivered_at FROM outbox_delivery ORDER BY delivered_at",
-        "DROP TABLE outbox_delivery",
-        "ALTER TABLE outbox_delivery_v13 RENAME TO outbox_delivery",
     ),
 )
 

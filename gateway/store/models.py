@@ -189,19 +189,29 @@ class OutboxRow(SQLModel, table=True):
 
 
 class OutboxDeliveryRow(SQLModel, table=True):
-    """A delivered reading whose change order has not caught up yet (schema version 13).
+    """A 2xx recorded for an outbox item, not yet settled into its rows (schema version 12).
 
-    `gateway.store.outbox` writes one row with the 2xx (the outbox row and the reading's
-    state change in the same transaction) and deletes it when the reading takes its new
-    place in the change order (`updated_since`), oldest first. Plain SQL; declared here so
-    the models describe the whole schema.
+    Written and settled with plain SQL by `gateway.store.outbox` (WITHOUT ROWID, keyed by
+    the reading id); declared here so the models describe the whole schema.
     """
 
     __tablename__ = "outbox_delivery"
 
+    reading_id: str = Field(primary_key=True)
+    delivered_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class ChangeCatchUpRow(SQLModel, table=True):
+    """A settled delivery whose reading waits for its place in the change order (v13).
+
+    Appended when a delivery is settled and deleted when the reading takes the next
+    `change_seq` (`gateway.store.outbox`, plain SQL), oldest first (`pk`).
+    """
+
+    __tablename__ = "change_catch_up"
+
     pk: int | None = Field(default=None, primary_key=True)
     reading_id: str
-    delivered_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class UploadAttemptRow(SQLModel, table=True):

@@ -5,21 +5,29 @@ the reading itself lives in the `reading` table (an item enqueued for a reading 
 has not seen stores the reading too), so delivery and dead-lettering also move the
 reading's state, which the local API shows.
 
-Every method that changes stored state is durable when it returns. Claims are kept in
-memory (issue 18; `gateway.store.claims`: the uploader's start-up `release_all` ends every
-claim anyway).
+Every method that changes stored state is durable when it returns. Kept in memory for
+speed (issue 18; `gateway.store.claims`): claims (the uploader's start-up `release_all` ends
+every claim anyway) and counts of deliveries recorded but not settled.
 
-A 2xx moves the outbox row out of the queue and the reading's `state` to delivered in one
-fsynced transaction, and records the reading in the narrow `outbox_delivery` table. What
-it does not do at once is give the reading its new place in the change order
-(`change_seq`, `updated_at`: the row and its seven change-order indexes, which
-`updated_since` reads), which costs about as much as everything else in a delivery
-together (issue 18: ~30 µs of ~50 per reading, measured on a 100k drain). That catch-up
-runs oldest delivery first, `SETTLE_CHUNK` readings per transaction (so a save waits for
-it at most about 60 ms): at once while the uploader is idle (no other batch in flight),
-and while it drains a backlog only once the oldest delivery waiting is `SETTLE_AFTER_S`
-old; `run` also catches up on a timer (`gateway.jobs`). Everything but `updated_since` —
-the queue, counts, the reading's state in the API — is exact from the 2xx on.
+A delivery goes through three steps, each cheaper per reading than the one-step update it
+replaces, because a batch's rows are scattered (a backlog interleaves streams row by row: a
+batch of 500 touched ~1,700 pages, one outbox page and one reading page per reading):
+
+1. `complete`: the 2xx is recorded, fsynced, in the narrow `outbox_delivery` table (~50
+   WAL pages a batch). From then on the queue's walks pass over the item (``NOT EXISTS``
+   on that table's key) and its counts subtract it (the counts in memory).
+2. Settling (`settle_sync`), for every recorded delivery at once: the outbox row leaves
+   the queue, the reading becomes delivered, and the reading is appended to
+   `change_catch_up`. At once while the uploader is idle (no other batch in flight); while
+   it drains a backlog, once `SETTLE_ITEMS` are recorded or the oldest is `SETTLE_AFTER_S`
+   old (neighbouring rows share pages, so settling thousands at once writes each page once).
+3. The change order (`catch_up_sync`): the reading takes the next `change_seq` and a new
+   `updated_at` (its row and seven change-order indexes, which `updated_since` reads; about
+   as costly as the rest together), `CATCH_UP_CHUNK` readings per transaction, oldest
+   first, while the uploader is idle (`run` also calls `catch_up` on a timer,
+   `gateway.jobs`) or once the oldest has waited `CATCH_UP_AFTER_S`.
+
+A restart settles what a crash left recorded before it reads the queue.
 """
 
 import logging
@@ -36,7 +44,7 @@ from drivers.readings import ReadingKind
 from gateway.store import sync_state
 from gateway.store.aio import call
 from gateway.store.changes import ReadingState, mark_changed
-from gateway.store.claims import claims_of
+from gateway.store.claims import Group, StreamKey, claims_of
 from gateway.store.codec import READING_COLUMNS_SQL, ReadingColumns, reading_from_row
 from gateway.store.db import Database
 from gateway.store.enqueue import QUEUED as _QUEUED
@@ -86,7 +94,7 @@ class SqliteOutbox:
     def __init__(self, db: Database, *, zone: ZoneInfo) -> None:
         self._db = db
         self._zone = zone
-        self._claims, self._catch_up = claims_of(db.path)
+        self._claims, self._recorded, self._catch_up = claims_of(db.path)
 
     async def _run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await call(fn, *args, **kwargs)
@@ -109,11 +117,13 @@ class SqliteOutbox:
     def _streams(self, now: datetime) -> list[StreamInfo]:
         # Hot path (the uploader asks after every batch): DB-API cursor, and each figure
         # comes from its own partial index (store v9), so no query reads every queued row:
-        # counts are index-only, retrying rows are few, a head is an index walk. Claims are
-        # in memory (`gateway.store.claims`).
-        self._settle_due(now, but="")
+        # counts are index-only, retrying rows are few, a head is an index walk. Claims and
+        # the counts of recorded, unsettled deliveries are in memory (`gateway.store.claims`).
+        self._replay()
+        self._settle_due()
         at = utc_text(now)
         claimed = self._claims.claimed(now)
+        recorded = self._recorded.counts()
         with self._db.read() as session:
             cur = _cursor(session)
             queued = cur.execute(STREAM_COUNTS_SQL).fetchall()
@@ -128,8 +138,12 @@ class SqliteOutbox:
                 if key not in next_due or not_before < next_due[key]:
                     next_due[key] = not_before
             infos: list[StreamInfo] = []
-            for user_id, resource, count in queued:
+            for user_id, resource, stored in queued:
                 key = (user_id, resource)
+                gone, gone_historical = recorded.get(key, (0, 0))
+                count = stored - gone
+                if count <= 0:
+                    continue
                 held = len(claimed.get(key, ()))
                 head = cur.execute(HEAD_SQL, (user_id, resource, at)).fetchone()
                 infos.append(
@@ -140,10 +154,18 @@ class SqliteOutbox:
                         due=count - held - waiting.get(key, 0),
                         claimed=held,
                         next_due_at=_instant(next_due[key]) if key in next_due else None,
-                        historical=historical.get(key, 0),
+                        historical=historical.get(key, 0) - gone_historical,
                         head=None if head is None else Stage(head[1]),
                     )
                 )
+        if not claimed and all(info.due <= 0 for info in infos):
+            # Nothing to claim and nothing in flight: the uploader is idle, and what it
+            # left to settle and catch up is done now (the timer goes on with the rest).
+            self._catch_up.idle = True
+            if self._recorded.count():
+                self.settle_sync(now)
+            if self._catch_up.waiting():
+                self.catch_up_sync(now)
         return infos
 
     # ---------------------------------------------------------------- claims
@@ -176,10 +198,12 @@ class SqliteOutbox:
         # claim itself is kept in memory (`gateway.store.claims`): no write transaction,
         # unless claimed items waited for a retry (their retry time is spent: clearing it
         # keeps the retrying index small; not fsynced, like the claim).
+        self._replay()
         stream = (user_id, resource.value)
         claim_id = self._claims.reserve(stream, now, lease_until)
         if claim_id is None:
             return None
+        self._catch_up.idle = False
         at = utc_text(now)
         try:
             with self._db.read() as session:
@@ -196,6 +220,7 @@ class SqliteOutbox:
                     for found in cur.execute(readings_sql(len(chunk)), tuple(chunk)):
                         readings[found[0]] = found
                 total = cur.execute(GROUP_COUNT_SQL, (*stream, *group)).fetchone()[0]
+            total -= self._recorded.in_group(stream, group)
             self._claims.fill(claim_id, ((row[3], row[1]) for row in rows))
         except BaseException:
             self._claims.cancel(claim_id)
@@ -294,36 +319,91 @@ class SqliteOutbox:
         await self._run(self._complete, claim_id, ids, now)
 
     def _complete(self, claim_id: str, ids: Sequence[str], now: datetime) -> None:
-        # Hot path: DB-API cursor, one fsynced transaction per batch. The queued rows among
-        # `ids` are found on the reading_id unique index (``+state`` keeps SQLite off the
-        # (state, dead_at) index); they leave the queue, their readings become delivered
-        # (`state` is in no index of `reading`: a row write each) and wait in
-        # `outbox_delivery` for their place in the change order (`_settle_due`).
+        # Hot path: DB-API cursor, one fsynced transaction per batch, narrow writes only
+        # (step 1 of the module docstring). Queued, unrecorded rows among `ids` are found on
+        # the reading_id unique index (``+state`` keeps SQLite off the (state, dead_at) index).
+        self._replay()
         at = utc_text(now)
-        with self._db.write() as session:
-            cur = _cursor(session)
-            # A 2xx is a delivery whichever claim holds the item now, unless the item was
-            # queued again since it was claimed (a reparse corrected its reading: what was
-            # sent is the old values, so it stays queued).
-            claimed = self._claims.enqueued(ids)
-            done: list[tuple[Any, ...]] = []
-            for chunk in _chunks(list(ids)):
-                done.extend(
-                    row
-                    for row in cur.execute(delivered_sql(len(chunk)), tuple(chunk))
-                    if claimed.get(row[1], row[4]) == row[4]
-                )
-            cur.executemany(DELIVER_ITEM_SQL, [(at, d[0]) for d in done])
-            cur.executemany(DELIVER_READING_SQL, [(d[1],) for d in done])
-            cur.executemany(RECORD_DELIVERY_SQL, [(d[1], at) for d in done])
-            self._log_streams(session, claim_id, [(d[2], d[3]) for d in done], _DELIVERED, now)
+        recorded: list[tuple[StreamKey, Group]] = []
+        try:
+            with self._db.write() as session:
+                cur = _cursor(session)
+                # A 2xx is a delivery whichever claim holds the item now, unless the item
+                # was queued again since it was claimed (a reparse corrected its reading:
+                # what was sent is the old values, so it stays queued).
+                claimed = self._claims.enqueued(ids)
+                done: list[tuple[Any, ...]] = []
+                for chunk in _chunks(list(ids)):
+                    done.extend(
+                        row
+                        for row in cur.execute(delivered_sql(len(chunk)), tuple(chunk))
+                        if claimed.get(row[1], row[4]) == row[4]
+                    )
+                cur.executemany(RECORD_DELIVERY_SQL, [(d[1], at) for d in done])
+                self._log_streams(session, claim_id, [(d[2], d[3]) for d in done], _DELIVERED, now)
+                # Counted under the write lock, so a concurrent settle cannot miss them.
+                recorded = [((d[2], d[3]), (d[5], d[6], d[7], d[8])) for d in done]
+                self._recorded.add(recorded)
+        except BaseException:
+            self._recorded.remove(recorded)
+            raise
         self._claims.settle(ids)
-        if done:
+        self._settle_due()
+
+    def _settle_due(self) -> None:
+        # Steps 2 and 3 of the module docstring while the uploader drains a backlog: only
+        # once enough is recorded, or the oldest has waited long enough. (Idle, `_streams`
+        # does both at once: "no live claim" alone is no sign of idleness, since between
+        # batches there often is none, and settling a few readings at a time is what costs.)
+        recorded = self._recorded
+        if recorded.count() >= SETTLE_ITEMS or (
+            recorded.count() and recorded.age() >= SETTLE_AFTER_S
+        ):
+            self.settle_sync()
+        if self._catch_up.age() >= CATCH_UP_AFTER_S:
+            self.catch_up_sync()
+
+    def _replay(self) -> None:
+        # Deliveries an earlier process recorded but did not settle: settle them before this
+        # process reads the queue (its counts in memory know nothing of them).
+        if not self._recorded.replayed:
+            self.settle_sync()
+            with self._db.read() as session:
+                left = _cursor(session).execute(CATCH_UP_SQL, (1,)).fetchone()
+            if left is None:  # nothing an earlier process left for the change order
+                self._catch_up.settled(more=False)
+
+    def settle_sync(self, now: datetime | None = None) -> int:
+        """Settle every recorded delivery: outbox rows delivered, readings delivered.
+
+        One transaction, not fsynced (`Database.write(durable=False)`): it only derives
+        state from `outbox_delivery`, whose rows go in the same commit, so a crash at worst
+        leaves them to the next settle. The readings then wait in `change_catch_up` for
+        their place in the change order (`catch_up_sync`).
+
+        Args:
+            now: Unused by the rows (each keeps its 2xx time); kept for symmetry.
+
+        Returns:
+            How many outbox items became delivered.
+        """
+        del now
+        with self._db.write(durable=False) as session:
+            cur = _cursor(session)
+            settled = sorted(cur.execute(SETTLE_SQL).fetchall())
+            cur.executemany(DELIVER_READING_SQL, [(row[1],) for row in settled])
+            cur.executemany(WAIT_FOR_CHANGE_SQL, [(row[1],) for row in settled])
+            cur.execute("DELETE FROM outbox_delivery")
+            # Every recorded delivery is settled or dropped (no longer queued) by this
+            # transaction; counted ones added meanwhile wait for the write lock.
+            self._recorded.clear()
+            self._recorded.replayed = True
+        if settled:
             self._catch_up.note()
-        self._settle_due(now, but=claim_id)
+        return len(settled)
 
     async def catch_up(self, now: datetime | None = None) -> int:
-        """One chunk of change-order catch-up if it is due (see the module docstring).
+        """One chunk of change-order catch-up if it is due (step 3 of the module docstring).
 
         For a timer (`gateway.jobs`): the uploader triggers it too, but only when it
         completes a batch or looks at the queue.
@@ -331,43 +411,34 @@ class SqliteOutbox:
         Returns:
             How many readings took their place in the change order (0: nothing due).
         """
-        if not self._catch_up.waiting():  # the usual case: no thread hop for nothing
-            return 0
-        return await self._run(self._settle_due, now or datetime.now(UTC), but="")
-
-    def _settle_due(self, now: datetime, *, but: str) -> int:
-        # One chunk of change-order catch-up, if due: the uploader is idle (no live claim
-        # but `but`) or the oldest delivery waiting is SETTLE_AFTER_S old.
         catch_up = self._catch_up
-        if catch_up.waiting() and (
-            catch_up.age() >= SETTLE_AFTER_S or not self._claims.busy(now, but)
-        ):
-            return self.settle_sync(now)
-        return 0
+        if not catch_up.waiting():  # the usual case: no thread hop for nothing
+            return 0
+        if not catch_up.idle and catch_up.age() < CATCH_UP_AFTER_S:
+            return 0
+        return await self._run(self.catch_up_sync, now or datetime.now(UTC))
 
-    def settle_sync(self, now: datetime | None = None, *, limit: int | None = None) -> int:
-        """Give delivered readings their place in the change order, oldest delivery first.
+    def catch_up_sync(self, now: datetime | None = None, *, limit: int | None = None) -> int:
+        """Give settled readings their place in the change order, oldest delivery first.
 
         Readings take the next `change_seq` and `updated_at` = `now`, so `updated_since`
-        sees the delivery; their state is already delivered (`complete`). One transaction,
-        not fsynced (`Database.write(durable=False)`): it only follows `outbox_delivery`,
-        whose rows go in the same commit, so a crash at worst leaves them to the next call.
+        sees the delivery. One transaction, not fsynced, like `settle_sync`.
 
         Args:
-            now: The settle time (default: the clock's).
-            limit: At most this many readings (default `SETTLE_CHUNK`).
+            now: The change time (default: the clock's).
+            limit: At most this many readings (default `CATCH_UP_CHUNK`).
 
         Returns:
             How many readings moved; fewer than `limit` means none is left waiting.
         """
         now = now or datetime.now(UTC)
-        limit = SETTLE_CHUNK if limit is None else limit
+        limit = CATCH_UP_CHUNK if limit is None else limit
         with self._db.write(durable=False) as session:
             cur = _cursor(session)
-            waiting = cur.execute(SETTLE_SQL, (limit,)).fetchall()
+            waiting = cur.execute(CATCH_UP_SQL, (limit,)).fetchall()
             mark_changed(session, [row[1] for row in waiting], now)
             if waiting:
-                cur.execute("DELETE FROM outbox_delivery WHERE pk <= ?", (waiting[-1][0],))
+                cur.execute("DELETE FROM change_catch_up WHERE pk <= ?", (waiting[-1][0],))
         self._catch_up.settled(more=len(waiting) >= limit)
         return len(waiting)
 
@@ -562,11 +633,16 @@ RETRYING_SQL = (
 )
 # Due: past any retry time. (A claimed item was due when it was claimed, so it still is.)
 _DUE = "(not_before IS NULL OR not_before <= ?)"
+# Not recorded as delivered (step 1 of the module docstring): one probe of outbox_delivery's
+# key per row walked. Its rows are at most SETTLE_ITEMS or SETTLE_AFTER_S of deliveries.
+NOT_RECORDED = (
+    "NOT EXISTS (SELECT 1 FROM outbox_delivery AS d WHERE d.reading_id = outbox_item.reading_id)"
+)
 # A stream's head: its oldest queued item that is due or claimed, i.e. not waiting for a
 # retry. Params: user, resource, now.
 HEAD_SQL = (
     "SELECT reading_id, stage FROM outbox_item INDEXED BY ix_outbox_queue"  # noqa: S608 - constants
-    f" WHERE user_id = ? AND resource = ? AND state = 'queued' AND {_DUE}"
+    f" WHERE user_id = ? AND resource = ? AND state = 'queued' AND {_DUE} AND {NOT_RECORDED}"
     " ORDER BY enqueued_at, reading_id LIMIT 1"
 )
 # The group of a stream's oldest due item (the caller has checked that the stream has no
@@ -574,7 +650,7 @@ HEAD_SQL = (
 FIRST_DUE_SQL = (
     "SELECT reading_id, provider, stage, window_start, window_end FROM outbox_item"  # noqa: S608 - constants
     " INDEXED BY ix_outbox_queue WHERE user_id = ? AND resource = ? AND state = 'queued'"
-    f" AND {_DUE} ORDER BY enqueued_at, reading_id LIMIT 1"
+    f" AND {_DUE} AND {NOT_RECORDED} ORDER BY enqueued_at, reading_id LIMIT 1"
 )
 # A batch: the oldest due items of one group.
 # Params: user, resource, now, provider, stage, window start, window end, limit.
@@ -582,24 +658,38 @@ BATCH_SQL = (
     "SELECT pk, enqueued_at, attempts, reading_id, not_before"  # noqa: S608 - constants
     " FROM outbox_item INDEXED BY ix_outbox_queue"
     " WHERE user_id = ? AND resource = ? AND state = 'queued'"
-    f" AND {_DUE}"
+    f" AND {_DUE} AND {NOT_RECORDED}"
     " AND provider = ? AND stage = ? AND window_start IS ? AND window_end IS ?"
     " ORDER BY enqueued_at, reading_id LIMIT ?"
 )
-# A delivery, in `complete`: the outbox row leaves the queue, the reading is delivered, and
-# waits for its place in the change order. Params: delivered-at, outbox pk / reading id.
-DELIVER_ITEM_SQL = "UPDATE outbox_item SET state = 'delivered', delivered_at = ? WHERE pk = ?"
-DELIVER_READING_SQL = "UPDATE reading SET state = 'delivered' WHERE id = ?"
+# Recording a 2xx (`complete`). Params: reading id, delivered-at.
 RECORD_DELIVERY_SQL = "INSERT INTO outbox_delivery (reading_id, delivered_at) VALUES (?, ?)"
-# The oldest deliveries waiting for the change order. Params: limit.
-SETTLE_SQL = "SELECT pk, reading_id FROM outbox_delivery ORDER BY pk LIMIT ?"
+# Settling recorded deliveries: their queued outbox rows become delivered (a row no longer
+# queued, e.g. withdrawn by a reparse, is left alone; a reparse that queues a corrected
+# reading again deletes its recorded delivery, `gateway.reparse`).
+SETTLE_SQL = (
+    "UPDATE outbox_item SET state = 'delivered', delivered_at = (SELECT d.delivered_at"
+    " FROM outbox_delivery AS d WHERE d.reading_id = outbox_item.reading_id)"
+    " WHERE reading_id IN (SELECT reading_id FROM outbox_delivery) AND +state = 'queued'"
+    " RETURNING pk, reading_id"
+)
+# ... their readings become delivered (`state` is in no index of `reading`) ...
+DELIVER_READING_SQL = "UPDATE reading SET state = 'delivered' WHERE id = ?"
+# ... and wait for their place in the change order. Params: reading id.
+WAIT_FOR_CHANGE_SQL = "INSERT INTO change_catch_up (reading_id) VALUES (?)"
+# Settling: at once while the uploader is idle; while it drains a backlog, together, once
+# this many are recorded or the oldest is this old (the local API shows a delivery at most
+# about this late).
+SETTLE_ITEMS = 10_000
+SETTLE_AFTER_S = 1.0
+# The change order's oldest waiting readings. Params: limit.
+CATCH_UP_SQL = "SELECT pk, reading_id FROM change_catch_up ORDER BY pk LIMIT ?"
 # Change-order catch-up: this many readings per transaction (~60 ms on a Pi-class core, the
-# longest a save waits for it) ...
-SETTLE_CHUNK = 2_000
-# ... at once while the uploader is idle; while it drains a backlog, only once the oldest
-# delivery waiting is this old (a client polling `updated_since` sees a delivery at most
-# about this late, or when the drain ends).
-SETTLE_AFTER_S = 60.0
+# longest a save waits for it) at once while the uploader is idle; while it drains a
+# backlog, only once the oldest waiting is this old (a client polling `updated_since` sees
+# a delivery at most about this late, or when the drain ends).
+CATCH_UP_CHUNK = 2_000
+CATCH_UP_AFTER_S = 60.0
 
 
 def readings_sql(count: int) -> str:
@@ -617,16 +707,18 @@ GROUP_COUNT_SQL = (
 
 
 def delivered_sql(count: int) -> str:
-    """Queued items among `count` reading ids, found on the reading_id unique index.
+    """Queued items among `count` reading ids not recorded as delivered yet.
+
+    Found on the reading_id unique index.
 
     ``+state`` keeps SQLite off the (state, dead_at) index, which made `complete` a scan of
     every queued row (issue 18: 47 ms per batch at 100k queued).
     """
     marks = ", ".join("?" * count)
     return (
-        "SELECT pk, reading_id, user_id, resource, enqueued_at"  # noqa: S608 - placeholders only
-        " FROM outbox_item"
-        f" WHERE reading_id IN ({marks}) AND +state = 'queued'"
+        "SELECT pk, reading_id, user_id, resource, enqueued_at,"  # noqa: S608 - placeholders only
+        " provider, stage, window_start, window_end FROM outbox_item"
+        f" WHERE reading_id IN ({marks}) AND +state = 'queued' AND {NOT_RECORDED}"
     )
 
 

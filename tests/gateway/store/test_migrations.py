@@ -114,7 +114,7 @@ def test_a_failing_step_leaves_the_previous_version_intact(db_path):
     assert _version(db_path) == LATEST_VERSION
 
 
-def test_version_13_applies_the_deliveries_version_12_had_recorded_but_not_settled(db_path):
+async def test_a_delivery_version_12_recorded_is_settled_after_the_upgrade(db_path):
     old = Database(db_path, create_sqlite_engine(db_path))
     migrate(old, target=12)
     bind(old, "C0:FF:EE:00:00:01", "user-a")
@@ -127,13 +127,15 @@ def test_version_13_applies_the_deliveries_version_12_had_recorded_but_not_settl
         )
     old.close()
     db = open_database(db_path)
+    [stream] = await SqliteOutbox(db, zone=ZONE).streams(glucose(1).received_at)
+    assert stream.queued == 1
     assert get_reading(db, first).state.value == "delivered"
     assert get_reading(db, second).state.value == "queued"
     with sqlite3.connect(db_path) as conn:
         items = dict(conn.execute("SELECT reading_id, state FROM outbox_item"))
-        waiting = conn.execute(
-            "SELECT pk, reading_id, delivered_at FROM outbox_delivery"
-        ).fetchall()
+        delivered_at = conn.execute(
+            "SELECT delivered_at FROM outbox_item WHERE reading_id = ?", (first,)
+        ).fetchone()
     assert items == {first: "delivered", second: "queued"}
-    assert waiting == [(1, first, "2026-11-30T10:00:00.000000+00:00")]
+    assert delivered_at == ("2026-11-30T10:00:00.000000+00:00",)
     db.close()

@@ -31,6 +31,7 @@ async def test_saved_readings_flow_through_the_outbox_and_back_into_reading_stat
     await outbox.dead_letter(
         batch.claim_id, [bad.id], status_code=422, body="{}", reason="refused; fix it", now=T0
     )
+    assert await outbox.streams(T0) == []  # the uploader, idle, settles what it delivered
     assert get_reading(db, first.id).state is ReadingState.DELIVERED
     assert get_reading(db, bad.id).state is ReadingState.DEAD
     assert await outbox.requeue_dead([bad.id]) == 1
@@ -91,39 +92,53 @@ async def _two_streams(db) -> tuple[SqliteOutbox, object, object]:
     return outbox, sugar, cuff
 
 
-async def test_a_delivery_is_exact_at_once_and_its_change_order_follows_when_idle(db):
-    """A 2xx takes the item out of the queue and makes the reading delivered in the same
-    transaction; its place in the change order waits while other batches are in flight."""
+async def test_a_delivery_is_recorded_at_once_and_settled_when_the_uploader_is_idle(db):
+    """A 2xx takes the item out of the queue at once (recorded); its rows, state and change
+    order follow once the uploader finds nothing to claim and nothing in flight."""
     outbox, sugar, cuff = await _two_streams(db)
     [delivered] = sugar.items
     before = _change_seq(db, delivered.id)
     await outbox.complete(sugar.claim_id, [delivered.id], T0)  # the cuff's batch is in flight
-    assert get_reading(db, delivered.id).state is ReadingState.DELIVERED
-    assert _change_seq(db, delivered.id) == before, "catch-up waits while the uploader drains"
-    assert _waiting(db) == [delivered.id]
+    assert _recorded(db) == [delivered.id]
+    assert get_reading(db, delivered.id).state is ReadingState.QUEUED  # not settled yet
     glucose_stream = next(s for s in await outbox.streams(T0) if s.resource.value == "glucose")
     assert (glucose_stream.queued, glucose_stream.claimed) == (1, 0)
     again = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=5, now=T0, lease_until=LEASE)
     assert again is not None
     assert delivered.id not in {i.id for i in again.items}
-    assert await outbox.enqueue([delivered]) == 0, "a delivered item stays known"
+    assert await outbox.enqueue([delivered]) == 0, "a recorded delivery stays known"
     await outbox.complete(again.claim_id, [delivered.id], T0)  # a second 2xx: nothing new
-    assert _waiting(db) == [delivered.id]
+    assert _recorded(db) == [delivered.id]
     await outbox.release(again.claim_id, [i.id for i in again.items])
-    await outbox.complete(cuff.claim_id, [i.id for i in cuff.items], T0)  # nothing in flight
+    await outbox.complete(cuff.claim_id, [i.id for i in cuff.items], T0)
+    assert get_reading(db, delivered.id).state is ReadingState.QUEUED, "glucose(2) is due"
+    assert _recorded(db) != []
+    later = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=5, now=T0, lease_until=LEASE)
+    assert later is not None
+    await outbox.complete(later.claim_id, [i.id for i in later.items], T0)
+    assert await outbox.streams(T0) == []  # the uploader finds nothing to do: idle
+    assert get_reading(db, delivered.id).state is ReadingState.DELIVERED
     assert _change_seq(db, delivered.id) > before, "updated_since sees the delivery"
     assert get_reading(db, cuff.items[0].id).state is ReadingState.DELIVERED
+    assert _recorded(db) == []
     assert _waiting(db) == []
 
 
-async def test_while_draining_the_change_order_catches_up_once_a_delivery_is_overdue(
+async def test_while_draining_deliveries_settle_once_overdue_and_the_change_order_waits(
     db, monkeypatch
 ):
     outbox, sugar, _cuff = await _two_streams(db)
     monkeypatch.setattr(outbox_module, "SETTLE_AFTER_S", 0.0)
-    before = _change_seq(db, sugar.items[0].id)
-    await outbox.complete(sugar.claim_id, [sugar.items[0].id], T0)  # the cuff is in flight
-    assert _change_seq(db, sugar.items[0].id) > before
+    [delivered] = sugar.items
+    before = _change_seq(db, delivered.id)
+    await outbox.complete(sugar.claim_id, [delivered.id], T0)  # the cuff is in flight
+    assert _recorded(db) == []
+    assert get_reading(db, delivered.id).state is ReadingState.DELIVERED
+    assert _change_seq(db, delivered.id) == before, "the change order waits for idle"
+    assert _waiting(db) == [delivered.id]
+    monkeypatch.setattr(outbox_module, "CATCH_UP_AFTER_S", 0.0)
+    await outbox.streams(T0)  # still busy, but now overdue
+    assert _change_seq(db, delivered.id) > before
     assert _waiting(db) == []
 
 
@@ -132,8 +147,7 @@ async def test_the_change_order_catches_up_in_chunks_oldest_delivery_first(db, m
     save_transfer(db, [glucose(i) for i in range(1, 6)], zone=ZONE, now=T0)
     outbox = SqliteOutbox(db, zone=ZONE)
     await outbox.streams(T0)
-    monkeypatch.setattr(outbox_module, "SETTLE_CHUNK", 2)
-    monkeypatch.setattr(outbox_module, "SETTLE_AFTER_S", 3600.0)
+    monkeypatch.setattr(outbox_module, "SETTLE_AFTER_S", 0.0)
     order: list[str] = []
     for _ in range(5):  # one item per batch, another stream's claim in flight throughout
         batch = await outbox.claim(
@@ -144,33 +158,40 @@ async def test_the_change_order_catches_up_in_chunks_oldest_delivery_first(db, m
         await outbox.complete(batch.claim_id, [batch.items[0].id], T0)
         order.append(batch.items[0].id)
     assert _waiting(db) == order
-    assert outbox.settle_sync(T0) == 2
+    assert outbox.catch_up_sync(T0, limit=2) == 2
     assert _waiting(db) == order[2:]
-    assert outbox.settle_sync(T0) == 2
-    assert outbox.settle_sync(T0) == 1
+    assert outbox.catch_up_sync(T0, limit=2) == 2
+    assert outbox.catch_up_sync(T0, limit=2) == 1
     assert _waiting(db) == []
     seqs = [_change_seq(db, rid) for rid in order]
     assert seqs == sorted(seqs), "the change order follows the delivery order"
 
 
-async def test_deliveries_a_crash_left_waiting_catch_up_on_restart(db_path):
+async def test_deliveries_a_crash_left_recorded_are_settled_on_restart(db_path):
     db = open_database(db_path)
     outbox, sugar, _cuff = await _two_streams(db)
     before = _change_seq(db, sugar.items[0].id)
     await outbox.complete(sugar.claim_id, [sugar.items[0].id], T0)
+    assert _recorded(db) == [sugar.items[0].id]
     db.close()
     claims._BY_FILE.clear()  # what a new process starts with: nothing in memory
     reopened = SqliteOutbox(open_database(db_path), zone=ZONE)
-    assert get_reading(reopened._db, sugar.items[0].id).state is ReadingState.DELIVERED
     queued = {s.resource: s.queued for s in await reopened.streams(T0)}
     assert queued == {ReadingKind.GLUCOSE: 1, ReadingKind.BLOOD_PRESSURE: 1}
+    assert get_reading(reopened._db, sugar.items[0].id).state is ReadingState.DELIVERED
     assert _change_seq(reopened._db, sugar.items[0].id) > before
+    assert _recorded(reopened._db) == []
     assert _waiting(reopened._db) == []
+
+
+def _recorded(db) -> list[str]:
+    with sqlite3.connect(db.path) as conn:
+        return [r[0] for r in conn.execute("SELECT reading_id FROM outbox_delivery")]
 
 
 def _waiting(db) -> list[str]:
     with sqlite3.connect(db.path) as conn:
-        return [r[0] for r in conn.execute("SELECT reading_id FROM outbox_delivery ORDER BY pk")]
+        return [r[0] for r in conn.execute("SELECT reading_id FROM change_catch_up ORDER BY pk")]
 
 
 def _change_seq(db, reading_id: str) -> int:
@@ -180,15 +201,23 @@ def _change_seq(db, reading_id: str) -> int:
         ).fetchone()[0]
 
 
-async def test_the_timer_catches_up_only_while_the_uploader_is_idle(db):
-    outbox, sugar, cuff = await _two_streams(db)
-    await outbox.complete(sugar.claim_id, [sugar.items[0].id], T0)  # the cuff is in flight
-    assert await outbox.catch_up(T0) == 0
-    assert _waiting(db) == [sugar.items[0].id]
-    await outbox.release(cuff.claim_id, [i.id for i in cuff.items])
+async def test_the_timer_catches_up_only_while_the_uploader_is_idle(db, monkeypatch):
+    users.bind(db, METER, "user-a")
+    save_transfer(db, [glucose(i) for i in range(1, 4)], zone=ZONE, now=T0)
+    outbox = SqliteOutbox(db, zone=ZONE)
+    monkeypatch.setattr(outbox_module, "SETTLE_AFTER_S", 0.0)
+    monkeypatch.setattr(outbox_module, "CATCH_UP_CHUNK", 1)
+    batch = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=3, now=T0, lease_until=LEASE)
+    assert batch is not None
+    await outbox.complete(batch.claim_id, [i.id for i in batch.items], T0)
+    assert len(_waiting(db)) == 3
+    assert await outbox.catch_up(T0) == 0, "not seen idle yet: the uploader may go on"
+    assert await outbox.streams(T0) == []  # idle: one chunk at once
+    assert len(_waiting(db)) == 2
     assert await outbox.catch_up(T0) == 1
-    assert _waiting(db) == []
+    assert await outbox.catch_up(T0) == 1
     assert await outbox.catch_up(T0) == 0
+    assert _waiting(db) == []
 
 
 async def test_a_2xx_for_values_a_reparse_has_since_corrected_leaves_the_item_queued(db):
@@ -210,4 +239,5 @@ async def test_a_2xx_for_values_a_reparse_has_since_corrected_leaves_the_item_qu
     assert again is not None
     assert [i.id for i in again.items] == [item.id]
     await outbox.complete(again.claim_id, [item.id], T0 + timedelta(minutes=3))
+    assert await outbox.streams(T0 + timedelta(minutes=3)) == []
     assert get_reading(db, item.id).state is ReadingState.DELIVERED

@@ -22,9 +22,9 @@ STATEMENTS = {
     "batch": (outbox.BATCH_SQL, ("u", "glucose", T, "p", "daily", None, None, 500)),
     "group count": (outbox.GROUP_COUNT_SQL, ("u", "glucose", "p", "daily", None, None)),
     "delivered": (outbox.delivered_sql(3), ("a", "b", "c")),
-    "settle": (outbox.SETTLE_SQL, (2000,)),
-    "deliver item": (outbox.DELIVER_ITEM_SQL, (T, 1)),
+    "settle": (outbox.SETTLE_SQL, ()),
     "deliver reading": (outbox.DELIVER_READING_SQL, ("a",)),
+    "catch up": (outbox.CATCH_UP_SQL, (2000,)),
 }
 
 
@@ -67,20 +67,30 @@ def test_the_batch_reads_each_reading_by_its_id(db):
     assert "SEARCH reading USING INDEX sqlite_autoindex_reading_1 (id=?)" in plan, plan
 
 
-def test_a_delivery_writes_its_rows_by_key(db):
-    """`complete` finds the outbox row by pk and the reading by its id: cost follows the
-    batch, not the queue or the store."""
-    item = " | ".join(_plan(db, outbox.DELIVER_ITEM_SQL, (T, 1)))
-    assert "SEARCH outbox_item USING INTEGER PRIMARY KEY (rowid=?)" in item, item
+def test_the_queue_s_walks_pass_over_recorded_deliveries_by_key(db):
+    """A delivery recorded but not settled is skipped with one probe of outbox_delivery's
+    key per row walked: not a scan of the recorded deliveries."""
+    for name in ("head", "first due", "batch", "delivered"):
+        sql, params = STATEMENTS[name]
+        plan = " | ".join(_plan(db, sql, params))
+        assert "SEARCH d USING PRIMARY KEY (reading_id=?)" in plan, (name, plan)
+
+
+def test_settling_walks_the_recorded_deliveries_not_the_queue(db):
+    """Each recorded delivery finds its outbox row on the reading_id index: cost follows
+    the deliveries, not the queue (no scan of ix_outbox_queue or of the table)."""
+    plan = " | ".join(_plan(db, outbox.SETTLE_SQL, ()))
+    assert "SEARCH outbox_item USING INDEX sqlite_autoindex_outbox_item_1 (reading_id=?)" in plan
+    assert "SCAN outbox_item" not in plan, plan
     reading = " | ".join(_plan(db, outbox.DELIVER_READING_SQL, ("a",)))
     assert "SEARCH reading USING INDEX sqlite_autoindex_reading_1 (id=?)" in reading, reading
 
 
-def test_the_change_order_catch_up_walks_the_waiting_deliveries_oldest_first(db):
-    """Neither a sort of what waits nor a look at the queue: a walk of outbox_delivery's
-    rowid (its delivery order), `limit` rows long."""
-    plan = " | ".join(_plan(db, outbox.SETTLE_SQL, (2000,)))
-    assert plan == "SCAN outbox_delivery", plan
+def test_the_change_order_catch_up_walks_the_waiting_readings_oldest_first(db):
+    """Neither a sort of what waits nor a look at the queue: a walk of change_catch_up's
+    rowid (the settle order), `limit` rows long."""
+    plan = " | ".join(_plan(db, outbox.CATCH_UP_SQL, (2000,)))
+    assert plan == "SCAN change_catch_up", plan
 
 
 def test_settling_a_claim_finds_its_rows_by_reading_id(db):
