@@ -218,7 +218,9 @@ def collect_status(settings: Settings, *, probe: bool = True) -> StatusReport:
         stats = device_stats(db)
         counts = reading_state_counts(db)
         withdrawn = list_withdrawn(db)
-        streams, holds = asyncio.run(_outbox_state(SqliteOutbox(db, zone=settings.zone)))
+        streams, holds = asyncio.run(
+            _outbox_state(SqliteOutbox(db, zone=settings.zone, maintain=False))
+        )
     finally:
         db.close()
     overrides = {b.device: b.provider for b in settings.bindings if b.provider}

@@ -164,8 +164,7 @@ class Recorded:
     every recorded delivery at once, so it starts the counts again from zero.
 
     Attributes:
-        replayed: Whether this process has settled what an earlier one left recorded (it
-            knows nothing of those in memory).
+        replayed: Whether this process has counted what an earlier one left recorded.
     """
 
     def __init__(self) -> None:
@@ -175,6 +174,7 @@ class Recorded:
         self._historical: Counter[StreamKey] = Counter()
         self._since: float | None = None  # monotonic: when the oldest was recorded
         self.replayed = False
+        self.replay_lock = threading.Lock()  # one first look at what an earlier process left
 
     def add(self, items: Iterable[tuple[StreamKey, Group]]) -> None:
         """Deliveries just recorded: each one's stream and group."""
@@ -197,6 +197,17 @@ class Recorded:
             if not self._streams:
                 self._since = None
 
+    def load(self, items: Iterable[tuple[StreamKey, Group, int]]) -> None:
+        """What an earlier process left recorded (stream, group, count): overdue at once."""
+        with self._lock:
+            for stream, group, count in items:
+                self._groups[(stream, group)] += count
+                self._streams[stream] += count
+                self._historical[stream] += count * (group[1] == "historical")
+            if self._streams:
+                self._since = 0.0
+            self.replayed = True
+
     def clear(self) -> None:
         """Every recorded delivery was settled."""
         with self._lock:
@@ -211,9 +222,14 @@ class Recorded:
             return sum(self._streams.values())
 
     def age(self) -> float:
-        """Seconds since the oldest unsettled delivery was recorded (0 if none)."""
+        """Seconds since the oldest unsettled delivery was recorded.
+
+        0 if none; infinite for what an earlier process left.
+        """
         since = self._since
-        return 0.0 if since is None else time.monotonic() - since
+        if since is None:
+            return 0.0
+        return float("inf") if since == 0.0 else time.monotonic() - since
 
     def counts(self) -> dict[StreamKey, tuple[int, int]]:
         """Per stream: unsettled deliveries, and how many of them are historical."""

@@ -27,7 +27,8 @@ batch of 500 touched ~1,700 pages, one outbox page and one reading page per read
    first, while the uploader is idle (`run` also calls `catch_up` on a timer,
    `gateway.jobs`) or once the oldest has waited `CATCH_UP_AFTER_S`.
 
-A restart settles what a crash left recorded before it reads the queue.
+A restart counts what a crash left recorded before it reads the queue, and settles it
+at the first chance.
 """
 
 import logging
@@ -91,9 +92,15 @@ def _item(row: OutboxRow, reading: ReadingRow) -> OutboxItem:
 class SqliteOutbox:
     """`sync.outbox.Outbox` over the store's SQLite file (durable; survives restarts)."""
 
-    def __init__(self, db: Database, *, zone: ZoneInfo) -> None:
+    def __init__(self, db: Database, *, zone: ZoneInfo, maintain: bool = True) -> None:
+        """An outbox over `db`; readings' device times are read in `zone`.
+
+        `maintain=False` for a reader beside the gateway (`edge-gateway status`): `streams`
+        then settles and catches up nothing, so it writes nothing.
+        """
         self._db = db
         self._zone = zone
+        self._maintain = maintain
         self._claims, self._recorded, self._catch_up = claims_of(db.path)
 
     async def _run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -120,7 +127,8 @@ class SqliteOutbox:
         # counts are index-only, retrying rows are few, a head is an index walk. Claims and
         # the counts of recorded, unsettled deliveries are in memory (`gateway.store.claims`).
         self._replay()
-        self._settle_due()
+        if self._maintain:
+            self._settle_due()
         at = utc_text(now)
         claimed = self._claims.claimed(now)
         recorded = self._recorded.counts()
@@ -158,7 +166,7 @@ class SqliteOutbox:
                         head=None if head is None else Stage(head[1]),
                     )
                 )
-        if not claimed and all(info.due <= 0 for info in infos):
+        if self._maintain and not claimed and all(info.due <= 0 for info in infos):
             # Nothing to claim and nothing in flight: the uploader is idle, and what it
             # left to settle and catch up is done now (the timer goes on with the rest).
             self._catch_up.idle = True
@@ -364,14 +372,19 @@ class SqliteOutbox:
             self.catch_up_sync()
 
     def _replay(self) -> None:
-        # Deliveries an earlier process recorded but did not settle: settle them before this
-        # process reads the queue (its counts in memory know nothing of them).
-        if not self._recorded.replayed:
-            self.settle_sync()
+        # Deliveries an earlier process recorded but did not settle: count them before this
+        # process reads the queue (read only; they are overdue, so the next settle takes
+        # them), and see whether it left readings for the change order.
+        with self._recorded.replay_lock:
+            if self._recorded.replayed:
+                return
             with self._db.read() as session:
-                left = _cursor(session).execute(CATCH_UP_SQL, (1,)).fetchone()
-            if left is None:  # nothing an earlier process left for the change order
+                cur = _cursor(session)
+                left = [(tuple(r[:2]), tuple(r[2:6]), r[6]) for r in cur.execute(RECORDED_SQL)]
+                waiting = cur.execute(CATCH_UP_SQL, (1,)).fetchone()
+            if waiting is None:
                 self._catch_up.settled(more=False)
+            self._recorded.load(left)
 
     def settle_sync(self, now: datetime | None = None) -> int:
         """Settle every recorded delivery: outbox rows delivered, readings delivered.
@@ -397,7 +410,6 @@ class SqliteOutbox:
             # Every recorded delivery is settled or dropped (no longer queued) by this
             # transaction; counted ones added meanwhile wait for the write lock.
             self._recorded.clear()
-            self._recorded.replayed = True
         if settled:
             self._catch_up.note()
         return len(settled)
@@ -661,6 +673,12 @@ BATCH_SQL = (
     f" AND {_DUE} AND {NOT_RECORDED}"
     " AND provider = ? AND stage = ? AND window_start IS ? AND window_end IS ?"
     " ORDER BY enqueued_at, reading_id LIMIT ?"
+)
+# What an earlier process recorded and did not settle, per stream and group.
+RECORDED_SQL = (
+    "SELECT o.user_id, o.resource, o.provider, o.stage, o.window_start, o.window_end,"
+    " count(*) FROM outbox_delivery AS d JOIN outbox_item AS o ON o.reading_id = d.reading_id"
+    " WHERE +o.state = 'queued' GROUP BY 1, 2, 3, 4, 5, 6"
 )
 # Recording a 2xx (`complete`). Params: reading id, delivered-at.
 RECORD_DELIVERY_SQL = "INSERT INTO outbox_delivery (reading_id, delivered_at) VALUES (?, ?)"

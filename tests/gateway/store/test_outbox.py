@@ -179,9 +179,26 @@ async def test_deliveries_a_crash_left_recorded_are_settled_on_restart(db_path):
     queued = {s.resource: s.queued for s in await reopened.streams(T0)}
     assert queued == {ReadingKind.GLUCOSE: 1, ReadingKind.BLOOD_PRESSURE: 1}
     assert get_reading(reopened._db, sugar.items[0].id).state is ReadingState.DELIVERED
-    assert _change_seq(reopened._db, sugar.items[0].id) > before
     assert _recorded(reopened._db) == []
-    assert _waiting(reopened._db) == []
+    assert _waiting(reopened._db) == [sugar.items[0].id]  # its change order: when idle
+    assert _change_seq(reopened._db, sugar.items[0].id) == before
+
+
+async def test_a_reader_beside_the_gateway_counts_recorded_deliveries_and_writes_nothing(
+    db_path,
+):
+    db = open_database(db_path)
+    outbox, sugar, _cuff = await _two_streams(db)
+    await outbox.complete(sugar.claim_id, [sugar.items[0].id], T0)
+    db.close()
+    claims._BY_FILE.clear()  # another process: `edge-gateway status`
+    with sqlite3.connect(db_path) as conn:
+        before = list(conn.iterdump())
+    reader = SqliteOutbox(open_database(db_path), zone=ZONE, maintain=False)
+    queued = {s.resource: s.queued for s in await reader.streams(T0)}
+    assert queued == {ReadingKind.GLUCOSE: 1, ReadingKind.BLOOD_PRESSURE: 1}
+    with sqlite3.connect(db_path) as conn:
+        assert list(conn.iterdump()) == before
 
 
 def _recorded(db) -> list[str]:
