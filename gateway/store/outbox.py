@@ -46,7 +46,7 @@ from gateway.store import sync_state
 from gateway.store.aio import call
 from gateway.store.changes import ReadingState, mark_changed
 from gateway.store.claims import Group, StreamKey, claims_of
-from gateway.store.codec import READING_COLUMNS_SQL, ReadingColumns, reading_from_row
+from gateway.store.codec import READING_COLUMNS_SQL, outbox_items, reading_from_row
 from gateway.store.db import Database
 from gateway.store.enqueue import QUEUED as _QUEUED
 from gateway.store.enqueue import chunks as _chunks
@@ -239,21 +239,14 @@ class SqliteOutbox:
                 _cursor(session).executemany(
                     "UPDATE outbox_item SET not_before = NULL WHERE pk = ?", retried
                 )
-        stage_value = Stage(stage)
-        start = None if start_text is None else _instant(start_text)
-        end = None if end_text is None else _instant(end_text)
-        items = tuple(
-            OutboxItem(
-                reading=reading_from_row(ReadingColumns.from_db(readings[row[3]])),
-                user_id=user_id,
-                provider=provider,
-                stage=stage_value,
-                enqueued_at=_instant(row[1]),
-                window_start=start,
-                window_end=end,
-                attempts=row[2],
-            )
-            for row in rows
+        # Rows this store wrote are rebuilt without re-validating them (`codec.outbox_items`).
+        items = outbox_items(
+            ((row[1], row[2], readings[row[3]]) for row in rows),
+            user_id=user_id,
+            provider=provider,
+            stage=Stage(stage),
+            window_start=None if start_text is None else _instant(start_text),
+            window_end=None if end_text is None else _instant(end_text),
         )
         _LOGGER.debug("claim %s: %d items of %s/%s", claim_id, len(items), user_id, resource)
         return Batch(
