@@ -9,22 +9,22 @@ import sqlite3
 
 import pytest
 
-from gateway.store import outbox
+from gateway.store import outbox, outbox_sql
 
 T = "2026-11-20T12:00:00.000000+00:00"
 
 STATEMENTS = {
-    "stream counts": (outbox.STREAM_COUNTS_SQL, ()),
-    "historical counts": (outbox.HISTORICAL_COUNTS_SQL, ()),
-    "retrying": (outbox.RETRYING_SQL, (T,)),
-    "head": (outbox.HEAD_SQL, ("u", "glucose", T)),
-    "first due": (outbox.FIRST_DUE_SQL, ("u", "glucose", T)),
-    "batch": (outbox.BATCH_SQL, ("u", "glucose", T, "p", "daily", None, None, 500)),
-    "group count": (outbox.GROUP_COUNT_SQL, ("u", "glucose", "p", "daily", None, None)),
-    "delivered": (outbox.delivered_sql(3), ("a", "b", "c")),
-    "settle": (outbox.SETTLE_SQL, ()),
-    "deliver reading": (outbox.DELIVER_READING_SQL, ("a",)),
-    "catch up": (outbox.CATCH_UP_SQL, (2000,)),
+    "stream counts": (outbox_sql.STREAM_COUNTS_SQL, ()),
+    "historical counts": (outbox_sql.HISTORICAL_COUNTS_SQL, ()),
+    "retrying": (outbox_sql.RETRYING_SQL, (T,)),
+    "head": (outbox_sql.HEAD_SQL, ("u", "glucose", T)),
+    "first due": (outbox_sql.FIRST_DUE_SQL, ("u", "glucose", T)),
+    "batch": (outbox_sql.BATCH_SQL, ("u", "glucose", T, "p", "daily", None, None, 500)),
+    "group count": (outbox_sql.GROUP_COUNT_SQL, ("u", "glucose", "p", "daily", None, None)),
+    "delivered": (outbox_sql.delivered_sql(3), ("a", "b", "c")),
+    "settle": (outbox_sql.SETTLE_SQL, ()),
+    "deliver reading": (outbox_sql.DELIVER_READING_SQL, ("a",)),
+    "catch up": (outbox_sql.CATCH_UP_SQL, (2000,)),
 }
 
 
@@ -63,7 +63,7 @@ def test_each_statement_uses_its_index(db, name, index):
 
 
 def test_the_batch_reads_each_reading_by_its_id(db):
-    plan = " | ".join(_plan(db, outbox.readings_sql(3), ("a", "b", "c")))
+    plan = " | ".join(_plan(db, outbox_sql.readings_sql(3), ("a", "b", "c")))
     assert "SEARCH reading USING INDEX sqlite_autoindex_reading_1 (id=?)" in plan, plan
 
 
@@ -79,17 +79,17 @@ def test_the_queue_s_walks_pass_over_recorded_deliveries_by_key(db):
 def test_settling_walks_the_recorded_deliveries_not_the_queue(db):
     """Each recorded delivery finds its outbox row on the reading_id index: cost follows
     the deliveries, not the queue (no scan of ix_outbox_queue or of the table)."""
-    plan = " | ".join(_plan(db, outbox.SETTLE_SQL, ()))
+    plan = " | ".join(_plan(db, outbox_sql.SETTLE_SQL, ()))
     assert "SEARCH outbox_item USING INDEX sqlite_autoindex_outbox_item_1 (reading_id=?)" in plan
     assert "SCAN outbox_item" not in plan, plan
-    reading = " | ".join(_plan(db, outbox.DELIVER_READING_SQL, ("a",)))
+    reading = " | ".join(_plan(db, outbox_sql.DELIVER_READING_SQL, ("a",)))
     assert "SEARCH reading USING INDEX sqlite_autoindex_reading_1 (id=?)" in reading, reading
 
 
 def test_the_change_order_catch_up_walks_the_waiting_readings_oldest_first(db):
     """Neither a sort of what waits nor a look at the queue: a walk of change_catch_up's
     rowid (the settle order), `limit` rows long."""
-    plan = " | ".join(_plan(db, outbox.CATCH_UP_SQL, (2000,)))
+    plan = " | ".join(_plan(db, outbox_sql.CATCH_UP_SQL, (2000,)))
     assert plan == "SCAN change_catch_up", plan
 
 
