@@ -180,6 +180,8 @@ class Gateway:
                 result = self.close_client()
                 if asyncio.iscoroutine(result):
                     await result
+            with contextlib.suppress(Exception):  # logged where it failed; all stays recorded
+                await asyncio.wait_for(self.outbox.settled(), timeout=10)
             self.db.close()
             if listener is not None:
                 listener.close()

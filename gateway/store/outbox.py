@@ -31,6 +31,7 @@ A restart counts what a crash left recorded before it reads the queue, and settl
 at the first chance.
 """
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -132,6 +133,7 @@ class SqliteOutbox:
         self._zone = zone
         self._maintain = maintain
         self._claims, self._recorded, self._catch_up = claims_of(db.path)
+        self._background: asyncio.Future[None] | None = None
 
     async def _run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await call(fn, *args, **kwargs)
@@ -149,7 +151,9 @@ class SqliteOutbox:
 
     async def streams(self, now: datetime) -> list[StreamInfo]:
         """Every stream with queued items; see `Outbox.streams`."""
-        return await self._run(self._streams, now)
+        infos = await self._run(self._streams, now)
+        self._settle_later()
+        return infos
 
     def _streams(self, now: datetime) -> list[StreamInfo]:
         # Hot path (the uploader asks after every batch): DB-API cursor, and each figure
@@ -157,8 +161,6 @@ class SqliteOutbox:
         # counts are index-only, retrying rows are few, a head is an index walk. Claims and
         # the counts of recorded, unsettled deliveries are in memory (`gateway.store.claims`).
         self._replay()
-        if self._maintain:
-            self._settle_due()
         at = utc_text(now)
         claimed = self._claims.claimed(now)
         recorded = self._recorded.counts()
@@ -348,6 +350,29 @@ class SqliteOutbox:
     async def complete(self, claim_id: str, ids: Sequence[str], now: datetime) -> None:
         """Mark items delivered; see `Outbox.complete`."""
         await self._run(self._complete, claim_id, ids, now)
+        self._settle_later()
+
+    def _settle_later(self) -> None:
+        # Steps 2 and 3 while the uploader drains a backlog, when due, in the background: a
+        # settle holds the write lock for up to ~0.3 s, and awaited here it held this
+        # stream's next claim, its encoding and its POST too (~30 % of a 100k drain's time;
+        # issue 18). Only the next commit waits for it now. One at a time.
+        if not self._maintain or (self._background is not None and not self._background.done()):
+            return
+        recorded, catch_up = self._recorded, self._catch_up
+        if not (
+            recorded.count() >= SETTLE_ITEMS
+            or (recorded.count() and recorded.age() >= SETTLE_AFTER_S)
+            or catch_up.age() >= CATCH_UP_AFTER_S
+        ):
+            return
+        self._background = asyncio.ensure_future(self._run(self._settle_due))
+        self._background.add_done_callback(_log_failure)
+
+    async def settled(self) -> None:
+        """Wait for a settle `complete` started in the background (tests, shutdown)."""
+        if self._background is not None:
+            await asyncio.shield(self._background)
 
     def _complete(self, claim_id: str, ids: Sequence[str], now: datetime) -> None:
         # Hot path: DB-API cursor, one fsynced transaction per batch, narrow writes only
@@ -379,7 +404,6 @@ class SqliteOutbox:
             self._recorded.remove(recorded)
             raise
         self._claims.settle(ids)
-        self._settle_due()
 
     def _settle_due(self) -> None:
         # Steps 2 and 3 of the module docstring while the uploader drains a backlog: only
@@ -446,6 +470,7 @@ class SqliteOutbox:
         Returns:
             How many readings took their place in the change order (0: nothing due).
         """
+        self._settle_later()  # if due (a stalled uploader neither completes nor looks)
         catch_up = self._catch_up
         if not catch_up.waiting():  # the usual case: no thread hop for nothing
             return 0
@@ -619,6 +644,13 @@ class SqliteOutbox:
     async def progress(self, user_id: str | None = None) -> list[UploadProgress]:
         """Latest progress per stream; see `Outbox.progress`."""
         return await self._run(sync_state.progress, self._db, user_id)
+
+
+def _log_failure(future: "asyncio.Future[None]") -> None:
+    # A background settle that failed (a full disk, say) is retried at the next trigger; what
+    # it would have settled stays recorded, so nothing is lost.
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        _LOGGER.error("settling delivered readings failed: %s", exc)
 
 
 def _unindexed(column: Any) -> Any:

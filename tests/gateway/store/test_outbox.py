@@ -132,12 +132,14 @@ async def test_while_draining_deliveries_settle_once_overdue_and_the_change_orde
     [delivered] = sugar.items
     before = _change_seq(db, delivered.id)
     await outbox.complete(sugar.claim_id, [delivered.id], T0)  # the cuff is in flight
+    await outbox.settled()  # the settle it started in the background
     assert _recorded(db) == []
     assert get_reading(db, delivered.id).state is ReadingState.DELIVERED
     assert _change_seq(db, delivered.id) == before, "the change order waits for idle"
     assert _waiting(db) == [delivered.id]
     monkeypatch.setattr(outbox_module, "CATCH_UP_AFTER_S", 0.0)
-    await outbox.streams(T0)  # still busy, but now overdue
+    await outbox.catch_up(T0)  # run's timer: still busy, but now overdue
+    await outbox.settled()
     assert _change_seq(db, delivered.id) > before
     assert _waiting(db) == []
 
@@ -156,6 +158,7 @@ async def test_the_change_order_catches_up_in_chunks_oldest_delivery_first(db, m
         assert batch is not None
         outbox._claims.reserve(("other", "glucose"), T0, LEASE)  # the uploader stays busy
         await outbox.complete(batch.claim_id, [batch.items[0].id], T0)
+        await outbox.settled()
         order.append(batch.items[0].id)
     assert _waiting(db) == order
     assert outbox.catch_up_sync(T0, limit=2) == 2
@@ -178,6 +181,7 @@ async def test_deliveries_a_crash_left_recorded_are_settled_on_restart(db_path):
     reopened = SqliteOutbox(open_database(db_path), zone=ZONE)
     queued = {s.resource: s.queued for s in await reopened.streams(T0)}
     assert queued == {ReadingKind.GLUCOSE: 1, ReadingKind.BLOOD_PRESSURE: 1}
+    await reopened.settled()  # overdue: the look at the queue settled it in the background
     assert get_reading(reopened._db, sugar.items[0].id).state is ReadingState.DELIVERED
     assert _recorded(reopened._db) == []
     assert _waiting(reopened._db) == [sugar.items[0].id]  # its change order: when idle
@@ -227,6 +231,7 @@ async def test_the_timer_catches_up_only_while_the_uploader_is_idle(db, monkeypa
     batch = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=3, now=T0, lease_until=LEASE)
     assert batch is not None
     await outbox.complete(batch.claim_id, [i.id for i in batch.items], T0)
+    await outbox.settled()
     assert len(_waiting(db)) == 3
     assert await outbox.catch_up(T0) == 0, "not seen idle yet: the uploader may go on"
     assert await outbox.streams(T0) == []  # idle: one chunk at once
