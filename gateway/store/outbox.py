@@ -18,9 +18,10 @@ batch of 500 touched ~1,700 pages, one outbox page and one reading page per read
    on that table's key) and its counts subtract it (the counts in memory).
 2. Settling (`settle_sync`), for every recorded delivery at once: the outbox row leaves
    the queue, the reading becomes delivered, and the reading is appended to
-   `change_catch_up`. At once while the uploader is idle (no other batch in flight); while
-   it drains a backlog, once `SETTLE_ITEMS` are recorded or the oldest is `SETTLE_AFTER_S`
-   old (neighbouring rows share pages, so settling thousands at once writes each page once).
+   `change_catch_up`. At once when `streams` finds nothing to claim and nothing in flight;
+   while the uploader drains a backlog, once `SETTLE_ITEMS` are recorded or the oldest is
+   `SETTLE_AFTER_S` old (neighbouring rows share pages, so settling thousands at once
+   writes each page once), in the background (`complete` and `streams` start it).
 3. The change order (`catch_up_sync`): the reading takes the next `change_seq` and a new
    `updated_at` (its row and seven change-order indexes, which `updated_since` reads; about
    as costly as the rest together), `CATCH_UP_CHUNK` readings per transaction, oldest
