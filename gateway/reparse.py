@@ -43,7 +43,8 @@ from gateway.store.changes import ReadingState, mark_changed
 from gateway.store.codec import reading_columns
 from gateway.store.db import Database
 from gateway.store.frames import StoredTransfer, load_frames
-from gateway.store.models import OutboxDeliveryRow, OutboxRow, ReadingRow
+from gateway.store.models import OutboxRow, ReadingRow
+from gateway.store.outbox import settle_recorded
 from gateway.store.readings import save_in_session
 from sync.outbox import uploadable
 
@@ -316,11 +317,13 @@ def _requeue(session: Session, row: ReadingRow, now: datetime) -> None:
     Its outbox item (delivered, dead or claimed) goes back to the queue, so the uploader
     sends today's values.
     """
+    # A 2xx recorded but not settled yet (`gateway.store.outbox`) was of the old values: it
+    # is a delivery, settled here before the item is queued again (left recorded, the queue
+    # would skip the corrected item and a later settle would call it delivered).
+    settle_recorded(session, [row.id])
     item = session.exec(select(OutboxRow).where(OutboxRow.reading_id == row.id)).first()
     if item is None:
         return  # never queued (attributed outside the outbox): nothing upstream to correct
-    # A delivery recorded but not settled yet (`gateway.store.outbox`) was of the old values.
-    session.exec(delete(OutboxDeliveryRow).where(col(OutboxDeliveryRow.reading_id) == row.id))
     session.exec(
         update(OutboxRow)
         .where(col(OutboxRow.reading_id) == row.id)
@@ -354,6 +357,9 @@ def _unqueue(session: Session, ids: Sequence[str]) -> None:
 
 
 def _withdraw(session: Session, ids: Sequence[str], now: datetime) -> None:
+    # A 2xx recorded but not settled yet is a delivery: Junction has the reading, so it must
+    # stay delivered and listed, not become local.
+    settle_recorded(session, ids)
     rows = session.exec(select(ReadingRow).where(col(ReadingRow.id).in_(list(ids)))).all()
     delivered = [r.id for r in rows if r.state == ReadingState.DELIVERED.value]
     pending = [r.id for r in rows if r.state != ReadingState.DELIVERED.value]

@@ -208,13 +208,27 @@ class Recorded:
                 self._since = 0.0
             self.replayed = True
 
-    def clear(self) -> None:
-        """Every recorded delivery was settled."""
+    def snapshot(self) -> Counter[tuple[StreamKey, Group]]:
+        """The counts now, per group (a settle takes them inside its transaction)."""
         with self._lock:
-            self._groups.clear()
-            self._streams.clear()
-            self._historical.clear()
-            self._since = None
+            return Counter(self._groups)
+
+    def subtract(self, taken: Counter[tuple[StreamKey, Group]]) -> None:
+        """A settle committed: what it took (`snapshot`) is no longer recorded.
+
+        Deliveries counted after the snapshot stay. Counts of rows another process deleted
+        (a reparse) go with the snapshot too, so every settle heals them.
+        """
+        with self._lock:
+            for (stream, group), count in taken.items():
+                self._groups[(stream, group)] -= count
+                self._streams[stream] -= count
+                self._historical[stream] -= count * (group[1] == "historical")
+            self._groups = +self._groups
+            self._streams = +self._streams
+            self._historical = +self._historical
+            if not self._streams:
+                self._since = None
 
     def count(self) -> int:
         """Recorded deliveries not settled."""
@@ -253,20 +267,26 @@ class CatchUp:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._since: float | None = 0.0  # monotonic: oldest delivery waiting (0: unknown)
+        self.generation = 0  # counts `note` calls: a catch-up ending stale clears nothing
         # Whether the uploader was last seen idle: nothing to claim and nothing in flight
         # (set by `SqliteOutbox.streams`, cleared by a claim).
         self.idle = False
 
     def note(self) -> None:
-        """Deliveries were just recorded."""
+        """Readings were just queued for the change order (inside that transaction)."""
         with self._lock:
+            self.generation += 1
             if self._since is None:
                 self._since = time.monotonic()
 
-    def settled(self, *, more: bool) -> None:
-        """A catch-up ran; `more`: it stopped at its limit, so readings may still wait."""
+    def settled(self, *, more: bool, generation: int | None = None) -> None:
+        """A catch-up ran; `more`: it stopped at its limit, so readings may still wait.
+
+        `generation`: as read inside the catch-up's transaction; if a settle noted readings
+        since, they may have come after the catch-up's look, so they still wait.
+        """
         with self._lock:
-            if not more:
+            if not more and (generation is None or generation == self.generation):
                 self._since = None
 
     def waiting(self) -> bool:

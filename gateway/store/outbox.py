@@ -74,6 +74,7 @@ from gateway.store.outbox_sql import (
     WAIT_FOR_CHANGE_SQL,
     delivered_sql,
     readings_sql,
+    settle_some_sql,
 )
 from gateway.store.types import utc_text
 from sync.outbox import (
@@ -156,7 +157,7 @@ class SqliteOutbox:
         self._settle_later()
         return infos
 
-    def _streams(self, now: datetime) -> list[StreamInfo]:
+    def _streams(self, now: datetime, *, again: bool = True) -> list[StreamInfo]:
         # Hot path (the uploader asks after every batch): DB-API cursor, and each figure
         # comes from its own partial index (store v9), so no query reads every queued row:
         # counts are index-only, retrying rows are few, a head is an index walk. Claims and
@@ -164,10 +165,12 @@ class SqliteOutbox:
         self._replay()
         at = utc_text(now)
         claimed = self._claims.claimed(now)
-        recorded = self._recorded.counts()
         with self._db.read() as session:
             cur = _cursor(session)
             queued = cur.execute(STREAM_COUNTS_SQL).fetchall()
+            # Read after the snapshot began: a settle committing meanwhile then makes a
+            # stream look longer for one look (harmless), never shorter (hidden).
+            recorded = self._recorded.counts()
             historical = {(u, r): n for u, r, n in cur.execute(HISTORICAL_COUNTS_SQL)}
             waiting: dict[tuple[str, str], int] = {}
             next_due: dict[tuple[str, str], str] = {}
@@ -205,6 +208,8 @@ class SqliteOutbox:
             self._catch_up.idle = True
             if self._recorded.count():
                 self.settle_sync(now)
+                if again:  # counts of records another process took back are healed now
+                    return self._streams(now, again=False)
             if self._catch_up.waiting():
                 self.catch_up_sync(now)
         return infos
@@ -287,7 +292,7 @@ class SqliteOutbox:
             user_id=user_id,
             resource=resource,
             items=items,
-            remaining=total - len(items),
+            remaining=max(0, total - len(items)),  # counts a reparse took back: until a settle
         )
 
     def _held(self, session: Session, claim_id: str, ids: Sequence[str]) -> list[OutboxRow]:
@@ -450,17 +455,16 @@ class SqliteOutbox:
         """
         del now
         with self._db.write(durable=False) as session:
-            cur = _cursor(session)
-            settled = sorted(cur.execute(SETTLE_SQL).fetchall())
-            cur.executemany(DELIVER_READING_SQL, [(row[1],) for row in settled])
-            cur.executemany(WAIT_FOR_CHANGE_SQL, [(row[1],) for row in settled])
-            cur.execute("DELETE FROM outbox_delivery")
             # Every recorded delivery is settled or dropped (no longer queued) by this
-            # transaction; counted ones added meanwhile wait for the write lock.
-            self._recorded.clear()
-        if settled:
-            self._catch_up.note()
-        return len(settled)
+            # transaction; a `complete` counts its own under the write lock, so the
+            # snapshot is exactly what this transaction takes. Subtracted once committed:
+            # a failed commit leaves the counts, as it leaves the rows.
+            taken = self._recorded.snapshot()
+            settled = settle_recorded(session)
+            if settled:
+                self._catch_up.note()
+        self._recorded.subtract(taken)
+        return settled
 
     async def catch_up(self, now: datetime | None = None) -> int:
         """One chunk of change-order catch-up if it is due (step 3 of the module docstring).
@@ -495,12 +499,13 @@ class SqliteOutbox:
         now = now or datetime.now(UTC)
         limit = CATCH_UP_CHUNK if limit is None else limit
         with self._db.write(durable=False) as session:
+            generation = self._catch_up.generation  # settles note under the write lock too
             cur = _cursor(session)
             waiting = cur.execute(CATCH_UP_SQL, (limit,)).fetchall()
             mark_changed(session, [row[1] for row in waiting], now)
             if waiting:
                 cur.execute("DELETE FROM change_catch_up WHERE pk <= ?", (waiting[-1][0],))
-        self._catch_up.settled(more=len(waiting) >= limit)
+        self._catch_up.settled(more=len(waiting) >= limit, generation=generation)
         return len(waiting)
 
     async def retry_later(
@@ -645,6 +650,33 @@ class SqliteOutbox:
     async def progress(self, user_id: str | None = None) -> list[UploadProgress]:
         """Latest progress per stream; see `Outbox.progress`."""
         return await self._run(sync_state.progress, self._db, user_id)
+
+
+def settle_recorded(session: Session, ids: Sequence[str] | None = None) -> int:
+    """Settle recorded deliveries inside the caller's write transaction.
+
+    Their queued outbox rows and readings become delivered, the readings wait for the change
+    order (`change_catch_up`), and the records go. `ids`: only these readings' records (a
+    reparse settles its transfer's before it decides anything from a reading's state).
+
+    Returns:
+        How many outbox items became delivered.
+    """
+    cur = _cursor(session)
+    if ids is None:
+        settled = sorted(cur.execute(SETTLE_SQL).fetchall())
+    else:
+        settled = []
+        for chunk in _chunks(list(ids)):
+            settled.extend(cur.execute(settle_some_sql(len(chunk)), tuple(chunk)))
+        settled.sort()
+    cur.executemany(DELIVER_READING_SQL, [(row[1],) for row in settled])
+    cur.executemany(WAIT_FOR_CHANGE_SQL, [(row[1],) for row in settled])
+    if ids is None:
+        cur.execute("DELETE FROM outbox_delivery")
+    else:
+        cur.executemany("DELETE FROM outbox_delivery WHERE reading_id = ?", [(i,) for i in ids])
+    return len(settled)
 
 
 def _log_failure(future: "asyncio.Future[None]") -> None:

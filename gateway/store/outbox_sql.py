@@ -78,6 +78,19 @@ SETTLE_SQL = (
     " WHERE reading_id IN (SELECT reading_id FROM outbox_delivery) AND +state = 'queued'"
     " RETURNING pk, reading_id"
 )
+
+
+def settle_some_sql(count: int) -> str:
+    """`SETTLE_SQL` for the recorded deliveries of `count` reading ids."""
+    marks = ", ".join("?" * count)
+    return (
+        "UPDATE outbox_item SET state = 'delivered', delivered_at = (SELECT d.delivered_at"  # noqa: S608 - placeholders only
+        " FROM outbox_delivery AS d WHERE d.reading_id = outbox_item.reading_id)"
+        " WHERE reading_id IN (SELECT reading_id FROM outbox_delivery"
+        f" WHERE reading_id IN ({marks})) AND +state = 'queued' RETURNING pk, reading_id"
+    )
+
+
 # ... their readings become delivered (`state` is in no index of `reading`) ...
 DELIVER_READING_SQL = "UPDATE reading SET state = 'delivered' WHERE id = ?"
 # ... and wait for their place in the change order. Params: reading id.
