@@ -195,7 +195,7 @@ class SqliteOutbox:
                         user_id=user_id,
                         resource=ReadingKind(resource),
                         queued=count,
-                        due=count - held - waiting.get(key, 0),
+                        due=max(0, count - held - waiting.get(key, 0)),
                         claimed=held,
                         next_due_at=_instant(next_due[key]) if key in next_due else None,
                         historical=historical.get(key, 0) - gone_historical,

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drivers.readings import ReadingKind
-from gateway.store import users
 from gateway.store import outbox as om
+from gateway.store import users
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import save_transfer
 from tests.gateway.store.conftest import ZONE
-from tests.sync.factories import T0, blood_pressure, glucose
+from tests.sync.factories import T0, glucose
 
 
 @pytest.mark.parametrize("settle_after", [0.0, 0.01])
@@ -54,9 +54,11 @@ async def test_streams_drained_concurrently_with_readers_deliver_each_reading_on
 
     async def reader():
         while not done.is_set():
-            for s in await outbox.streams(datetime.now(UTC)):
-                if s.queued <= 0 or s.due < 0:
-                    anomalies.append(("count", s.user_id, s.queued, s.due))
+            anomalies.extend(
+                ("count", s.user_id, s.queued, s.due)
+                for s in await outbox.streams(datetime.now(UTC))
+                if s.queued <= 0 or s.due < 0
+            )
             await outbox.catch_up()
 
     r = [asyncio.create_task(reader()) for _ in range(2)]
@@ -70,6 +72,8 @@ async def test_streams_drained_concurrently_with_readers_deliver_each_reading_on
         states = dict(conn.execute("SELECT state, count(*) FROM reading GROUP BY state"))
         left = conn.execute("SELECT count(*) FROM outbox_delivery").fetchone()[0]
         waiting = conn.execute("SELECT count(*) FROM change_catch_up").fetchone()[0]
-    print("anomalies", len(anomalies), anomalies[:5], states, left, waiting)
-    assert max(sent.values()) == 1 and len(sent) == 600
-    assert states == {"delivered": 600} and left == 0 and waiting == 0
+    assert anomalies == []
+    assert max(sent.values()) == 1
+    assert len(sent) == 600
+    assert states == {"delivered": 600}
+    assert (left, waiting) == (0, 0)
