@@ -42,9 +42,9 @@ from gateway.store import devices as device_store
 from gateway.store.changes import ReadingState, mark_changed
 from gateway.store.codec import reading_columns
 from gateway.store.db import Database
+from gateway.store.delivery import settle_recorded
 from gateway.store.frames import StoredTransfer, load_frames
 from gateway.store.models import OutboxRow, ReadingRow
-from gateway.store.outbox import settle_recorded
 from gateway.store.readings import save_in_session
 from sync.outbox import uploadable
 

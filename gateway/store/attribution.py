@@ -1,6 +1,5 @@
 """Who a reading belongs to: bindings and kiosk sessions, resolved in one pure function."""
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -8,6 +7,7 @@ from enum import StrEnum
 
 from sqlmodel import Session
 
+from gateway.store.db import dbapi_cursor
 from gateway.store.models import BindingRow, KioskSessionRow
 from gateway.store.types import from_utc_text, utc_text
 
@@ -124,8 +124,7 @@ def load_rules(
     """
     upper = sorted({d.upper() for d in devices})
     marks = ", ".join("?" * len(upper))
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
+    raw = dbapi_cursor(session)
     bindings = [
         Binding(device, device_user, user_id, provider, id_)
         for device, device_user, user_id, provider, id_ in raw.execute(

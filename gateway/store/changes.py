@@ -5,7 +5,6 @@ N" is a stable page boundary however many rows are written meanwhile. Callers ho
 write transaction (BEGIN IMMEDIATE), so the numbers they take are theirs alone.
 """
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -14,6 +13,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from gateway.store.db import dbapi_cursor
 from gateway.store.models import ReadingRow
 from gateway.store.types import utc_text
 
@@ -59,8 +59,6 @@ def mark_changed(session: Session, ids: Sequence[str], now: datetime, **values: 
         f"{assignments} WHERE id = ?"
     )
     stamp = utc_text(now)
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
-    cursor = raw.cursor()
+    cursor = dbapi_cursor(session)
     cursor.executemany(statement, [(stamp, seq + n, *fixed, rid) for n, rid in enumerate(ids)])
     return int(cursor.rowcount)

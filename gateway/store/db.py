@@ -75,6 +75,16 @@ def translate_error(exc: BaseException, path: Path) -> StoreError | None:
     return None
 
 
+def dbapi_cursor(session: Session) -> sqlite3.Cursor:
+    """A DB-API cursor on the session's connection, inside its transaction.
+
+    For hot paths, where SQLAlchemy's per-statement overhead was most of the cost (issue 18).
+    """
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
+    return raw.cursor()
+
+
 PAGE_CACHE_KIB = 256  # per engine connection (see `_on_connect`)
 
 

@@ -1,7 +1,6 @@
 """Devices: identity, bond state, read cursors, consent codes, last seen, battery, clock skew."""
 
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import Session, col, select
 
 from drivers.readings import Reading
-from gateway.store.db import Database
+from gateway.store.db import Database, dbapi_cursor
 from gateway.store.models import DeviceRow
 from gateway.store.types import utc_text
 
@@ -112,9 +111,7 @@ def _upsert(session: Session, address: str, now: datetime, values: Mapping[str, 
         f"INSERT INTO device ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
         f" ON CONFLICT (address) DO UPDATE SET {updates}"
     )
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
-    raw.execute(sql, params)
+    dbapi_cursor(session).execute(sql, params)
 
 
 def touch_from_readings(session: Session, readings: Sequence[Reading], *, now: datetime) -> None:

@@ -4,7 +4,6 @@
 stores or assigns the readings, so a reading is never attributed without being queued.
 """
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -16,6 +15,7 @@ from drivers.readings import Reading
 from gateway.store.attribution import Attribution
 from gateway.store.changes import ReadingState, mark_changed, next_change_seq
 from gateway.store.codec import reading_columns
+from gateway.store.db import dbapi_cursor
 from gateway.store.models import OutboxRow, ReadingRow
 from gateway.store.types import utc_text
 from sync.outbox import OutboxItem, items_for_read
@@ -100,9 +100,7 @@ def enqueue_stored(
         )
     if not rows:
         return 0
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
-    cursor = raw.cursor()
+    cursor = dbapi_cursor(session)
     cursor.executemany(
         "INSERT INTO outbox_item (reading_id, user_id, resource, provider, stage,"
         " window_start, window_end, enqueued_at, attempts, state)"

@@ -11,7 +11,6 @@ Frames hold health data: this module logs counts only.
 
 import json
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from drivers.recording import Direction, Frame, full_uuid, short_uuid
-from gateway.store.db import Database
+from gateway.store.db import Database, dbapi_cursor
 from gateway.store.models import FrameRow, TransferRow
 from gateway.store.types import utc_text
 
@@ -87,9 +86,7 @@ def store_frames(session: Session, batch: FrameBatch, *, now: datetime) -> int:
     context = json.dumps(header.context, sort_keys=True, separators=(",", ":"))
     # The DB-API cursor, as `save_transfer` uses for readings: this runs with every commit
     # of a transfer, and SQLAlchemy's per-statement overhead was most of its cost.
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
-    cur = raw.cursor()
+    cur = dbapi_cursor(session)
     found = cur.execute(
         "SELECT pk, context_json FROM transfer WHERE id = ?", (header.id,)
     ).fetchone()

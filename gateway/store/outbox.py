@@ -34,34 +34,30 @@ at the first chance.
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel import Session
 
 from drivers.readings import ReadingKind
-from gateway.store import sync_state
+from gateway.store import dead_letters, sync_state
 from gateway.store.aio import call
 from gateway.store.changes import ReadingState, mark_changed
 from gateway.store.claims import Group, StreamKey, claims_of
-from gateway.store.codec import outbox_items, reading_from_row
-from gateway.store.db import Database
-from gateway.store.enqueue import QUEUED as _QUEUED
+from gateway.store.codec import outbox_items
+from gateway.store.db import Database, dbapi_cursor
+from gateway.store.delivery import settle_recorded
 from gateway.store.enqueue import chunks as _chunks
 from gateway.store.enqueue import enqueue_items
 from gateway.store.models import (
     OutboxRow,
-    ReadingRow,
     UploadAttemptRow,
 )
 from gateway.store.outbox_sql import (
     BATCH_SQL,
     CATCH_UP_SQL,
-    DELIVER_READING_SQL,
     FIRST_DUE_SQL,
     GROUP_COUNT_SQL,
     HEAD_SQL,
@@ -69,12 +65,10 @@ from gateway.store.outbox_sql import (
     RECORD_DELIVERY_SQL,
     RECORDED_SQL,
     RETRYING_SQL,
-    SETTLE_SQL,
     STREAM_COUNTS_SQL,
-    WAIT_FOR_CHANGE_SQL,
     delivered_sql,
+    held_query,
     readings_sql,
-    settle_some_sql,
 )
 from gateway.store.types import utc_text
 from sync.outbox import (
@@ -107,19 +101,6 @@ _DEAD = "dead"
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-
-def _item(row: OutboxRow, reading: ReadingRow) -> OutboxItem:
-    return OutboxItem(
-        reading=reading_from_row(reading),
-        user_id=row.user_id,
-        provider=row.provider,
-        stage=Stage(row.stage),
-        enqueued_at=row.enqueued_at,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        attempts=row.attempts,
-    )
 
 
 class SqliteOutbox:
@@ -166,7 +147,7 @@ class SqliteOutbox:
         at = utc_text(now)
         claimed = self._claims.claimed(now)
         with self._db.read() as session:
-            cur = _cursor(session)
+            cur = dbapi_cursor(session)
             queued = cur.execute(STREAM_COUNTS_SQL).fetchall()
             # Read after the snapshot began: a settle committing meanwhile then makes a
             # stream look longer for one look (harmless), never shorter (hidden).
@@ -253,7 +234,7 @@ class SqliteOutbox:
         at = utc_text(now)
         try:
             with self._db.read() as session:
-                cur = _cursor(session)
+                cur = dbapi_cursor(session)
                 first = cur.execute(FIRST_DUE_SQL, (*stream, at)).fetchone()
                 if first is None:
                     self._claims.cancel(claim_id)
@@ -274,7 +255,7 @@ class SqliteOutbox:
         retried = [(row[0],) for row in rows if row[4] is not None]
         if retried:
             with self._db.write(durable=False) as session:
-                _cursor(session).executemany(
+                dbapi_cursor(session).executemany(
                     "UPDATE outbox_item SET not_before = NULL WHERE pk = ?", retried
                 )
         # Rows this store wrote are rebuilt without re-validating them (`codec.outbox_items`).
@@ -389,7 +370,7 @@ class SqliteOutbox:
         recorded: list[tuple[StreamKey, Group]] = []
         try:
             with self._db.write() as session:
-                cur = _cursor(session)
+                cur = dbapi_cursor(session)
                 # A 2xx is a delivery whichever claim holds the item now, unless the item
                 # was queued again since it was claimed (a reparse corrected its reading:
                 # what was sent is the old values, so it stays queued).
@@ -432,7 +413,7 @@ class SqliteOutbox:
             if self._recorded.replayed:
                 return
             with self._db.read() as session:
-                cur = _cursor(session)
+                cur = dbapi_cursor(session)
                 left = [(tuple(r[:2]), tuple(r[2:6]), r[6]) for r in cur.execute(RECORDED_SQL)]
                 waiting = cur.execute(CATCH_UP_SQL, (1,)).fetchone()
             if waiting is None:
@@ -500,7 +481,7 @@ class SqliteOutbox:
         limit = CATCH_UP_CHUNK if limit is None else limit
         with self._db.write(durable=False) as session:
             generation = self._catch_up.generation  # settles note under the write lock too
-            cur = _cursor(session)
+            cur = dbapi_cursor(session)
             waiting = cur.execute(CATCH_UP_SQL, (limit,)).fetchall()
             mark_changed(session, [row[1] for row in waiting], now)
             if waiting:
@@ -587,51 +568,11 @@ class SqliteOutbox:
 
     async def dead_letters(self, user_id: str | None = None) -> list[DeadLetter]:
         """Dead letters, oldest first; see `Outbox.dead_letters`."""
-        return await self._run(self._dead_letters, user_id)
-
-    def _dead_letters(self, user_id: str | None) -> list[DeadLetter]:
-        query = (
-            select(OutboxRow, ReadingRow)
-            .join(ReadingRow, col(ReadingRow.id) == col(OutboxRow.reading_id))
-            .where(col(OutboxRow.state) == _DEAD)
-            .order_by(col(OutboxRow.dead_at), col(OutboxRow.pk))
-        )
-        if user_id is not None:
-            query = query.where(col(OutboxRow.user_id) == user_id)
-        with self._db.read() as session:
-            rows = session.exec(query).all()
-        return [
-            DeadLetter(
-                item=_item(row, reading),
-                status_code=row.dead_status,
-                body=row.dead_body or "",
-                reason=row.dead_reason or "",
-                at=row.dead_at or row.enqueued_at,
-            )
-            for row, reading in rows
-        ]
+        return await self._run(dead_letters.listed, self._db, user_id)
 
     async def requeue_dead(self, ids: Sequence[str]) -> int:
         """Put dead items back in the queue; see `Outbox.requeue_dead`."""
-        return await self._run(self._requeue_dead, ids)
-
-    def _requeue_dead(self, ids: Sequence[str]) -> int:
-        now = datetime.now(UTC)
-        with self._db.write() as session:
-            requeued: list[str] = []
-            for chunk in _chunks(list(ids)):
-                for row in session.exec(
-                    select(OutboxRow).where(
-                        col(OutboxRow.reading_id).in_(chunk), _unindexed(OutboxRow.state) == _DEAD
-                    )
-                ):
-                    row.state, row.attempts, row.not_before = _QUEUED, 0, None
-                    row.dead_status = row.dead_body = row.dead_reason = row.dead_at = None
-                    row.last_error = None
-                    session.add(row)
-                    requeued.append(row.reading_id)
-            mark_changed(session, requeued, now, state=ReadingState.QUEUED.value)
-            return len(requeued)
+        return await self._run(dead_letters.requeue, self._db, ids)
 
     # ---------------------------------------------------------------- holds and progress
 
@@ -652,58 +593,11 @@ class SqliteOutbox:
         return await self._run(sync_state.progress, self._db, user_id)
 
 
-def settle_recorded(session: Session, ids: Sequence[str] | None = None) -> int:
-    """Settle recorded deliveries inside the caller's write transaction.
-
-    Their queued outbox rows and readings become delivered, the readings wait for the change
-    order (`change_catch_up`), and the records go. `ids`: only these readings' records (a
-    reparse settles its transfer's before it decides anything from a reading's state).
-
-    Returns:
-        How many outbox items became delivered.
-    """
-    cur = _cursor(session)
-    if ids is None:
-        settled = sorted(cur.execute(SETTLE_SQL).fetchall())
-    else:
-        settled = []
-        for chunk in _chunks(list(ids)):
-            settled.extend(cur.execute(settle_some_sql(len(chunk)), tuple(chunk)))
-        settled.sort()
-    cur.executemany(DELIVER_READING_SQL, [(row[1],) for row in settled])
-    cur.executemany(WAIT_FOR_CHANGE_SQL, [(row[1],) for row in settled])
-    if ids is None:
-        cur.execute("DELETE FROM outbox_delivery")
-    else:
-        cur.executemany("DELETE FROM outbox_delivery WHERE reading_id = ?", [(i,) for i in ids])
-    return len(settled)
-
-
 def _log_failure(future: "asyncio.Future[None]") -> None:
     # A background settle that failed (a full disk, say) is retried at the next trigger; what
     # it would have settled stays recorded, so nothing is lost.
     if not future.cancelled() and (exc := future.exception()) is not None:
         _LOGGER.error("settling delivered readings failed: %s", exc)
-
-
-def _unindexed(column: Any) -> Any:
-    # ``state || ''``: keeps SQLite off the (state, dead_at) index, which it would otherwise
-    # pick for ``reading_id IN (…) AND state = ?`` and scan every queued row (issue 18).
-    return col(column).op("||")("")
-
-
-def held_query(ids: Sequence[str]) -> "SelectOfScalar[OutboxRow]":
-    """Rows among `ids` still queued, found on the reading_id index."""
-    return select(OutboxRow).where(
-        col(OutboxRow.reading_id).in_(ids), _unindexed(OutboxRow.state) == _QUEUED
-    )
-
-
-def _cursor(session: Session) -> sqlite3.Cursor:
-    """The DB-API cursor of the session's connection (inside its transaction)."""
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
-    return raw.cursor()
 
 
 def _instant(value: object) -> datetime:

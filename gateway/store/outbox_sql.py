@@ -3,7 +3,14 @@
 Public so tests/gateway/store/test_query_plans.py can check each plan with EXPLAIN QUERY PLAN.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
 from gateway.store.codec import READING_COLUMNS_SQL
+from gateway.store.models import OutboxRow
 
 # Each statement on the queue names its partial index (store v9): INDEXED BY makes SQLite refuse the
 # statement rather than fall back to a scan, and ``state = 'queued'`` is a literal because
@@ -126,4 +133,20 @@ def delivered_sql(count: int) -> str:
         "SELECT pk, reading_id, user_id, resource, enqueued_at,"  # noqa: S608 - placeholders only
         " provider, stage, window_start, window_end FROM outbox_item"
         f" WHERE reading_id IN ({marks}) AND +state = 'queued' AND {NOT_RECORDED}"
+    )
+
+
+def unindexed(column: Any) -> Any:
+    """``column || ''``: keeps SQLite off the (state, dead_at) index for ``state = ?``.
+
+    It would otherwise pick that index for ``reading_id IN (…) AND state = ?`` and scan
+    every queued row (issue 18).
+    """
+    return col(column).op("||")("")
+
+
+def held_query(ids: Sequence[str]) -> "SelectOfScalar[OutboxRow]":
+    """Rows among `ids` still queued, found on the reading_id index."""
+    return select(OutboxRow).where(
+        col(OutboxRow.reading_id).in_(ids), unindexed(OutboxRow.state) == "queued"
     )

@@ -12,7 +12,6 @@ RETURNING per chunk (issue 18; `bench/store_save.py` measures it against bare sq
 """
 
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from gateway.store import devices, enqueue
 from gateway.store.attribution import Attribution, load_rules, resolve_attribution
 from gateway.store.changes import ReadingState, next_change_seq
 from gateway.store.codec import OWN_COLUMNS, reading_row
-from gateway.store.db import Database
+from gateway.store.db import Database, dbapi_cursor
 from gateway.store.frames import FrameBatch, store_frames
 from gateway.store.types import utc_text
 from sync.outbox import uploadable
@@ -148,7 +147,7 @@ def save_transfer(
 
 def _any_new(session: Session, readings: Sequence[Reading]) -> bool:
     """Whether any of `readings` is not stored yet (one indexed lookup per id, raw cursor)."""
-    cur = _cursor(session)
+    cur = dbapi_cursor(session)
     for reading in readings:
         if cur.execute("SELECT 1 FROM reading WHERE id = ?", (reading.id,)).fetchone() is None:
             return True
@@ -166,7 +165,7 @@ def _insert_new(
 ) -> tuple[list[Reading], int, dict[str, Attribution | None]]:
     """Insert the readings not stored yet, attributed and queued (caller's transaction)."""
     stamp = utc_text(now)
-    cur = _cursor(session)
+    cur = dbapi_cursor(session)
     attributions = _attribute(session, unique)
     seq = next_change_seq(session)
     # The gateway's columns depend on the attribution and the state only: built once each.
@@ -266,12 +265,6 @@ def _own_values(reading: Reading, zone: ZoneInfo, texts: dict[datetime, str]) ->
     if start_text is None:
         start_text = texts[start] = utc_text(start)
     return (*row[:4], received_text, *row[5:12], start_text, *row[13:])
-
-
-def _cursor(session: Session) -> sqlite3.Cursor:
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - the store is SQLite only
-    return raw.cursor()
 
 
 def reading_state(reading: Reading, attributed: bool) -> ReadingState:

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from gateway.store import outbox, outbox_sql
+from gateway.store import outbox_sql
 
 T = "2026-11-20T12:00:00.000000+00:00"
 
@@ -95,7 +95,7 @@ def test_the_change_order_catch_up_walks_the_waiting_readings_oldest_first(db):
 
 def test_settling_a_claim_finds_its_rows_by_reading_id(db):
     """retry_later / release / dead_letter: not a scan of every queued row on (state, dead_at)."""
-    query = outbox.held_query(["a", "b"])
+    query = outbox_sql.held_query(["a", "b"])
     compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
     plan = " | ".join(_plan(db, str(compiled), ()))
     assert "sqlite_autoindex_outbox_item_1 (reading_id=?)" in plan, plan

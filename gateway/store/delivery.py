@@ -1,0 +1,45 @@
+"""Settling recorded deliveries (step 2 of `gateway.store.outbox`), in a caller's transaction.
+
+Shared by the outbox's settle and by reparse, which settles a transfer's recorded deliveries
+before it decides anything from a reading's state.
+"""
+
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from gateway.store.db import dbapi_cursor
+from gateway.store.enqueue import chunks
+from gateway.store.outbox_sql import (
+    DELIVER_READING_SQL,
+    SETTLE_SQL,
+    WAIT_FOR_CHANGE_SQL,
+    settle_some_sql,
+)
+
+
+def settle_recorded(session: Session, ids: Sequence[str] | None = None) -> int:
+    """Settle recorded deliveries inside the caller's write transaction.
+
+    Their queued outbox rows and readings become delivered, the readings wait for the change
+    order (`change_catch_up`), and the records go. `ids`: only these readings' records (a
+    reparse settles its transfer's before it decides anything from a reading's state).
+
+    Returns:
+        How many outbox items became delivered.
+    """
+    cur = dbapi_cursor(session)
+    if ids is None:
+        settled = sorted(cur.execute(SETTLE_SQL).fetchall())
+    else:
+        settled = []
+        for chunk in chunks(list(ids)):
+            settled.extend(cur.execute(settle_some_sql(len(chunk)), tuple(chunk)))
+        settled.sort()
+    cur.executemany(DELIVER_READING_SQL, [(row[1],) for row in settled])
+    cur.executemany(WAIT_FOR_CHANGE_SQL, [(row[1],) for row in settled])
+    if ids is None:
+        cur.execute("DELETE FROM outbox_delivery")
+    else:
+        cur.executemany("DELETE FROM outbox_delivery WHERE reading_id = ?", [(i,) for i in ids])
+    return len(settled)
