@@ -5,6 +5,7 @@ Which BlueZ is whatever `DBUS_SYSTEM_BUS_ADDRESS` points at: the real one, or
 """
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -41,6 +42,8 @@ def run(config: ConfigOption = None) -> None:
         logging.getLogger("bleak.backends.bluezdbus.version").setLevel(logging.ERROR)
     # Before the event loop's worker threads exist: each would get a malloc arena of its own.
     memory.limit_arenas()
+    # `kill -QUIT` prints every thread's stack to the log: for a `run` that will not stop.
+    faulthandler.register(signal.SIGQUIT, all_threads=True)
     try:
         with instance_lock.hold(settings.data_dir):
             asyncio.run(serve(settings))
