@@ -39,6 +39,7 @@ from tests.gateway.e2e import (
 )
 from tests.gateway.e2e import write_config as write_e2e_config
 from tests.gateway.running import free_port, running_gateway
+from tests.privacy import measured_values_in
 from tests.sync.factories import blood_pressure, body, glucose
 
 METER, CUFF, SCALE = "C0:FF:EE:00:00:01", "C0:FF:EE:00:00:02", "C0:FF:EE:00:00:03"
@@ -273,7 +274,7 @@ def test_json_reports_devices_readings_uploads_and_errors(filled: Path) -> None:
     assert (bob["queued"], bob["dead_letters"], bob["status"]) == (0, 2, None)
     assert doc["errors"] == {"dead_letters": 2, "holds": {"bob": ["paused"]}}
 
-    assert not any(value in result.stdout for value in MEASURED)
+    assert measured_values_in(result.stdout, MEASURED) == []
 
 
 def test_table_shows_every_section_without_measured_values(filled: Path) -> None:
@@ -310,7 +311,7 @@ def test_table_shows_every_section_without_measured_values(filled: Path) -> None
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "…" not in out
     assert all(word in out for word in NOT_PAIRED.split())
-    assert not any(value in out for value in MEASURED)
+    assert measured_values_in(out, MEASURED) == []
 
 
 def test_a_running_gateway_is_asked_for_its_health(tmp_path: Path) -> None:
@@ -457,7 +458,7 @@ def test_status_of_a_real_gateway_process_while_it_runs(
     assert table.returncode == 0, table.stderr
     assert "running, ready" in table.stdout
     for out in (result.stdout, table.stdout):
-        assert not any(value in out for value in (*MEASURED, "123.4"))
+        assert measured_values_in(out, (*MEASURED, "123.4")) == []
 
 
 def test_a_failing_upstream_is_not_shown_as_a_recent_sync(tmp_path: Path) -> None:
