@@ -57,3 +57,18 @@ async def test_items_waiting_for_a_retry_are_not_the_head(outbox):  # noqa: F811
     assert retried is not None
     assert [(i.id, i.attempts) for i in retried.items] == [(first.id, 1)]
     assert retried.remaining == 0  # the daily item is another group
+
+
+async def test_a_daily_only_stream_has_a_daily_head_unless_every_item_waits(outbox):  # noqa: F811
+    # No historical item queued: the SQLite outbox answers without walking the queue.
+    items = [item(glucose(), enqueued_at=T0 + timedelta(seconds=n)) for n in range(2)]
+    await outbox.enqueue(items)
+    batch = await outbox.claim("user-a", GLUCOSE, limit=5, now=T0, lease_until=LEASE)
+    assert batch is not None
+    info = (await _info(outbox))[GLUCOSE]
+    assert (info.head, info.historical, info.due, info.claimed) == (Stage.DAILY, 0, 0, 2)
+    later = T0 + timedelta(minutes=1)
+    await outbox.retry_later(batch.claim_id, [i.id for i in items], not_before=later, error="503")
+    info = (await _info(outbox))[GLUCOSE]
+    assert (info.head, info.queued, info.due) == (None, 2, 0)
+    assert (await _info(outbox, later))[GLUCOSE].head is Stage.DAILY
