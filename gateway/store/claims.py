@@ -24,8 +24,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
-StreamKey = tuple[str, str]  # (user id, resource value)
+from gateway.store.queue_counts import Group, QueueCounts, StreamKey
 
 
 @dataclass(slots=True)
@@ -150,10 +151,6 @@ class Claims:
         elif not claim.ids:  # the stream's newest claim is settled: the stream is free
             del self._claims[claim_id]
             del self._latest[claim.stream]
-
-
-# An outbox item's group: provider, stage, window start, window end (UTC text or None).
-Group = tuple[str, str, str | None, str | None]
 
 
 class Recorded:
@@ -301,15 +298,28 @@ class CatchUp:
         return float("inf") if since == 0.0 else time.monotonic() - since
 
 
-_BY_FILE: dict[Path, tuple[Claims, Recorded, CatchUp]] = {}
+class FileState(NamedTuple):
+    """The in-memory outbox state of one database file (`claims_of`)."""
+
+    claims: Claims
+    recorded: Recorded
+    catch_up: CatchUp
+    queue: QueueCounts
+
+
+_BY_FILE: dict[Path, FileState] = {}
 _BY_FILE_LOCK = threading.Lock()
 
 
-def claims_of(path: Path) -> tuple[Claims, Recorded, CatchUp]:
+def claims_of(path: Path) -> FileState:
     """The in-memory outbox state of the database file at `path` (one per file).
 
-    Its claims, its recorded deliveries not settled, and its change-order catch-up.
+    Its claims, its recorded deliveries not settled, its change-order catch-up and its
+    queued counts.
     """
     key = path.resolve()
     with _BY_FILE_LOCK:
-        return _BY_FILE.setdefault(key, (Claims(), Recorded(), CatchUp()))
+        state = _BY_FILE.get(key)
+        if state is None:
+            state = _BY_FILE[key] = FileState(Claims(), Recorded(), CatchUp(), QueueCounts())
+        return state

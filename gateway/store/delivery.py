@@ -4,6 +4,7 @@ Shared by the outbox's settle and by reparse, which settles a transfer's recorde
 before it decides anything from a reading's state.
 """
 
+from collections import Counter
 from collections.abc import Sequence
 
 from sqlmodel import Session
@@ -16,9 +17,10 @@ from gateway.store.outbox_sql import (
     WAIT_FOR_CHANGE_SQL,
     settle_some_sql,
 )
+from gateway.store.queue_counts import GroupKey
 
 
-def settle_recorded(session: Session, ids: Sequence[str] | None = None) -> int:
+def settle_recorded(session: Session, ids: Sequence[str] | None = None) -> Counter[GroupKey]:
     """Settle recorded deliveries inside the caller's write transaction.
 
     Their queued outbox rows and readings become delivered, the readings wait for the change
@@ -26,7 +28,8 @@ def settle_recorded(session: Session, ids: Sequence[str] | None = None) -> int:
     reparse settles its transfer's before it decides anything from a reading's state).
 
     Returns:
-        How many outbox items became delivered.
+        How many outbox items became delivered, per stream and group
+        (`gateway.store.queue_counts` follows a settle by them).
     """
     cur = dbapi_cursor(session)
     if ids is None:
@@ -42,4 +45,4 @@ def settle_recorded(session: Session, ids: Sequence[str] | None = None) -> int:
         cur.execute("DELETE FROM outbox_delivery")
     else:
         cur.executemany("DELETE FROM outbox_delivery WHERE reading_id = ?", [(i,) for i in ids])
-    return len(settled)
+    return Counter(((row[2], row[3]), (row[4], row[5], row[6], row[7])) for row in settled)

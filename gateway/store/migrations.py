@@ -369,8 +369,33 @@ _V13 = Migration(
     ),
 )
 
+_V14 = Migration(
+    14,
+    "queued outbox counts kept in memory, checked against an epoch that triggers move",
+    (
+        # `gateway.store.queue_counts`: the outbox keeps its queued counts per stream and
+        # group instead of counting every queued row after each batch (O(queued), issue 18),
+        # and counts again only when the state they describe changed. Inserts move
+        # max(pk) (AUTOINCREMENT); these triggers move `n` on every other change of a row's
+        # state or group, by any writer. `n` starts random, so a new file at the same path
+        # never looks like the one counted before.
+        """CREATE TABLE outbox_epoch (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            n INTEGER NOT NULL
+        )""",
+        "INSERT INTO outbox_epoch (id, n) VALUES (1, random() / 2)",
+        """CREATE TRIGGER tr_outbox_epoch_update AFTER UPDATE OF
+            state, user_id, resource, provider, stage, window_start, window_end ON outbox_item
+        BEGIN UPDATE outbox_epoch SET n = n + 1 WHERE id = 1; END""",
+        """CREATE TRIGGER tr_outbox_epoch_delete AFTER DELETE ON outbox_item
+        BEGIN UPDATE outbox_epoch SET n = n + 1 WHERE id = 1; END""",
+        # Historical counts come from the group counts now.
+        "DROP INDEX IF EXISTS ix_outbox_historical",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13,
+    _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13, _V14,
 )  # fmt: skip
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -156,14 +156,6 @@ class OutboxRow(SQLModel, table=True):
                 "state = 'queued' AND (claim_id IS NOT NULL OR not_before IS NOT NULL)"
             ),
         ),
-        Index(
-            "ix_outbox_historical",
-            "user_id",
-            "resource",
-            "state",
-            "stage",
-            sqlite_where=text("state = 'queued' AND stage = 'historical'"),
-        ),
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -212,6 +204,18 @@ class ChangeCatchUpRow(SQLModel, table=True):
 
     pk: int | None = Field(default=None, primary_key=True)
     reading_id: str
+
+
+class OutboxEpochRow(SQLModel, table=True):
+    """One row: moved by triggers on every change of an outbox row but inserts (v14).
+
+    `gateway.store.queue_counts` checks its queued counts against it; plain SQL only.
+    """
+
+    __tablename__ = "outbox_epoch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    n: int
 
 
 class UploadAttemptRow(SQLModel, table=True):

@@ -45,7 +45,7 @@ from drivers.readings import ReadingKind
 from gateway.store import dead_letters, sync_state
 from gateway.store.aio import call
 from gateway.store.changes import ReadingState, mark_changed
-from gateway.store.claims import Group, StreamKey, claims_of
+from gateway.store.claims import claims_of
 from gateway.store.codec import outbox_items
 from gateway.store.db import Database, dbapi_cursor
 from gateway.store.delivery import settle_recorded
@@ -59,17 +59,16 @@ from gateway.store.outbox_sql import (
     BATCH_SQL,
     CATCH_UP_SQL,
     FIRST_DUE_SQL,
-    GROUP_COUNT_SQL,
     HEAD_SQL,
-    HISTORICAL_COUNTS_SQL,
     RECORD_DELIVERY_SQL,
     RECORDED_SQL,
     RETRYING_SQL,
-    STREAM_COUNTS_SQL,
     delivered_sql,
     held_query,
     readings_sql,
 )
+from gateway.store.queue_counts import Group, StreamKey, per_stream
+from gateway.store.queue_counts import version as queue_version
 from gateway.store.types import utc_text
 from sync.outbox import (
     Batch,
@@ -115,7 +114,7 @@ class SqliteOutbox:
         self._db = db
         self._zone = zone
         self._maintain = maintain
-        self._claims, self._recorded, self._catch_up = claims_of(db.path)
+        self._claims, self._recorded, self._catch_up, self._queue = claims_of(db.path)
         self._background: asyncio.Future[None] | None = None
 
     async def _run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -148,11 +147,10 @@ class SqliteOutbox:
         claimed = self._claims.claimed(now)
         with self._db.read() as session:
             cur = dbapi_cursor(session)
-            queued = cur.execute(STREAM_COUNTS_SQL).fetchall()
+            queued, historical = per_stream(self._queue.read(cur))
             # Read after the snapshot began: a settle committing meanwhile then makes a
             # stream look longer for one look (harmless), never shorter (hidden).
             recorded = self._recorded.counts()
-            historical = {(u, r): n for u, r, n in cur.execute(HISTORICAL_COUNTS_SQL)}
             waiting: dict[tuple[str, str], int] = {}
             next_due: dict[tuple[str, str], str] = {}
             for user_id, resource, reading_id, not_before in cur.execute(RETRYING_SQL, (at,)):
@@ -163,8 +161,8 @@ class SqliteOutbox:
                 if key not in next_due or not_before < next_due[key]:
                     next_due[key] = not_before
             infos: list[StreamInfo] = []
-            for user_id, resource, stored in queued:
-                key = (user_id, resource)
+            for key, stored in sorted(queued.items()):
+                user_id, resource = key
                 gone, gone_historical = recorded.get(key, (0, 0))
                 count = stored - gone
                 if count <= 0:
@@ -254,7 +252,7 @@ class SqliteOutbox:
                 for chunk in _chunks([row[3] for row in rows]):
                     for found in cur.execute(readings_sql(len(chunk)), tuple(chunk)):
                         readings[found[0]] = found
-                total = cur.execute(GROUP_COUNT_SQL, (*stream, *group)).fetchone()[0]
+                total = self._queue.read(cur).get((stream, group), 0)
             total -= self._recorded.in_group(stream, group)
             self._claims.fill(claim_id, ((row[3], row[1]) for row in rows))
         except BaseException:
@@ -449,11 +447,15 @@ class SqliteOutbox:
             # snapshot is exactly what this transaction takes. Subtracted once committed:
             # a failed commit leaves the counts, as it leaves the rows.
             taken = self._recorded.snapshot()
-            settled = settle_recorded(session)
-            if settled:
+            cur = dbapi_cursor(session)
+            before = queue_version(cur)
+            moved = settle_recorded(session)
+            after = queue_version(cur)
+            if moved:
                 self._catch_up.note()
         self._recorded.subtract(taken)
-        return settled
+        self._queue.settled(before, after, moved)
+        return moved.total()
 
     async def catch_up(self, now: datetime | None = None) -> int:
         """One chunk of change-order catch-up if it is due (step 3 of the module docstring).

@@ -17,17 +17,6 @@ from gateway.store.models import OutboxRow
 # a bound parameter never matches a partial index's WHERE. Times are UTC text (`utc_text`),
 # whose order is time order.
 
-# Every stream with its queued count: index-only, on the group index (its entries are about
-# half the size of ix_outbox_queue's, and the uploader asks after every batch).
-STREAM_COUNTS_SQL = (
-    "SELECT user_id, resource, count(*) FROM outbox_item INDEXED BY ix_outbox_group"
-    " WHERE state = 'queued' GROUP BY user_id, resource"
-)
-# Queued historical items per stream: index-only.
-HISTORICAL_COUNTS_SQL = (
-    "SELECT user_id, resource, count(*) FROM outbox_item INDEXED BY ix_outbox_historical"
-    " WHERE state = 'queued' AND stage = 'historical' GROUP BY user_id, resource"
-)
 # Queued items waiting for a retry (`not_before` after now): few, on their own index. Params:
 # now. (The index also covers `claim_id`, a column store v12 no longer writes: claims live
 # in memory, `gateway.store.claims`.)
@@ -76,14 +65,16 @@ RECORDED_SQL = (
 )
 # Recording a 2xx (`complete`). Params: reading id, delivered-at.
 RECORD_DELIVERY_SQL = "INSERT INTO outbox_delivery (reading_id, delivered_at) VALUES (?, ?)"
+# What a settle returns of each row it moved: its key, then its stream and group.
+_SETTLED = "pk, reading_id, user_id, resource, provider, stage, window_start, window_end"
 # Settling recorded deliveries: their queued outbox rows become delivered (a row no longer
 # queued, e.g. withdrawn by a reparse, is left alone; a reparse that queues a corrected
 # reading again deletes its recorded delivery, `gateway.reparse`).
 SETTLE_SQL = (
-    "UPDATE outbox_item SET state = 'delivered', delivered_at = (SELECT d.delivered_at"
+    "UPDATE outbox_item SET state = 'delivered', delivered_at = (SELECT d.delivered_at"  # noqa: S608 - constants
     " FROM outbox_delivery AS d WHERE d.reading_id = outbox_item.reading_id)"
     " WHERE reading_id IN (SELECT reading_id FROM outbox_delivery) AND +state = 'queued'"
-    " RETURNING pk, reading_id"
+    f" RETURNING {_SETTLED}"
 )
 
 
@@ -94,7 +85,7 @@ def settle_some_sql(count: int) -> str:
         "UPDATE outbox_item SET state = 'delivered', delivered_at = (SELECT d.delivered_at"  # noqa: S608 - placeholders only
         " FROM outbox_delivery AS d WHERE d.reading_id = outbox_item.reading_id)"
         " WHERE reading_id IN (SELECT reading_id FROM outbox_delivery"
-        f" WHERE reading_id IN ({marks})) AND +state = 'queued' RETURNING pk, reading_id"
+        f" WHERE reading_id IN ({marks})) AND +state = 'queued' RETURNING {_SETTLED}"
     )
 
 
@@ -110,14 +101,6 @@ def readings_sql(count: int) -> str:
     """`ReadingColumns` of `count` readings by id (the reading id unique index)."""
     marks = ", ".join("?" * count)
     return f"SELECT {READING_COLUMNS_SQL} FROM reading WHERE id IN ({marks})"  # noqa: S608 - placeholders only
-
-
-# Queued items of one group (a batch's `remaining` + its size): index-only.
-GROUP_COUNT_SQL = (
-    "SELECT count(*) FROM outbox_item INDEXED BY ix_outbox_group"
-    " WHERE user_id = ? AND resource = ? AND provider = ? AND stage = ?"
-    " AND window_start IS ? AND window_end IS ? AND state = 'queued'"
-)
 
 
 def delivered_sql(count: int) -> str:

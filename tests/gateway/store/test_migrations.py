@@ -141,3 +141,31 @@ async def test_a_delivery_version_12_recorded_is_settled_after_the_upgrade(db_pa
     assert items == {first: "delivered", second: "queued"}
     assert delivered_at == ("2026-11-30T10:00:00.000000+00:00",)
     db.close()
+
+
+async def test_version_13_queue_counts_are_kept_after_the_upgrade(db_path):
+    """v14 adds the epoch the kept queue counts are checked against, and its triggers."""
+    old = Database(db_path, create_sqlite_engine(db_path))
+    migrate(old, target=13)
+    bind(old, "C0:FF:EE:00:00:01", "user-a")
+    save_transfer(old, [glucose(1), glucose(2), glucose(3)], zone=ZONE)
+    old.close()
+    db = open_database(db_path)
+    outbox = SqliteOutbox(db, zone=ZONE)
+    [stream] = await outbox.streams(glucose(1).received_at)
+    assert (stream.queued, stream.historical) == (3, 0)
+    with sqlite3.connect(db_path) as conn:
+        triggers = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        }
+        (epoch,) = conn.execute("SELECT n FROM outbox_epoch").fetchone()
+        conn.execute("UPDATE outbox_item SET state = 'dead' WHERE reading_id = ?", (glucose(3).id,))
+        assert conn.execute("SELECT n FROM outbox_epoch").fetchone() == (epoch + 1,)
+        indexes = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+    assert triggers == {"tr_outbox_epoch_update", "tr_outbox_epoch_delete"}
+    assert "ix_outbox_historical" not in indexes  # historical counts come from the kept counts
+    [stream] = await outbox.streams(glucose(1).received_at)
+    assert stream.queued == 2
+    db.close()

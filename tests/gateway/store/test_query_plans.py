@@ -9,18 +9,17 @@ import sqlite3
 
 import pytest
 
-from gateway.store import outbox_sql
+from gateway.store import outbox_sql, queue_counts
 
 T = "2026-11-20T12:00:00.000000+00:00"
 
 STATEMENTS = {
-    "stream counts": (outbox_sql.STREAM_COUNTS_SQL, ()),
-    "historical counts": (outbox_sql.HISTORICAL_COUNTS_SQL, ()),
+    "group counts": (queue_counts.GROUP_COUNTS_SQL, ()),
+    "queue version": (queue_counts.QUEUE_VERSION_SQL, ()),
     "retrying": (outbox_sql.RETRYING_SQL, (T,)),
     "head": (outbox_sql.HEAD_SQL, ("u", "glucose", T)),
     "first due": (outbox_sql.FIRST_DUE_SQL, ("u", "glucose", T)),
     "batch": (outbox_sql.BATCH_SQL, ("u", "glucose", T, "p", "daily", None, None, 500)),
-    "group count": (outbox_sql.GROUP_COUNT_SQL, ("u", "glucose", "p", "daily", None, None)),
     "delivered": (outbox_sql.delivered_sql(3), ("a", "b", "c")),
     "settle": (outbox_sql.SETTLE_SQL, ()),
     "deliver reading": (outbox_sql.DELIVER_READING_SQL, ("a",)),
@@ -48,9 +47,7 @@ def test_no_scan_and_no_sort(db, name):
         ("first due", "ix_outbox_queue"),
         ("batch", "ix_outbox_queue"),
         ("retrying", "ix_outbox_pending"),
-        ("group count", "COVERING INDEX ix_outbox_group"),
-        ("stream counts", "COVERING INDEX ix_outbox_group"),
-        ("historical counts", "COVERING INDEX ix_outbox_historical"),
+        ("group counts", "COVERING INDEX ix_outbox_group"),
         ("delivered", "INDEX sqlite_autoindex_outbox_item_1"),
     ],
 )
@@ -58,8 +55,15 @@ def test_each_statement_uses_its_index(db, name, index):
     sql, params = STATEMENTS[name]
     plan = " | ".join(_plan(db, sql, params))
     assert index in plan, plan
-    if name in {"head", "first due", "batch", "group count"}:
+    if name in {"head", "first due", "batch"}:
         assert "(user_id=? AND resource=?" in plan, plan  # a range of one stream, not all
+
+
+def test_the_queue_version_reads_two_rows_not_the_queue(db):
+    """Checked before every use of the kept counts (`gateway.store.queue_counts`): O(1)."""
+    plan = _plan(db, queue_counts.QUEUE_VERSION_SQL, ())
+    assert "SEARCH outbox_epoch USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+    assert "SEARCH outbox_item" in " | ".join(plan), plan  # max(pk): the rowid b-tree's end
 
 
 def test_the_batch_reads_each_reading_by_its_id(db):
