@@ -1,6 +1,6 @@
 """Sender CPU per reading on the upload path, piece by piece (issue 18).
 
-Run: `.venv/bin/python bench/upload_cpu.py [--readings N] [--json]`.
+Run: `.venv/bin/python bench/upload_cpu.py [--readings N] [--backlogs N ...] [--json]`.
 
 One process, no stub, no network: what the sender spends per reading, so a change to one
 piece shows without the stub's share of a 2-core box. Times are µs per reading, best of 3
@@ -18,7 +18,9 @@ piece shows without the stub's share of a 2-core box. Times are µs per reading,
 
 Prints figures only; with --json the last line is one JSON object: `rebuild_validating_us`,
 `rebuild_trusted_us`, `items_trusted_us`, `map_us`, `json_us`, `gzip_us`,
-`uploader_memory_us`, `uploader_sqlite_us`, `load_1m`.
+`uploader_memory_us`, `uploader_sqlite_us`, `load_1m`; with `--backlogs N …`, `by_backlog`: the
+SQLite figure for a backlog of each size (the same CPU per reading at every size means no work
+grows with the queue: issue 18's "no O(n) work per batch").
 """
 
 import argparse
@@ -101,6 +103,14 @@ async def uploader_us(n: int, kind: str, directory: Path) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=20_000)
+    parser.add_argument(
+        "--backlogs",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="also drain SQLite backlogs of these sizes (e.g. 10000 100000 1000000)",
+    )
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
     n = args.readings
@@ -157,11 +167,19 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         figures["uploader_memory_us"] = await uploader_us(n, "memory", Path(directory))
         figures["uploader_sqlite_us"] = await uploader_us(n, "sqlite", Path(directory))
+    by_backlog: dict[str, float] = {}
+    for size in args.backlogs:
+        with tempfile.TemporaryDirectory() as directory:
+            by_backlog[str(size)] = round(await uploader_us(size, "sqlite", Path(directory)), 2)
     print(f"readings: {n} (glucose:BP:body 2:2:1), batch {BATCH_SIZE}; µs per reading")
     for name, value in figures.items():
         print(f"  {name.removesuffix('_us'):22} {value:8.1f}")
+    for size, value in by_backlog.items():
+        print(f"  uploader_sqlite, {int(size):>9,} queued {value:8.1f}")
     if args.json:
-        out: dict[str, float | int] = {k: round(v, 2) for k, v in figures.items()}
+        out: dict[str, object] = {k: round(v, 2) for k, v in figures.items()}
+        if by_backlog:
+            out["by_backlog"] = by_backlog
         out["readings"] = n
         out["load_1m"] = round(os.getloadavg()[0], 2)
         print(json.dumps(out, sort_keys=True))

@@ -51,8 +51,8 @@ TINY: dict[str, tuple[list[str], set[str]]] = {
         {"raw_per_s", "sqlite_per_s", "sqlite_ratio", "sqlite_catch_up_s"},
     ),
     "upload_cpu": (
-        ["--readings", "300"],
-        {"rebuild_trusted_us", "map_us", "json_us", "uploader_sqlite_us"},
+        ["--readings", "300", "--backlogs", "200", "400"],
+        {"rebuild_trusted_us", "map_us", "json_us", "uploader_sqlite_us", "by_backlog"},
     ),
 }
 
