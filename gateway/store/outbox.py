@@ -194,7 +194,7 @@ class SqliteOutbox:
             # left to settle and catch up is done now (the timer goes on with the rest).
             self._catch_up.idle = True
             if self._recorded.count():
-                self.settle_sync(now)
+                self.settle_sync()
                 if again:  # counts of records another process took back are healed now
                     return self._streams(now, again=False)
             if self._catch_up.waiting():
@@ -426,7 +426,7 @@ class SqliteOutbox:
                 self._catch_up.settled(more=False)
             self._recorded.load(left)
 
-    def settle_sync(self, now: datetime | None = None) -> int:
+    def settle_sync(self) -> int:
         """Settle every recorded delivery: outbox rows delivered, readings delivered.
 
         One transaction, not fsynced (`Database.write(durable=False)`): it only derives
@@ -434,13 +434,9 @@ class SqliteOutbox:
         leaves them to the next settle. The readings then wait in `change_catch_up` for
         their place in the change order (`catch_up_sync`).
 
-        Args:
-            now: Unused by the rows (each keeps its 2xx time); kept for symmetry.
-
         Returns:
             How many outbox items became delivered.
         """
-        del now
         with self._db.write(durable=False) as session:
             # Every recorded delivery is settled or dropped (no longer queued) by this
             # transaction; a `complete` counts its own under the write lock, so the

@@ -125,7 +125,7 @@ async def _settle(outbox: SqliteOutbox) -> None:
     batch = await outbox.claim("alice", ReadingKind.GLUCOSE, limit=1, now=now, lease_until=lease)
     assert batch is not None
     await outbox.complete(batch.claim_id, [i.id for i in batch.items], now)
-    outbox.settle_sync(now)  # the uploader's settle once idle (other readings are due here)
+    outbox.settle_sync()  # the uploader's settle once idle (other readings are due here)
     await outbox.record_progress(
         UploadProgress("alice", ReadingKind.GLUCOSE, SyncStatus.COMPLETED, now, delivered_total=1)
     )

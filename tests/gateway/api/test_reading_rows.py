@@ -154,7 +154,7 @@ async def stored(services):
     sent = await outbox.claim("u1", ReadingKind.GLUCOSE, limit=2, now=now, lease_until=lease)
     assert sent is not None
     await outbox.complete(sent.claim_id, [i.id for i in sent.items], now)
-    outbox.settle_sync(now)  # what the uploader does once idle (other streams are due here)
+    outbox.settle_sync()  # what the uploader does once idle (other streams are due here)
     refused = await outbox.claim(
         "u2", ReadingKind.BLOOD_PRESSURE, limit=1, now=now, lease_until=lease
     )
