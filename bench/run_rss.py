@@ -17,6 +17,13 @@ With ``--queued`` the pre-filled readings of (b) stay queued (a backlog after a 
 so run (b) drains them to the stub while it is sampled. With --json the last line is one
 JSON object: `idle_mib` (median RSS of (a)), `growth_mib` ((b) median - (a) median), the
 peaks, and `queued` (whether (b) held a backlog).
+
+Where (a)'s memory goes: a fresh interpreter imports what `run` imports, one library at a
+time in `IMPORT_STAGES` order, and VmRSS is read after each (a library's share is what it
+added on top of the ones before it, shared libraries' touched pages included). `imports_mib`
+holds each stage's MiB, `imported_mib` the total after the last one, and `running_mib` is
+(a)'s idle median minus that total: what running adds (modules imported on first use, the
+TLS context, the store's connections and caches, the live objects).
 """
 
 import argparse
@@ -59,6 +66,65 @@ SAMPLE_EVERY_S = 0.5
 START_TIMEOUT_S = 60.0
 ZONE = ZoneInfo("UTC")  # the demo scenario's zone
 BASE = datetime(2020, 1, 1)  # noqa: DTZ001 - a device's wall clock
+
+
+# (JSON key, what it is, modules imported at that stage), in the order `run` first needs them;
+# the last stage imports `run` itself, so it holds whatever the gateway adds on top.
+IMPORT_STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("asyncio_ssl", "asyncio with ssl (OpenSSL)", ("asyncio", "ssl")),
+    ("pydantic", "pydantic with pydantic-core", ("pydantic", "pydantic.main")),
+    # gateway.cli first, as in `run`: it keeps httpx's own CLI (rich, pygments) out.
+    ("cli", "typer, gateway.cli (the command line)", ("typer", "gateway.cli")),
+    ("pydantic_settings", "pydantic-settings", ("pydantic_settings",)),
+    (
+        "sqlalchemy_core",
+        "SQLAlchemy core, sqlite dialect",
+        ("sqlalchemy", "sqlalchemy.dialects.sqlite"),
+    ),
+    ("sqlalchemy_orm", "SQLAlchemy ORM with SQLModel", ("sqlalchemy.orm", "sqlmodel")),
+    (
+        "gateway_store",
+        "gateway.store: its tables and queries",
+        ("gateway.store", "gateway.store.outbox"),
+    ),
+    ("uvicorn", "uvicorn", ("uvicorn",)),
+    (
+        "fastapi",
+        "Starlette, FastAPI, sse-starlette",
+        ("gateway.api", "fastapi", "fastapi.staticfiles", "sse_starlette"),
+    ),
+    ("httpx", "httpx", ("httpx",)),
+    ("prometheus", "prometheus-client", ("prometheus_client",)),
+    (
+        "ble",
+        "dbus-fast, Bleak, bleak-retry-connector",
+        ("dbus_fast", "bleak", "bleak_retry_connector"),
+    ),
+    ("apscheduler", "APScheduler", ("apscheduler.schedulers.asyncio",)),
+    (
+        "gateway_rest",
+        "the gateway's other modules (gateway, drivers, sync)",
+        ("gateway.commands.run",),
+    ),
+)
+
+# Run in a fresh interpreter: prints one JSON list, VmRSS in MiB before and after each stage.
+_IMPORTS_SCRIPT = """
+import gc, importlib, json, sys
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+figures = [rss()]
+for modules in json.loads(sys.argv[1]):
+    for name in modules:
+        importlib.import_module(name)
+    gc.collect()
+    figures.append(rss())
+print(json.dumps(figures))
+"""
 
 
 @dataclass
@@ -221,6 +287,25 @@ def measure_gateway(
     )
 
 
+def import_stages() -> list[tuple[str, str, float]]:
+    """(key, label, MiB added) per `IMPORT_STAGES` entry, the interpreter itself first."""
+    stages = json.dumps([modules for _, _, modules in IMPORT_STAGES])
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_SCRIPT, stages],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    figures = json.loads(done.stdout.splitlines()[-1])
+    rows = [("python", "Python itself", figures[0])]
+    for (key, label, _), before, after in zip(
+        IMPORT_STAGES, figures[:-1], figures[1:], strict=True
+    ):
+        rows.append((key, label, after - before))
+    return rows
+
+
 # ---------------------------------------------------------------- the stored history
 
 
@@ -346,6 +431,18 @@ def main() -> None:
         )
     for note in notes:
         print(note)
+
+    stages = import_stages()
+    imported = sum(mib for _, _, mib in stages)
+    print()
+    print("where (a)'s idle RSS goes: VmRSS added by each import, in turn, in a fresh interpreter")
+    for _, label, mib in stages:
+        print(f"  {label:<54} {mib:>6.1f} MiB")
+    print(f"  {'imported, total':<54} {imported:>6.1f} MiB")
+    print(
+        f"  {'running adds ((a) idle median - imported)':<54} "
+        f"{results[0].rss_median - imported:>6.1f} MiB"
+    )
     if args.json:
         idle_r, big_r = results
         figures = {
@@ -356,6 +453,9 @@ def main() -> None:
             "stored": args.stored,
             "queued": args.queued,
             "load_1m": round(os.getloadavg()[0], 2),
+            "imports_mib": {key: round(mib, 1) for key, _, mib in stages},
+            "imported_mib": round(imported, 1),
+            "running_mib": round(idle_r.rss_median - imported, 1),
         }
         print(json.dumps(figures, sort_keys=True))
 

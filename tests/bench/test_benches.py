@@ -24,7 +24,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 TINY: dict[str, tuple[list[str], set[str]]] = {
     "run_rss": (
         ["--settle", "1", "--stored", "200", "--queued"],
-        {"idle_mib", "growth_mib"},
+        {"idle_mib", "growth_mib", "imports_mib", "imported_mib", "running_mib"},
     ),
     "api_readings": (
         ["--readings", "300", "--seconds", "1", "--rate", "20"],
