@@ -82,8 +82,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from drivers.readings import ReadingKind
-from sync.junction.providers import PROVIDER_RESOURCES, accepts
-from sync.junction.schemas import (
+from sync.junction.payloads import (
     BloodPressurePayload,
     BloodPressureSample,
     BodyPayload,
@@ -92,6 +91,7 @@ from sync.junction.schemas import (
     ManualProviderRequest,
     Sample,
 )
+from sync.junction.providers import PROVIDER_RESOURCES, accepts
 from sync.junction.stub_faults import Faults
 from sync.junction.stub_state import JunctionStub, LoggedRequest, redact_fields, redact_headers
 

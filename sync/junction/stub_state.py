@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import Request
 
+from sync.junction.payloads import Envelope
 from sync.junction.regions import Environment, Region, issuer
-from sync.junction.schemas import Envelope, instant_text
+from sync.junction.schemas import instant_text
 from sync.junction.stub_faults import FaultName, Faults
 
 SIGN_IN_TOKEN_TTL_S = 600.0  # "short-lived" (mobile-sdk-sync.md §1.2 item 1); not stated

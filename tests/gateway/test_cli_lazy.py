@@ -75,6 +75,7 @@ NOT_RUNS = {
     "gateway.mqtt.sink": "the MQTT sink, [mqtt] enabled = false",
     "drivers.simulator.runner": "`edge-gateway simulate`",
     "sync.junction.stub": "`edge-gateway junction-stub`",
+    "sync.junction.payloads": "the stub's strict request models; run's uploader builds dicts",
     "gateway.status": "`edge-gateway status`",
     "gateway.reparse": "`edge-gateway reparse`",
 }

@@ -14,7 +14,7 @@ from drivers.readings import (
     ReadingKind,
 )
 from sync.junction import mapping
-from sync.junction.schemas import BloodPressurePayload, BodyPayload, GlucosePayload
+from sync.junction.payloads import BloodPressurePayload, BodyPayload, GlucosePayload
 from sync.outbox import Stage
 from tests.sync.factories import T0, blood_pressure, body, glucose
 
