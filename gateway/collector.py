@@ -55,9 +55,18 @@ FAILURE_BACKOFF_S = 5.0
 FAILURE_BACKOFF_MAX_S = 300.0
 # How long `stop()` lets transfers in progress finish before cancelling them.
 STOP_GRACE_S = 30.0
+# The same once the scan ended with an error (BlueZ stopped, the adapter removed): no transfer
+# can get anything more from the radio, and Bleak's own connect retries against a gone BlueZ
+# run for up to a minute (3 x 20 s connect + 5 s disconnect wait). A transfer just committing
+# finishes within this; what the others received is committed or spooled as they are cancelled.
+RADIO_GONE_GRACE_S = 2.0
 # How long a transfer keeps the link while the store refuses its commit. A cuff or scale has
 # handed its records over already (holding the link saves nothing); commits go on after.
 COMMIT_WAIT_S = 5.0
+# How long `stop()` waits for cancelled transfers to end: a cancelled transfer still waits up
+# to COMMIT_WAIT_S for what it received to be committed. One stuck in a call that ignores the
+# cancellation (a D-Bus peer gone) is left behind: its received readings are spooled.
+CANCEL_WAIT_S = COMMIT_WAIT_S + 1.0
 
 
 class Radio(Protocol):
@@ -144,6 +153,7 @@ class Collector:
     _unsaved: set[TransferSaver] = field(default_factory=set, init=False)
     _new_readings: dict[str, tuple[StoredReading, ...]] = field(default_factory=dict, init=False)
     _stopping: bool = field(default=False, init=False)
+    _radio_gone: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.max_connections)
@@ -157,26 +167,42 @@ class Collector:
     async def run(self) -> None:
         """Recover what an earlier run left behind, then scan and read until `stop()`."""
         await self.recover()
-        async with self.radio.advertisements() as adverts:
-            async for advertisement in adverts:
-                if self._stopping:
-                    break
-                self.on_advertisement(advertisement)
+        try:
+            async with self.radio.advertisements() as adverts:
+                async for advertisement in adverts:
+                    if self._stopping:
+                        break
+                    self.on_advertisement(advertisement)
+        except Exception:
+            self._radio_gone = True  # `stop()` then waits RADIO_GONE_GRACE_S, not STOP_GRACE_S
+            raise
 
     async def stop(self) -> None:
         """Stop starting reads; let transfers in progress finish (bounded), then return.
 
+        Transfers get STOP_GRACE_S, or RADIO_GONE_GRACE_S once the scan has failed (nothing
+        more can arrive); then they are cancelled, and waited for at most CANCEL_WAIT_S.
         Readings received but still refused by the store are spooled to a file that the
         next start saves (`gateway.store.spool`).
         """
         self._stopping = True
         if self._tasks:
-            _LOGGER.info("waiting for %d transfer(s) in progress to finish", len(self._tasks))
-            _, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_S)
+            grace = RADIO_GONE_GRACE_S if self._radio_gone else STOP_GRACE_S
+            _LOGGER.info(
+                "waiting up to %g s for %d transfer(s) in progress to finish",
+                grace,
+                len(self._tasks),
+            )
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.wait(pending)
+                _, stuck = await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
+                if stuck:
+                    _LOGGER.warning(
+                        "%d transfer(s) did not end when cancelled; what they received is spooled",
+                        len(stuck),
+                    )
         for saver in list(self._unsaved):
             if not await saver.wait(1.0):
                 saver.spool()

@@ -16,8 +16,11 @@ Gotchas handled (see `shared/reference/bluez-simulator.md`):
   `DisconnectedError`.
 - `disconnect()` is always called, even after the device hung up, or Bleak keeps its
   per-connection D-Bus socket open.
+- dbus-fast finalises a dead bus again on every call made on it, unwatching whatever file has
+  its socket's number now; `dead_bus` makes such a send fail at once.
 """
 
+from drivers.bleak_link import dead_bus
 from drivers.bleak_link.errors import PAIR_REMEDY, translate
 from drivers.bleak_link.link import (
     CONNECT_ATTEMPTS,
@@ -34,6 +37,9 @@ from drivers.bleak_link.radio import (
     release_stale_links,
     scan,
 )
+
+# Before any bus exists: a dead bus finalised twice unwatches another file (see the module).
+dead_bus.apply()
 
 __all__ = [
     "CONNECT_ATTEMPTS",

@@ -6,9 +6,11 @@ Which BlueZ is whatever `DBUS_SYSTEM_BUS_ADDRESS` points at: the real one, or
 
 import asyncio
 import faulthandler
+import gc
 import logging
 import os
 import signal
+import sys
 
 import typer
 
@@ -42,8 +44,6 @@ def run(config: ConfigOption = None) -> None:
         logging.getLogger("bleak.backends.bluezdbus.version").setLevel(logging.ERROR)
     # Before the event loop's worker threads exist: each would get a malloc arena of its own.
     memory.limit_arenas()
-    # `kill -QUIT` prints every thread's stack to the log: for a `run` that will not stop.
-    faulthandler.register(signal.SIGQUIT, all_threads=True)
     try:
         with instance_lock.hold(settings.data_dir):
             asyncio.run(serve(settings))
@@ -59,6 +59,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # `kill -QUIT` prints every thread's stack (faulthandler, even with the loop blocked) and
+    # then every task's (what an idle loop is waiting on): for a `run` that will not stop.
+    loop.add_signal_handler(signal.SIGQUIT, dump_tasks)
+    faulthandler.register(signal.SIGQUIT, all_threads=True, chain=True)
     adapter = settings.ble.adapter
     # One radio for reads and pairing: pairing uses the devices its scan found.
     radio = BleakRadio(adapter=adapter)
@@ -73,6 +77,49 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
 
     await gateway.serve(stop, on_running=announce)
+
+
+def dump_tasks() -> None:
+    """Print where every task of the running loop waits, outermost call first, to stderr.
+
+    `Task.print_stack` shows a suspended task's own coroutine only; the `await` chain
+    (``cr_await``, ``ag_await``, ``gi_yieldfrom``) below it is where it is stuck.
+    """
+    lines: list[str] = []
+    for task in asyncio.all_tasks():
+        lines.append(f"Task {task.get_name()} waits in:")
+        awaited: object = task.get_coro()
+        for _ in range(100):  # a chain is a few dozen deep; a cycle must not hang the dump
+            frame = next(
+                (
+                    f
+                    for a in ("cr_frame", "ag_frame", "gi_frame")
+                    if (f := getattr(awaited, a, None))
+                ),
+                None,
+            )
+            if frame is None and awaited is not None:
+                # An async generator's `asend` (an `async for`, an async context manager)
+                # names its generator only to the garbage collector.
+                gen = next((r for r in gc.get_referents(awaited) if hasattr(r, "ag_frame")), None)
+                if gen is not None:
+                    awaited = gen
+                    continue
+            if frame is None:
+                if awaited is not None:
+                    lines.append(f"  awaiting {awaited!r}"[:300])
+                break
+            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+            awaited = next(
+                (
+                    nxt
+                    for a in ("cr_await", "ag_await", "gi_yieldfrom")
+                    if (nxt := getattr(awaited, a, None)) is not None
+                ),
+                None,
+            )
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
 
 
 def register(app: typer.Typer) -> None:

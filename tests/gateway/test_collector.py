@@ -239,3 +239,111 @@ async def test_a_notice_a_person_must_act_on_is_logged_once_and_flagged(
             await asyncio.sleep(0.02)
     assert caplog.text.count("store the consent code") == 1
     assert [d.needs_attention is not None for d in done] == [True, True, False]
+
+
+class StuckRadio(FakeRadio):
+    """A radio whose scan fails on demand and whose connect never completes (BlueZ gone)."""
+
+    def __init__(self, db_path: Path) -> None:
+        super().__init__(db_path)
+        self.connecting = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def advertisements(self) -> AsyncIterator[AsyncIterator[Advertisement]]:
+        async def stream() -> AsyncIterator[Advertisement]:
+            while True:
+                advert = await self.adverts.get()
+                if advert.address == "GONE":
+                    msg = "BlueZ: bluetoothd left the system bus"
+                    raise DisconnectedError(msg)
+                yield advert
+
+        yield stream()
+
+    @contextlib.asynccontextmanager
+    async def connect(self, advertisement: Advertisement) -> AsyncIterator[GattLink]:
+        self.connecting.set()
+        try:
+            await asyncio.Event().wait()  # as Bleak retrying Connect against a gone BlueZ
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        yield FakeLink(advertisement.address)  # pragma: no cover - never connects
+
+
+async def test_a_failed_scan_cancels_transfers_after_the_short_grace(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """BlueZ gone: `stop` does not give a transfer that cannot progress the full stop grace.
+
+    With the full grace (an hour here) this test would hang until pytest-timeout.
+    """
+    monkeypatch.setattr("gateway.collector.STOP_GRACE_S", 3600.0)
+    monkeypatch.setattr("gateway.collector.RADIO_GONE_GRACE_S", 0.01)
+    radio = StuckRadio(db_path)
+    collector = _collector(db_path, ScriptedDriver([]), radio)
+    run = asyncio.create_task(collector.run())
+    radio.adverts.put_nowait(Advertisement(METER, "meter+1"))
+    await radio.connecting.wait()
+    radio.adverts.put_nowait(Advertisement("GONE", None))
+    with pytest.raises(DisconnectedError):
+        await run
+    await collector.stop()
+    assert radio.cancelled.is_set()
+    await collector.idle()
+
+
+async def test_a_failed_scan_leaves_the_stop_grace_of_a_signal_alone(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Stopped by SIGTERM with the radio up, a transfer gets the full grace to finish."""
+    monkeypatch.setattr("gateway.collector.STOP_GRACE_S", 0.05)
+    monkeypatch.setattr("gateway.collector.RADIO_GONE_GRACE_S", 3600.0)
+    radio = StuckRadio(db_path)
+    collector = _collector(db_path, ScriptedDriver([]), radio)
+    collector.on_advertisement(Advertisement(METER, "meter+1"))
+    await radio.connecting.wait()
+    await collector.stop()
+    assert radio.cancelled.is_set()
+
+
+class DeafDriver(ScriptedDriver):
+    """Hands one reading over, then waits on a link that ignores its first cancellation."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.release = asyncio.Event()
+
+    async def collect(self, link: GattLink, cursor: Cursor, context: CollectContext) -> Transfer:
+        context.sink([_reading(1)])
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await self.release.wait()  # as a D-Bus call whose cleanup waits on a dead peer
+            raise
+        return Transfer((), cursor)  # pragma: no cover
+
+
+async def test_a_transfer_that_ignores_its_cancellation_does_not_hold_stop(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """`stop` returns after CANCEL_WAIT_S, saying so; what the transfer received is kept."""
+    monkeypatch.setattr("gateway.collector.STOP_GRACE_S", 0.01)
+    monkeypatch.setattr("gateway.collector.CANCEL_WAIT_S", 0.05)
+    driver = DeafDriver()
+    collector = _collector(db_path, driver, FakeRadio(db_path))
+    collector.on_advertisement(Advertisement(METER, "meter+1"))
+    while collector.unsaved or not _stored_readings(db_path):
+        await asyncio.sleep(0.01)
+    with caplog.at_level(logging.WARNING, logger="gateway.collector"):
+        await collector.stop()
+    assert "1 transfer(s) did not end when cancelled" in caplog.text
+    assert _stored_readings(db_path) == 1
+    driver.release.set()
+    await collector.idle()
+
+
+def _stored_readings(db_path: Path) -> int:
+    with sqlite3.connect(db_path) as conn:
+        return int(conn.execute("select count(*) from reading").fetchone()[0])
