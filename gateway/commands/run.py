@@ -6,11 +6,9 @@ Which BlueZ is whatever `DBUS_SYSTEM_BUS_ADDRESS` points at: the real one, or
 
 import asyncio
 import faulthandler
-import gc
 import logging
 import os
 import signal
-import sys
 
 import typer
 
@@ -22,6 +20,7 @@ from gateway.failures import GatewayFailureError
 from gateway.instance_lock import InstanceLockedError
 from gateway.pairing import BlePairing
 from gateway.runtime import build_gateway
+from gateway.runtime_loop import dump_tasks, run_bounded
 from gateway.store import StoreError
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,7 +45,8 @@ def run(config: ConfigOption = None) -> None:
     memory.limit_arenas()
     try:
         with instance_lock.hold(settings.data_dir):
-            asyncio.run(serve(settings))
+            # Not asyncio.run: its wait for leftover tasks is unbounded (a dead D-Bus peer).
+            run_bounded(serve(settings))
     except (InstanceLockedError, StoreError) as exc:
         raise fail(str(exc)) from exc
     except GatewayFailureError as exc:
@@ -77,49 +77,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
 
     await gateway.serve(stop, on_running=announce)
-
-
-def dump_tasks() -> None:
-    """Print where every task of the running loop waits, outermost call first, to stderr.
-
-    `Task.print_stack` shows a suspended task's own coroutine only; the `await` chain
-    (``cr_await``, ``ag_await``, ``gi_yieldfrom``) below it is where it is stuck.
-    """
-    lines: list[str] = []
-    for task in asyncio.all_tasks():
-        lines.append(f"Task {task.get_name()} waits in:")
-        awaited: object = task.get_coro()
-        for _ in range(100):  # a chain is a few dozen deep; a cycle must not hang the dump
-            frame = next(
-                (
-                    f
-                    for a in ("cr_frame", "ag_frame", "gi_frame")
-                    if (f := getattr(awaited, a, None))
-                ),
-                None,
-            )
-            if frame is None and awaited is not None:
-                # An async generator's `asend` (an `async for`, an async context manager)
-                # names its generator only to the garbage collector.
-                gen = next((r for r in gc.get_referents(awaited) if hasattr(r, "ag_frame")), None)
-                if gen is not None:
-                    awaited = gen
-                    continue
-            if frame is None:
-                if awaited is not None:
-                    lines.append(f"  awaiting {awaited!r}"[:300])
-                break
-            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
-            awaited = next(
-                (
-                    nxt
-                    for a in ("cr_await", "ag_await", "gi_yieldfrom")
-                    if (nxt := getattr(awaited, a, None)) is not None
-                ),
-                None,
-            )
-    sys.stderr.write("\n".join(lines) + "\n")
-    sys.stderr.flush()
 
 
 def register(app: typer.Typer) -> None:

@@ -213,8 +213,9 @@ def test_bluez_going_away_while_running_stops_the_gateway(
             try:
                 code = gateway.wait(timeout=RUN_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                # Rare (1 fresh-clone run in 6): say where `run` was, for the next look.
-                gateway.send_signal(signal.SIGQUIT)  # faulthandler: every thread's stack
+                # Say where `run` was, for the next look (it was the transfer's 30 s stop
+                # grace and a dbus-fast bug: see gateway/collector.py, bleak_link/dead_bus.py).
+                gateway.send_signal(signal.SIGQUIT)  # every thread's stack, every task's wait
                 gateway.wait(timeout=5)
                 message = f"run still up {RUN_TIMEOUT_S} s after BlueZ went"
                 raise AssertionError(message + "\n" + log.read_text()[-6000:]) from None

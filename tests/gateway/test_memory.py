@@ -95,6 +95,6 @@ def test_run_caps_arenas_before_its_event_loop_starts(
         coroutine.close()  # type: ignore[attr-defined]
         calls.append("event loop")
 
-    monkeypatch.setattr(run_command.asyncio, "run", fake_run)
+    monkeypatch.setattr(run_command, "run_bounded", fake_run)
     run_command.run(config)
     assert calls == ["cap", "event loop"]
