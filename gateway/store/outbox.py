@@ -147,10 +147,13 @@ class SqliteOutbox:
         claimed = self._claims.claimed(now)
         with self._db.read() as session:
             cur = dbapi_cursor(session)
-            queued, historical = per_stream(self._queue.read(cur))
-            # Read after the snapshot began: a settle committing meanwhile then makes a
-            # stream look longer for one look (harmless), never shorter (hidden).
-            recorded = self._recorded.counts()
+            counted = self._queue.read(cur)
+            queued, historical = per_stream(counted.groups)
+            # As of this snapshot, whether or not a settle committed meanwhile: counted
+            # twice, a stream would look shorter (hidden at 0).
+            gone, gone_historical = per_stream(
+                self._queue.unsettled(counted.version, self._recorded.snapshot)
+            )
             waiting: dict[tuple[str, str], int] = {}
             next_due: dict[tuple[str, str], str] = {}
             for user_id, resource, reading_id, not_before in cur.execute(RETRYING_SQL, (at,)):
@@ -163,12 +166,11 @@ class SqliteOutbox:
             infos: list[StreamInfo] = []
             for key, stored in sorted(queued.items()):
                 user_id, resource = key
-                gone, gone_historical = recorded.get(key, (0, 0))
-                count = stored - gone
+                count = stored - gone[key]
                 if count <= 0:
                     continue
                 held = len(claimed.get(key, ()))
-                backfill = historical.get(key, 0) - gone_historical
+                backfill = historical[key] - gone_historical[key]
                 if backfill > 0:
                     found = cur.execute(HEAD_SQL, (user_id, resource, at)).fetchone()
                     head = None if found is None else Stage(found[1])
@@ -252,8 +254,11 @@ class SqliteOutbox:
                 for chunk in _chunks([row[3] for row in rows]):
                     for found in cur.execute(readings_sql(len(chunk)), tuple(chunk)):
                         readings[found[0]] = found
-                total = self._queue.read(cur).get((stream, group), 0)
-            total -= self._recorded.in_group(stream, group)
+                counted = self._queue.read(cur)
+            # As of this snapshot (a settle may commit meanwhile): `remaining` is what
+            # Junction's `is_final_chunk` comes from (`sync.uploader`).
+            unsettled = self._queue.unsettled(counted.version, self._recorded.snapshot)
+            total = counted.groups.get((stream, group), 0) - unsettled[(stream, group)]
             self._claims.fill(claim_id, ((row[3], row[1]) for row in rows))
         except BaseException:
             self._claims.cancel(claim_id)
@@ -437,20 +442,26 @@ class SqliteOutbox:
         Returns:
             How many outbox items became delivered.
         """
-        with self._db.write(durable=False) as session:
-            # Every recorded delivery is settled or dropped (no longer queued) by this
-            # transaction; a `complete` counts its own under the write lock, so the
-            # snapshot is exactly what this transaction takes. Subtracted once committed:
-            # a failed commit leaves the counts, as it leaves the rows.
-            taken = self._recorded.snapshot()
-            cur = dbapi_cursor(session)
-            before = queue_version(cur)
-            moved = settle_recorded(session)
-            after = queue_version(cur)
-            if moved:
-                self._catch_up.note()
-        self._recorded.subtract(taken)
-        self._queue.settled(before, after, moved)
+        try:
+            with self._db.write(durable=False) as session:
+                # Every recorded delivery is settled or dropped (no longer queued) by this
+                # transaction; a `complete` counts its own under the write lock, so the
+                # snapshot is exactly what this transaction takes. Subtracted once
+                # committed: a failed commit leaves the counts, as it leaves the rows.
+                taken = self._recorded.snapshot()
+                cur = dbapi_cursor(session)
+                before = queue_version(cur)
+                moved = settle_recorded(session)
+                after = queue_version(cur)
+                # Readers between the commit and `settled` tell by the version whether
+                # their snapshot has it (`QueueCounts.unsettled`).
+                self._queue.settling(after, taken, moved)
+                if moved:
+                    self._catch_up.note()
+        except BaseException:
+            self._queue.abandon()
+            raise
+        self._queue.settled(before, after, moved, forget=lambda: self._recorded.subtract(taken))
         return moved.total()
 
     async def catch_up(self, now: datetime | None = None) -> int:

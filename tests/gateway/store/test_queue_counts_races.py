@@ -1,0 +1,152 @@
+"""Kept queued counts (`gateway.store.queue_counts`) against a settle in another thread.
+
+Store calls run in worker threads: a background settle (`SqliteOutbox._settle_later`) commits
+while the uploader's `streams` and `claim` read. A reader's queue counts come from its
+SQLite snapshot, the recorded deliveries it subtracts from memory: the two must describe
+the same moment, or a stream looks shorter (hidden at 0) and a batch's `remaining` is wrong
+(Junction's `is_final_chunk` for a historical pull, `sync.uploader`). Each test stops one
+thread at the exact point of the race (a real thread, a real file) and checks what the
+other sees against a plain count.
+"""
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from drivers.readings import ReadingKind
+from gateway.store import claims, migrations
+from gateway.store.outbox import SqliteOutbox
+from sync.outbox import Stage
+from tests.gateway.store.conftest import ZONE
+from tests.sync.factories import T0, glucose, item
+
+GLUCOSE = ReadingKind.GLUCOSE
+LEASE = T0 + timedelta(minutes=5)
+
+
+def _in_thread(fn: Callable[[], Any]) -> Any:
+    """`fn` run in another real thread (as `gateway.store.aio` runs store calls)."""
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(fn()))
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    return result[0]
+
+
+async def _backlog(db, *, queued: int, delivered: int) -> SqliteOutbox:
+    """A historical backlog of `queued` items, `delivered` of them 2xx'd, not settled."""
+    outbox = SqliteOutbox(db, zone=ZONE)
+    await outbox.enqueue([item(glucose(n), stage=Stage.HISTORICAL) for n in range(queued)])
+    assert [s.queued for s in await outbox.streams(T0)] == [queued]  # counted and kept
+    batch = await outbox.claim("user-a", GLUCOSE, limit=delivered, now=T0, lease_until=LEASE)
+    assert batch is not None
+    await outbox.complete(batch.claim_id, [i.id for i in batch.items], T0)
+    return outbox
+
+
+def _after_commit(db, monkeypatch, then: Callable[[], None]) -> None:
+    """Run `then` right after the next write transaction commits (nothing else done yet)."""
+    real = db.write
+
+    @contextmanager
+    def write(**kwargs: Any) -> Iterator[Any]:
+        with real(**kwargs) as session:
+            yield session
+        monkeypatch.setattr(db, "write", real)
+        then()
+
+    monkeypatch.setattr(db, "write", write)
+
+
+async def test_a_look_right_after_a_settle_commits_hides_nothing(db, monkeypatch):
+    """Snapshot after the settle's commit, recorded counts before it subtracts them."""
+    outbox = await _backlog(db, queued=8, delivered=4)
+    status = SqliteOutbox(db, zone=ZONE, maintain=False)  # writes nothing of its own
+    seen: dict[str, Any] = {}
+
+    def look() -> None:
+        seen["streams"] = _in_thread(lambda: status._streams(T0))
+        seen["batch"] = _in_thread(
+            lambda: outbox._claim("user-a", GLUCOSE, limit=1, now=T0, lease_until=LEASE)
+        )
+
+    _after_commit(db, monkeypatch, look)
+    assert outbox.settle_sync() == 4
+    assert [(s.queued, s.historical) for s in seen["streams"]] == [(4, 4)]
+    assert seen["batch"].remaining == 3  # not 0: that would be is_final_chunk with 3 to go
+
+
+async def test_a_claim_whose_snapshot_predates_a_settle_counts_its_remaining_right(db, monkeypatch):
+    """Snapshot before the settle's commit, recorded counts after it subtracted them."""
+    outbox = await _backlog(db, queued=5, delivered=4)
+    queue = claims.claims_of(db.path).queue
+    real = queue.read
+
+    def read(cur: sqlite3.Cursor) -> Any:
+        counts = real(cur)  # this snapshot began before the settle below
+        monkeypatch.setattr(queue, "read", real)
+        assert _in_thread(outbox.settle_sync) == 4
+        return counts
+
+    monkeypatch.setattr(queue, "read", read)
+    batch = await outbox.claim("user-a", GLUCOSE, limit=10, now=T0, lease_until=LEASE)
+    assert batch is not None
+    assert len(batch.items) == 1
+    assert batch.remaining == 0  # the last one: is_final_chunk, or the pull never ends
+
+
+async def test_a_settle_whose_commit_fails_changes_no_count(db, monkeypatch):
+    """A full disk at the settle's commit: counts and rows stay as they were, also once
+    other writers have moved the queue's version past the one the settle would have made."""
+    outbox = await _backlog(db, queued=6, delivered=2)
+    status = SqliteOutbox(db, zone=ZONE, maintain=False)
+    before = await status.streams(T0)
+    assert [s.queued for s in before] == [4]
+    real = db.write
+
+    @contextmanager
+    def failing(**kwargs: Any) -> Iterator[Any]:
+        with real(**kwargs) as session:
+            yield session
+            full = "database or disk is full"
+            raise sqlite3.OperationalError(full)  # at commit
+
+    monkeypatch.setattr(db, "write", failing)
+    with pytest.raises(sqlite3.OperationalError):
+        outbox.settle_sync()
+    monkeypatch.setattr(db, "write", real)  # the disk has room again
+    with sqlite3.connect(db.path) as conn:  # moves the epoch by 6: no count changes
+        conn.execute("UPDATE outbox_item SET state = state")
+    assert await status.streams(T0) == before
+    assert outbox.settle_sync() == 2
+    assert [s.queued for s in await status.streams(T0)] == [4]
+
+
+def test_every_column_the_counts_group_by_moves_the_epoch(db):
+    """A later migration that rebuilds outbox_item drops its triggers: caught here."""
+    with sqlite3.connect(db.path) as conn:
+        triggers = dict(
+            conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+                " AND tbl_name = 'outbox_item'"
+            ).fetchall()
+        )
+    assert migrations.LATEST_VERSION >= 14
+    update = triggers["tr_outbox_epoch_update"]
+    for column in (
+        "state",
+        "user_id",
+        "resource",
+        "provider",
+        "stage",
+        "window_start",
+        "window_end",
+    ):
+        assert column in update
+    assert "AFTER DELETE ON outbox_item" in triggers["tr_outbox_epoch_delete"]
