@@ -442,26 +442,27 @@ class SqliteOutbox:
         Returns:
             How many outbox items became delivered.
         """
-        try:
-            with self._db.write(durable=False) as session:
-                # Every recorded delivery is settled or dropped (no longer queued) by this
-                # transaction; a `complete` counts its own under the write lock, so the
-                # snapshot is exactly what this transaction takes. Subtracted once
-                # committed: a failed commit leaves the counts, as it leaves the rows.
-                taken = self._recorded.snapshot()
-                cur = dbapi_cursor(session)
-                before = queue_version(cur)
-                moved = settle_recorded(session)
-                after = queue_version(cur)
-                # Readers between the commit and `settled` tell by the version whether
-                # their snapshot has it (`QueueCounts.unsettled`).
-                self._queue.settling(after, taken, moved)
-                if moved:
-                    self._catch_up.note()
-        except BaseException:
-            self._queue.abandon()
-            raise
-        self._queue.settled(before, after, moved, forget=lambda: self._recorded.subtract(taken))
+        with self._queue.settle_lock:
+            try:
+                with self._db.write(durable=False) as session:
+                    # Every recorded delivery is settled or dropped (no longer queued) by this
+                    # transaction; a `complete` counts its own under the write lock, so the
+                    # snapshot is exactly what this transaction takes. Subtracted once
+                    # committed: a failed commit leaves the counts, as it leaves the rows.
+                    taken = self._recorded.snapshot()
+                    cur = dbapi_cursor(session)
+                    before = queue_version(cur)
+                    moved = settle_recorded(session)
+                    after = queue_version(cur)
+                    # Readers between the commit and `settled` tell by the version whether
+                    # their snapshot has it (`QueueCounts.unsettled`).
+                    self._queue.settling(after, taken, moved)
+                    if moved:
+                        self._catch_up.note()
+            except BaseException:
+                self._queue.abandon()
+                raise
+            self._queue.settled(before, after, moved, forget=lambda: self._recorded.subtract(taken))
         return moved.total()
 
     async def catch_up(self, now: datetime | None = None) -> int:

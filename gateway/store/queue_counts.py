@@ -84,6 +84,10 @@ class QueueCounts:
         self._groups: Mapping[GroupKey, int] = {}
         self._pending: _Settle | None = None  # a settle between its commit and `settled`
         self._done: deque[_Settle] = deque(maxlen=self._HISTORY)
+        # One settle at a time (`SqliteOutbox.settle_sync`, the uploader's idle one and the
+        # background one): a settle's snapshot of the recorded deliveries must come after
+        # the previous settle took its own off, or a delivery is subtracted twice.
+        self.settle_lock = threading.Lock()
 
     def read(self, cur: sqlite3.Cursor) -> Queued:
         """The counts as the caller's transaction sees the queue (not to be modified).

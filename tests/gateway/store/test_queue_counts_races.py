@@ -150,3 +150,34 @@ def test_every_column_the_counts_group_by_moves_the_epoch(db):
     ):
         assert column in update
     assert "AFTER DELETE ON outbox_item" in triggers["tr_outbox_epoch_delete"]
+
+
+async def test_two_settles_at_once_lose_no_recorded_delivery(db, monkeypatch):
+    """The uploader's idle settle (`streams`) starts while a background one is between its
+    commit and its bookkeeping, and 2xx keep coming: each delivery is subtracted once."""
+    outbox = await _backlog(db, queued=12, delivered=4)
+
+    def deliver(count: int) -> None:
+        batch = outbox._claim("user-a", GLUCOSE, limit=count, now=T0, lease_until=LEASE)
+        assert batch is not None
+        outbox._complete(batch.claim_id, [i.id for i in batch.items], T0)
+
+    second = threading.Thread(target=outbox.settle_sync)
+
+    def first_committed() -> None:
+        _in_thread(lambda: deliver(2))
+        # The second settle's own commit is followed by three more 2xx.
+        _after_commit(db, monkeypatch, lambda: _in_thread(lambda: deliver(3)))
+        second.start()
+        second.join(timeout=0.5)  # done at once, or waiting for the first to finish
+
+    _after_commit(db, monkeypatch, first_committed)
+    assert outbox.settle_sync() == 4
+    second.join(timeout=30)
+    assert not second.is_alive()
+    # 12 queued: 4 + 2 settled, 3 recorded and not settled, 3 to send.
+    status = SqliteOutbox(db, zone=ZONE, maintain=False)
+    assert [s.queued for s in await status.streams(T0)] == [3]
+    batch = await outbox.claim("user-a", GLUCOSE, limit=10, now=T0, lease_until=LEASE)
+    assert batch is not None
+    assert (len(batch.items), batch.remaining) == (3, 0)
