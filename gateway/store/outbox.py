@@ -449,9 +449,12 @@ class SqliteOutbox:
                     # transaction; a `complete` counts its own under the write lock, so the
                     # snapshot is exactly what this transaction takes. Subtracted once
                     # committed: a failed commit leaves the counts, as it leaves the rows.
-                    taken = self._recorded.snapshot()
+                    # Taken once BEGIN IMMEDIATE holds SQLite's write lock (the first
+                    # statement): a `complete` through another `Database` of this file does
+                    # not take the in-process lock.
                     cur = dbapi_cursor(session)
                     before = queue_version(cur)
+                    taken = self._recorded.snapshot()
                     moved = settle_recorded(session)
                     after = queue_version(cur)
                     # Readers between the commit and `settled` tell by the version whether

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from drivers.readings import ReadingKind
-from gateway.store import claims, migrations
+from gateway.store import claims, migrations, open_database
 from gateway.store.outbox import SqliteOutbox
 from sync.outbox import Stage
 from tests.gateway.store.conftest import ZONE
-from tests.sync.factories import T0, glucose, item
+from tests.sync.factories import T0, blood_pressure, glucose, item
 
 GLUCOSE = ReadingKind.GLUCOSE
 LEASE = T0 + timedelta(minutes=5)
@@ -181,3 +181,62 @@ async def test_two_settles_at_once_lose_no_recorded_delivery(db, monkeypatch):
     batch = await outbox.claim("user-a", GLUCOSE, limit=10, now=T0, lease_until=LEASE)
     assert batch is not None
     assert (len(batch.items), batch.remaining) == (3, 0)
+
+
+async def test_a_2xx_through_another_database_object_during_a_settle_is_kept(db, monkeypatch):
+    """Two `Database` objects over one file in one process share the outbox's memory but
+    not the in-process write lock: a settle's snapshot of the recorded deliveries must be
+    taken under SQLite's write lock, or a 2xx recorded just before it is settled and still
+    counted as recorded (a stream looks shorter, a batch's `remaining` too small)."""
+    outbox = await _backlog(db, queued=8, delivered=2)
+    other_db = open_database(db.path)
+    other = SqliteOutbox(other_db, zone=ZONE)
+    batch = await other.claim("user-a", GLUCOSE, limit=3, now=T0, lease_until=LEASE)
+    assert batch is not None
+    recorded = claims.claims_of(db.path).recorded
+    real = recorded.snapshot
+    late = threading.Thread(
+        target=lambda: other._complete(batch.claim_id, [i.id for i in batch.items], T0)
+    )
+
+    def snapshot() -> Any:
+        monkeypatch.setattr(recorded, "snapshot", real)
+        taken = real()
+        late.start()
+        late.join(timeout=0.5)  # done at once, or waiting for SQLite's write lock
+        return taken
+
+    monkeypatch.setattr(recorded, "snapshot", snapshot)
+    outbox.settle_sync()
+    late.join(timeout=30)
+    assert not late.is_alive()
+    status = SqliteOutbox(db, zone=ZONE, maintain=False)
+    assert [s.queued for s in await status.streams(T0)] == [3]  # 8 - 2 - 3 delivered
+    other_db.close()
+
+
+async def test_an_enqueue_rolled_back_leaves_no_count_behind(db, monkeypatch):
+    """Its pk is taken again by the next insert (the AUTOINCREMENT sequence rolls back
+    too), so counts that had followed the insert before its commit would match the next
+    version (a guard for following enqueues as settles are followed)."""
+    outbox = SqliteOutbox(db, zone=ZONE)
+    await outbox.enqueue([item(glucose(1))])
+    assert [(s.resource, s.queued) for s in await outbox.streams(T0)] == [(GLUCOSE, 1)]
+    real = db.write
+
+    @contextmanager
+    def failing(**kwargs: Any) -> Iterator[Any]:
+        with real(**kwargs) as session:
+            yield session
+            full = "database or disk is full"
+            raise sqlite3.OperationalError(full)  # at commit
+
+    monkeypatch.setattr(db, "write", failing)
+    with pytest.raises(sqlite3.OperationalError):
+        await outbox.enqueue([item(glucose(2))])
+    monkeypatch.setattr(db, "write", real)
+    await outbox.enqueue([item(blood_pressure(3))])  # the same pk, another stream
+    assert [(s.resource.value, s.queued) for s in await outbox.streams(T0)] == [
+        ("blood_pressure", 1),
+        ("glucose", 1),
+    ]
