@@ -131,7 +131,7 @@ async def test_a_catch_up_racing_a_settle_keeps_the_wake_up(db, monkeypatch):
 
 async def test_streams_racing_a_settle_never_hides_a_stream(db, monkeypatch):
     """Another thread (API GET /v1/sync, or a completing stream) settles between streams()'s
-    read of the counters and its SQL snapshot."""
+    SQL snapshot and its read of the counters."""
     users.bind(db, METER, "user-a")
     save_transfer(db, [glucose(1), glucose(2)], zone=ZONE, now=T0)
     outbox = SqliteOutbox(db, zone=ZONE)
@@ -139,14 +139,15 @@ async def test_streams_racing_a_settle_never_hides_a_stream(db, monkeypatch):
     b = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=1, now=T0, lease_until=LEASE)
     assert b is not None
     await outbox.complete(b.claim_id, [b.items[0].id], T0)
-    real = outbox._recorded.counts
+    real = outbox._queue.read
 
-    def racing():
-        got = real()
-        outbox.settle_sync()
+    def racing(cur):
+        got = real(cur)
+        monkeypatch.setattr(outbox._queue, "read", real)
+        assert outbox.settle_sync() == 1
         return got
 
-    monkeypatch.setattr(outbox._recorded, "counts", racing)
+    monkeypatch.setattr(outbox._queue, "read", racing)
     streams = await outbox.streams(T0)
     assert [s.queued for s in streams] == [1], "glucose(2) is due"
 
