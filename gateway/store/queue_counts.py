@@ -76,7 +76,9 @@ class QueueCounts:
     as of the reader's snapshot.
     """
 
-    _HISTORY = 8  # settles a snapshot may predate while its reader reads `unsettled`
+    # Settles that moved something, kept for a reader whose snapshot predates them (it
+    # reads `unsettled` microseconds later; settles come seconds apart while draining).
+    _HISTORY = 64
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -157,9 +159,9 @@ class QueueCounts:
         """
         with self._lock:
             forget()
-            if self._pending is not None:
+            if self._pending is not None and self._pending.moved:  # else nothing to add back
                 self._done.append(self._pending)
-                self._pending = None
+            self._pending = None
             if before is None or after is None or before != self._version:
                 return
             groups = dict(self._groups)  # readers may hold the old mapping

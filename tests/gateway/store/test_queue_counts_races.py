@@ -10,6 +10,7 @@ other sees against a plain count.
 """
 
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -240,3 +241,53 @@ async def test_an_enqueue_rolled_back_leaves_no_count_behind(db, monkeypatch):
         ("blood_pressure", 1),
         ("glucose", 1),
     ]
+
+
+async def test_a_drain_with_settles_and_looks_in_other_threads_counts_exactly(db):
+    """Free-running threads, no hooks: the uploader claims and completes one historical
+    group batch by batch; a settle loop and a reader (`edge-gateway status`-like) run
+    beside it, the interpreter switching threads every 10 µs. Each batch's `remaining` is
+    exact, and no look shows more than is left or less than the 2xx allow."""
+    total, size = 240, 4
+    outbox = SqliteOutbox(db, zone=ZONE)
+    await outbox.enqueue([item(glucose(n), stage=Stage.HISTORICAL) for n in range(total)])
+    status = SqliteOutbox(db, zone=ZONE, maintain=False)
+    done = threading.Event()
+    completed = started = 0  # 2xx recorded; 2xx begun
+    wrong: list[str] = []
+
+    def settle() -> None:
+        while not done.is_set():
+            outbox.settle_sync()
+
+    def look() -> None:
+        while not done.is_set():
+            high = total - completed  # read before the look: 2xx only take away
+            seen = sum(s.queued for s in status._streams(T0))
+            low = total - started  # read after it
+            if not low <= seen <= high:
+                wrong.append(f"look: {seen} not in [{low}, {high}]")
+
+    threads = [threading.Thread(target=settle), threading.Thread(target=look)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        for t in threads:
+            t.start()
+        while completed < total:
+            batch = outbox._claim("user-a", GLUCOSE, limit=size, now=T0, lease_until=LEASE)
+            assert batch is not None
+            left = total - completed - len(batch.items)
+            if batch.remaining != left:
+                wrong.append(f"remaining {batch.remaining} != {left}")
+            started += len(batch.items)
+            outbox._complete(batch.claim_id, [i.id for i in batch.items], T0)
+            completed += len(batch.items)
+    finally:
+        done.set()
+        for t in threads:
+            t.join(timeout=30)
+        sys.setswitchinterval(switch)
+    assert wrong == []
+    outbox.settle_sync()
+    assert await status.streams(T0) == []
