@@ -12,6 +12,7 @@ other sees against a plain count.
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -243,14 +244,19 @@ async def test_an_enqueue_rolled_back_leaves_no_count_behind(db, monkeypatch):
     ]
 
 
-async def test_a_drain_with_settles_and_looks_in_other_threads_counts_exactly(db):
+@pytest.mark.parametrize("outside", [False, True], ids=["alone", "with-another-writer"])
+async def test_a_drain_with_settles_and_looks_in_other_threads_counts_exactly(db, outside):
     """Free-running threads, no hooks: the uploader claims and completes one historical
     group batch by batch; a settle loop and a reader (`edge-gateway status`-like) run
     beside it, the interpreter switching threads every 10 µs. Each batch's `remaining` is
-    exact, and no look shows more than is left or less than the 2xx allow."""
+    exact, and no look shows more than is left or less than the 2xx allow. With another
+    writer (`edge-gateway reparse`, say: plain SQL on its own connection) moving another
+    user's rows in and out of the queue all along, so versions move between a settle's
+    commit and its bookkeeping."""
     total, size = 240, 4
     outbox = SqliteOutbox(db, zone=ZONE)
     await outbox.enqueue([item(glucose(n), stage=Stage.HISTORICAL) for n in range(total)])
+    await outbox.enqueue([item(glucose(1000 + n), user_id="user-b") for n in range(4)])
     status = SqliteOutbox(db, zone=ZONE, maintain=False)
     done = threading.Event()
     completed = started = 0  # 2xx recorded; 2xx begun
@@ -263,12 +269,25 @@ async def test_a_drain_with_settles_and_looks_in_other_threads_counts_exactly(db
     def look() -> None:
         while not done.is_set():
             high = total - completed  # read before the look: 2xx only take away
-            seen = sum(s.queued for s in status._streams(T0))
+            seen = sum(s.queued for s in status._streams(T0) if s.user_id == "user-a")
             low = total - started  # read after it
             if not low <= seen <= high:
                 wrong.append(f"look: {seen} not in [{low}, {high}]")
 
+    def write_outside() -> None:
+        with sqlite3.connect(db.path, timeout=30, isolation_level=None) as conn:
+            while not done.is_set():
+                conn.execute(
+                    "UPDATE outbox_item SET state = CASE state WHEN 'queued' THEN 'dead'"
+                    " ELSE 'queued' END WHERE user_id = 'user-b'"
+                    " AND pk = (SELECT pk FROM outbox_item WHERE user_id = 'user-b'"
+                    " ORDER BY random() LIMIT 1)"
+                )
+                time.sleep(0.001)  # a writer among others, not one that starves them
+
     threads = [threading.Thread(target=settle), threading.Thread(target=look)]
+    if outside:
+        threads.append(threading.Thread(target=write_outside))
     switch = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)
     try:
@@ -290,4 +309,4 @@ async def test_a_drain_with_settles_and_looks_in_other_threads_counts_exactly(db
         sys.setswitchinterval(switch)
     assert wrong == []
     outbox.settle_sync()
-    assert await status.streams(T0) == []
+    assert "user-a" not in {s.user_id for s in await status.streams(T0)}
