@@ -59,8 +59,10 @@ from gateway.store.outbox_sql import (
     BATCH_SQL,
     CATCH_UP_SQL,
     FIRST_DUE_SQL,
+    GROUP_RECORDED_SQL,
     HEAD_SQL,
     RECORD_DELIVERY_SQL,
+    RECORDED_IN_GROUP_SQL,
     RECORDED_SQL,
     RETRYING_SQL,
     delivered_sql,
@@ -255,10 +257,23 @@ class SqliteOutbox:
                     for found in cur.execute(readings_sql(len(chunk)), tuple(chunk)):
                         readings[found[0]] = found
                 counted = self._queue.read(cur)
-            # As of this snapshot (a settle may commit meanwhile): `remaining` is what
-            # Junction's `is_final_chunk` comes from (`sync.uploader`).
-            unsettled = self._queue.unsettled(counted.version, self._recorded.snapshot)
-            total = counted.groups.get((stream, group), 0) - unsettled[(stream, group)]
+                total = counted.groups.get((stream, group), 0)
+                if stage == Stage.HISTORICAL.value:
+                    # Junction's `is_final_chunk` comes from this `remaining`
+                    # (`sync.uploader`): the recorded deliveries as stored, since the ones
+                    # in memory still count any a reparse (another process) queued again
+                    # until the next settle. The shorter walk: a backfill is one device's
+                    # memory, what is recorded at most `SETTLE_ITEMS`.
+                    sql = (
+                        GROUP_RECORDED_SQL
+                        if total <= self._recorded.count()
+                        else RECORDED_IN_GROUP_SQL
+                    )
+                    total -= cur.execute(sql, (*stream, *group)).fetchone()[0]
+            if stage != Stage.HISTORICAL.value:
+                # As of this snapshot (a settle may commit meanwhile).
+                unsettled = self._queue.unsettled(counted.version, self._recorded.snapshot)
+                total -= unsettled[(stream, group)]
             self._claims.fill(claim_id, ((row[3], row[1]) for row in rows))
         except BaseException:
             self._claims.cancel(claim_id)

@@ -63,6 +63,23 @@ RECORDED_SQL = (
     " count(*) FROM outbox_delivery AS d JOIN outbox_item AS o ON o.reading_id = d.reading_id"
     " WHERE +o.state = 'queued' GROUP BY 1, 2, 3, 4, 5, 6"
 )
+# Recorded, unsettled deliveries of one group's queued items, as the caller's snapshot sees
+# them: a historical batch's `remaining` (Junction's `is_final_chunk`). Two walks, for the
+# caller to take the shorter: outbox_delivery (at most `outbox.SETTLE_ITEMS` rows, one
+# outbox_item probe each), or the group's queued rows (one outbox_delivery probe each).
+# Params: user, resource, provider, stage, window start, window end.
+RECORDED_IN_GROUP_SQL = (
+    "SELECT count(*) FROM outbox_delivery AS d CROSS JOIN outbox_item AS o"
+    " ON o.reading_id = d.reading_id WHERE o.user_id = ? AND o.resource = ?"
+    " AND o.provider = ? AND o.stage = ? AND o.window_start IS ? AND o.window_end IS ?"
+    " AND o.state = 'queued'"
+)
+GROUP_RECORDED_SQL = (
+    "SELECT count(*) FROM outbox_item INDEXED BY ix_outbox_group"  # noqa: S608 - constants
+    " WHERE user_id = ? AND resource = ? AND provider = ? AND stage = ?"
+    " AND window_start IS ? AND window_end IS ? AND state = 'queued'"
+    f" AND NOT {NOT_RECORDED}"
+)
 # Recording a 2xx (`complete`). Params: reading id, delivered-at.
 RECORD_DELIVERY_SQL = "INSERT INTO outbox_delivery (reading_id, delivered_at) VALUES (?, ?)"
 # What a settle returns of each row it moved: its key, then its stream and group.

@@ -24,6 +24,11 @@ STATEMENTS = {
     "settle": (outbox_sql.SETTLE_SQL, ()),
     "deliver reading": (outbox_sql.DELIVER_READING_SQL, ("a",)),
     "catch up": (outbox_sql.CATCH_UP_SQL, (2000,)),
+    "recorded in group": (
+        outbox_sql.RECORDED_IN_GROUP_SQL,
+        ("u", "glucose", "p", "historical", T, T),
+    ),
+    "group recorded": (outbox_sql.GROUP_RECORDED_SQL, ("u", "glucose", "p", "historical", T, T)),
 }
 
 
@@ -49,6 +54,8 @@ def test_no_scan_and_no_sort(db, name):
         ("retrying", "ix_outbox_pending"),
         ("group counts", "COVERING INDEX ix_outbox_group"),
         ("delivered", "INDEX sqlite_autoindex_outbox_item_1"),
+        ("recorded in group", "INDEX sqlite_autoindex_outbox_item_1"),
+        ("group recorded", "INDEX ix_outbox_group"),
     ],
 )
 def test_each_statement_uses_its_index(db, name, index):

@@ -19,9 +19,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from drivers.readings import ReadingKind
+from gateway import reparse
 from gateway.store import claims, migrations, open_database
+from gateway.store.models import ReadingRow
 from gateway.store.outbox import SqliteOutbox
 from sync.outbox import Stage
 from tests.gateway.store.conftest import ZONE
@@ -41,10 +44,12 @@ def _in_thread(fn: Callable[[], Any]) -> Any:
     return result[0]
 
 
-async def _backlog(db, *, queued: int, delivered: int) -> SqliteOutbox:
-    """A historical backlog of `queued` items, `delivered` of them 2xx'd, not settled."""
+async def _backlog(
+    db, *, queued: int, delivered: int, stage: Stage = Stage.HISTORICAL
+) -> SqliteOutbox:
+    """A backlog (one group) of `queued` items, `delivered` of them 2xx'd, not settled."""
     outbox = SqliteOutbox(db, zone=ZONE)
-    await outbox.enqueue([item(glucose(n), stage=Stage.HISTORICAL) for n in range(queued)])
+    await outbox.enqueue([item(glucose(n), stage=stage) for n in range(queued)])
     assert [s.queued for s in await outbox.streams(T0)] == [queued]  # counted and kept
     batch = await outbox.claim("user-a", GLUCOSE, limit=delivered, now=T0, lease_until=LEASE)
     assert batch is not None
@@ -66,9 +71,10 @@ def _after_commit(db, monkeypatch, then: Callable[[], None]) -> None:
     monkeypatch.setattr(db, "write", write)
 
 
-async def test_a_look_right_after_a_settle_commits_hides_nothing(db, monkeypatch):
+@pytest.mark.parametrize("stage", [Stage.HISTORICAL, Stage.DAILY], ids=str)
+async def test_a_look_right_after_a_settle_commits_hides_nothing(db, monkeypatch, stage):
     """Snapshot after the settle's commit, recorded counts before it subtracts them."""
-    outbox = await _backlog(db, queued=8, delivered=4)
+    outbox = await _backlog(db, queued=8, delivered=4, stage=stage)
     status = SqliteOutbox(db, zone=ZONE, maintain=False)  # writes nothing of its own
     seen: dict[str, Any] = {}
 
@@ -80,13 +86,17 @@ async def test_a_look_right_after_a_settle_commits_hides_nothing(db, monkeypatch
 
     _after_commit(db, monkeypatch, look)
     assert outbox.settle_sync() == 4
-    assert [(s.queued, s.historical) for s in seen["streams"]] == [(4, 4)]
+    historical = 4 if stage is Stage.HISTORICAL else 0
+    assert [(s.queued, s.historical) for s in seen["streams"]] == [(4, historical)]
     assert seen["batch"].remaining == 3  # not 0: that would be is_final_chunk with 3 to go
 
 
-async def test_a_claim_whose_snapshot_predates_a_settle_counts_its_remaining_right(db, monkeypatch):
+@pytest.mark.parametrize("stage", [Stage.HISTORICAL, Stage.DAILY], ids=str)
+async def test_a_claim_whose_snapshot_predates_a_settle_counts_its_remaining_right(
+    db, monkeypatch, stage
+):
     """Snapshot before the settle's commit, recorded counts after it subtracted them."""
-    outbox = await _backlog(db, queued=5, delivered=4)
+    outbox = await _backlog(db, queued=5, delivered=4, stage=stage)
     queue = claims.claims_of(db.path).queue
     real = queue.read
 
@@ -154,10 +164,11 @@ def test_every_column_the_counts_group_by_moves_the_epoch(db):
     assert "AFTER DELETE ON outbox_item" in triggers["tr_outbox_epoch_delete"]
 
 
-async def test_two_settles_at_once_lose_no_recorded_delivery(db, monkeypatch):
+@pytest.mark.parametrize("stage", [Stage.HISTORICAL, Stage.DAILY], ids=str)
+async def test_two_settles_at_once_lose_no_recorded_delivery(db, monkeypatch, stage):
     """The uploader's idle settle (`streams`) starts while a background one is between its
     commit and its bookkeeping, and 2xx keep coming: each delivery is subtracted once."""
-    outbox = await _backlog(db, queued=12, delivered=4)
+    outbox = await _backlog(db, queued=12, delivered=4, stage=stage)
 
     def deliver(count: int) -> None:
         batch = outbox._claim("user-a", GLUCOSE, limit=count, now=T0, lease_until=LEASE)
@@ -246,16 +257,17 @@ async def test_an_enqueue_rolled_back_leaves_no_count_behind(db, monkeypatch):
 
 @pytest.mark.parametrize("outside", [False, True], ids=["alone", "with-another-writer"])
 async def test_a_drain_with_settles_and_looks_in_other_threads_counts_exactly(db, outside):
-    """Free-running threads, no hooks: the uploader claims and completes one historical
-    group batch by batch; a settle loop and a reader (`edge-gateway status`-like) run
-    beside it, the interpreter switching threads every 10 µs. Each batch's `remaining` is
-    exact, and no look shows more than is left or less than the 2xx allow. With another
+    """Free-running threads, no hooks: the uploader claims and completes one daily group
+    (whose `remaining` comes from the counts in memory) batch by batch; a settle loop and a
+    reader (`edge-gateway status`-like) run beside it, the interpreter switching threads
+    every 10 µs. Each batch's `remaining` is exact, and no look shows more than is left or
+    less than the 2xx allow. With another
     writer (`edge-gateway reparse`, say: plain SQL on its own connection) moving another
     user's rows in and out of the queue all along, so versions move between a settle's
     commit and its bookkeeping."""
     total, size = 240, 4
     outbox = SqliteOutbox(db, zone=ZONE)
-    await outbox.enqueue([item(glucose(n), stage=Stage.HISTORICAL) for n in range(total)])
+    await outbox.enqueue([item(glucose(n)) for n in range(total)])
     await outbox.enqueue([item(glucose(1000 + n), user_id="user-b") for n in range(4)])
     status = SqliteOutbox(db, zone=ZONE, maintain=False)
     done = threading.Event()
@@ -310,3 +322,23 @@ async def test_a_drain_with_settles_and_looks_in_other_threads_counts_exactly(db
     assert wrong == []
     outbox.settle_sync()
     assert "user-a" not in {s.user_id for s in await status.streams(T0)}
+
+
+async def test_a_reparse_that_queues_a_recorded_delivery_again_leaves_remaining_exact(db):
+    """`edge-gateway reparse` (another process, its own connection) corrects a reading
+    whose 2xx is recorded but not settled: it settles that delivery and queues the
+    corrected reading again. This process still counts the delivery as recorded."""
+    outbox = SqliteOutbox(db, zone=ZONE)
+    await outbox.enqueue([item(glucose(n), stage=Stage.HISTORICAL) for n in range(6)])
+    batch = await outbox.claim("user-a", GLUCOSE, limit=2, now=T0, lease_until=LEASE)
+    assert batch is not None
+    await outbox.complete(batch.claim_id, [i.id for i in batch.items], T0)
+    other = open_database(db.path)
+    with other.write() as session:
+        row = session.exec(select(ReadingRow).where(ReadingRow.id == batch.items[0].id)).one()
+        reparse._requeue(session, row, T0)
+    other.close()
+    # Due: the 4 never sent and the corrected one; one 2xx recorded.
+    batch = await outbox.claim("user-a", GLUCOSE, limit=4, now=T0, lease_until=LEASE)
+    assert batch is not None
+    assert (len(batch.items), batch.remaining) == (4, 1)  # not 0: is_final_chunk, 1 to go
