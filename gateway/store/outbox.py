@@ -117,6 +117,10 @@ class SqliteOutbox:
         self._zone = zone
         self._maintain = maintain
         self._claims, self._recorded, self._catch_up, self._queue = claims_of(db.path)
+        # A backup restored at this path carries the epoch of its day: after as many changes
+        # as the counts followed since, its version would match counts of another state.
+        # One count per outbox made (once a process) rules that out.
+        self._queue.forget()
         self._background: asyncio.Future[None] | None = None
 
     async def _run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:

@@ -91,6 +91,11 @@ class QueueCounts:
         # the previous settle took its own off, or a delivery is subtracted twice.
         self.settle_lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Count again at the next `read` (a database opened again: maybe a restored copy)."""
+        with self._lock:
+            self._version, self._groups = None, {}
+
     def read(self, cur: sqlite3.Cursor) -> Queued:
         """The counts as the caller's transaction sees the queue (not to be modified).
 

@@ -2,6 +2,7 @@
 after any other change by any writer, never those of another file at the same path."""
 
 import random
+import shutil
 import sqlite3
 from collections import Counter
 from datetime import timedelta
@@ -174,3 +175,31 @@ async def test_counts_and_remaining_stay_true_through_random_work(db):
                     (rng.randint(1, max(1, made)),),
                 )
         assert await _seen(outbox) == _truth(db.path), (step, op)
+
+
+async def test_a_backup_restored_at_the_same_path_is_counted_again(db_path, tmp_path):
+    """The copy has the epoch of the day it was made; the counts followed settles since.
+    After as many changes to the copy, the versions would match (in-process reopen)."""
+    first = open_database(db_path)
+    outbox = SqliteOutbox(first, zone=ZONE)
+    await outbox.enqueue(
+        [item(glucose(n)) for n in range(5)] + [item(blood_pressure(10 + n)) for n in range(2)]
+    )
+    await outbox.streams(T0)
+    backup = tmp_path / "backup.sqlite3"
+    with sqlite3.connect(db_path) as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)
+    batch = await outbox.claim("user-a", GLUCOSE, limit=2, now=T0, lease_until=LEASE)
+    assert batch is not None
+    await outbox.complete(batch.claim_id, [i.id for i in batch.items], T0)
+    assert outbox.settle_sync() == 2  # followed: the epoch moved by 2
+    first.close()
+    for leftover in db_path.parent.glob(db_path.name + "*"):
+        leftover.unlink()
+    shutil.copy(backup, db_path)
+    with sqlite3.connect(db_path) as conn:  # two changes: the epoch moves by 2 again
+        conn.execute("UPDATE outbox_item SET state = 'dead' WHERE resource = 'blood_pressure'")
+    second = open_database(db_path)
+    outbox = SqliteOutbox(second, zone=ZONE)
+    assert await _seen(outbox) == _truth(db_path) == {("user-a", "glucose"): (5, 0)}
+    second.close()
