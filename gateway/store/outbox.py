@@ -177,7 +177,9 @@ class SqliteOutbox:
                     continue
                 held = len(claimed.get(key, ()))
                 backfill = historical[key] - gone_historical[key]
-                if backfill > 0:
+                if historical[key] > 0:
+                    # Stored, not `backfill`: the counts in memory may still count one a
+                    # reparse (another process) queued again as recorded, until a settle.
                     found = cur.execute(HEAD_SQL, (user_id, resource, at)).fetchone()
                     head = None if found is None else Stage(found[1])
                 else:

@@ -342,3 +342,24 @@ async def test_a_reparse_that_queues_a_recorded_delivery_again_leaves_remaining_
     batch = await outbox.claim("user-a", GLUCOSE, limit=4, now=T0, lease_until=LEASE)
     assert batch is not None
     assert (len(batch.items), batch.remaining) == (4, 1)  # not 0: is_final_chunk, 1 to go
+
+
+async def test_a_reparse_that_queues_a_recorded_backfill_item_again_keeps_the_head(db):
+    """The head of a stream whose only historical item was 2xx'd, then queued again by a
+    reparse (another process) before this one settled: historical, as stored (the stage
+    gate, `sync.priority`), though the counts in memory still count it as recorded."""
+    outbox = SqliteOutbox(db, zone=ZONE)
+    backfill = item(glucose(0), stage=Stage.HISTORICAL, enqueued_at=T0 - timedelta(hours=2))
+    daily = [item(glucose(n), enqueued_at=T0 - timedelta(hours=1)) for n in range(1, 4)]
+    await outbox.enqueue([backfill, *daily])
+    batch = await outbox.claim("user-a", GLUCOSE, limit=5, now=T0, lease_until=LEASE)
+    assert batch is not None
+    assert [i.id for i in batch.items] == [backfill.id]
+    await outbox.complete(batch.claim_id, [backfill.id], T0)
+    other = open_database(db.path)
+    with other.write() as session:
+        row = session.exec(select(ReadingRow).where(ReadingRow.id == backfill.id)).one()
+        reparse._requeue(session, row, T0 - timedelta(hours=3))
+    other.close()
+    [stream] = await SqliteOutbox(db, zone=ZONE, maintain=False).streams(T0)
+    assert stream.head is Stage.HISTORICAL
