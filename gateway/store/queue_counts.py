@@ -17,6 +17,10 @@ A reader subtracts the deliveries recorded but not settled (`claims.Recorded`, i
 from counts of its snapshot; `unsettled` gives them as of that snapshot even while a settle
 in another thread commits (versions only grow, so a snapshot's says which side it is on).
 
+Not covered: an outside writer inserting a row with an explicit pk below max(pk) (nothing
+in the gateway does), or a file swapped under an open `Database` (README "Backup and
+restore": stop the gateway first; an outbox made after a reopen counts again).
+
 Thread-safe: store calls run in worker threads (`gateway.store.aio`).
 """
 
