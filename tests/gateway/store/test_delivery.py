@@ -9,11 +9,10 @@ import pytest
 from gateway.store import users
 from gateway.store.delivery import settle_recorded
 from gateway.store.readings import ReadingState, get_reading, save_transfer
-from tests.gateway.store.conftest import ZONE
+from tests.gateway.store.conftest import ZONE, commits_failing
 from tests.sync.factories import T0, glucose
 
 METER = "C0:FF:EE:00:00:01"
-FULL = "database or disk is full"
 DELIVERED_AT = "2026-11-20T12:00:05.000000+00:00"
 
 
@@ -90,13 +89,7 @@ def test_a_row_no_longer_queued_is_left_alone_and_its_record_goes(db):
 def test_a_failed_transaction_settles_nothing(db):
     first, *_ = _stored(db)
     _record(db, first)
-
-    def settle_then_fail() -> None:
-        with db.write() as session:
-            settle_recorded(session)
-            raise RuntimeError(FULL)  # the commit never happens
-
-    with pytest.raises(RuntimeError, match="full"):
-        settle_then_fail()
+    with commits_failing(db), pytest.raises(sqlite3.OperationalError), db.write() as session:
+        settle_recorded(session)
     assert get_reading(db, first.id).state is ReadingState.QUEUED
     assert _rows(db, "SELECT reading_id FROM outbox_delivery") == [(first.id,)]

@@ -14,7 +14,7 @@ from gateway.store.models import ReadingRow
 from gateway.store.outbox import SqliteOutbox
 from gateway.store.readings import ReadingState, get_reading, save_transfer
 from gateway.store.withdrawn import list_withdrawn
-from tests.gateway.store.conftest import ZONE
+from tests.gateway.store.conftest import ZONE, commits_failing
 from tests.sync.factories import T0, glucose
 
 METER = "C0:FF:EE:00:00:01"
@@ -152,10 +152,9 @@ async def test_streams_racing_a_settle_never_hides_a_stream(db, monkeypatch):
     assert [s.queued for s in streams] == [1], "glucose(2) is due"
 
 
-async def test_a_settle_whose_commit_fails_keeps_the_counts_with_the_rows(db, monkeypatch):
+async def test_a_settle_whose_commit_fails_keeps_the_counts_with_the_rows(db):
     """settle_sync clears the in-memory counts inside its transaction; if the commit then
     fails (disk full, I/O error), the rows stay recorded but nothing counts them any more."""
-    from contextlib import contextmanager
 
     users.bind(db, METER, "user-a")
     save_transfer(db, [glucose(1)], zone=ZONE, now=T0)
@@ -163,19 +162,8 @@ async def test_a_settle_whose_commit_fails_keeps_the_counts_with_the_rows(db, mo
     b = await outbox.claim("user-a", ReadingKind.GLUCOSE, limit=1, now=T0, lease_until=LEASE)
     assert b is not None
     await outbox.complete(b.claim_id, [b.items[0].id], T0)
-    real_write = db.write
-
-    @contextmanager
-    def failing(*, durable: bool = True):
-        with real_write(durable=durable) as session:
-            yield session
-            full = "database or disk is full"
-            raise sqlite3.OperationalError(full)  # at commit
-
-    monkeypatch.setattr(db, "write", failing)
-    with pytest.raises(sqlite3.OperationalError):
+    with commits_failing(db), pytest.raises(sqlite3.OperationalError):
         outbox.settle_sync()
-    monkeypatch.undo()  # the disk has room again
     rounds = []
     for _ in range(3):  # the uploader's loop
         streams = await outbox.streams(T0)

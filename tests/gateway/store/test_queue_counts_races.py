@@ -27,7 +27,7 @@ from gateway.store import claims, migrations, open_database
 from gateway.store.models import ReadingRow
 from gateway.store.outbox import SqliteOutbox
 from sync.outbox import Stage
-from tests.gateway.store.conftest import ZONE
+from tests.gateway.store.conftest import ZONE, commits_failing
 from tests.sync.factories import T0, blood_pressure, glucose, item
 
 GLUCOSE = ReadingKind.GLUCOSE
@@ -113,26 +113,15 @@ async def test_a_claim_whose_snapshot_predates_a_settle_counts_its_remaining_rig
     assert batch.remaining == 0  # the last one: is_final_chunk, or the pull never ends
 
 
-async def test_a_settle_whose_commit_fails_changes_no_count(db, monkeypatch):
+async def test_a_settle_whose_commit_fails_changes_no_count(db):
     """A full disk at the settle's commit: counts and rows stay as they were, also once
     other writers have moved the queue's version past the one the settle would have made."""
     outbox = await _backlog(db, queued=6, delivered=2)
     status = SqliteOutbox(db, zone=ZONE, maintain=False)
     before = await status.streams(T0)
     assert [s.queued for s in before] == [4]
-    real = db.write
-
-    @contextmanager
-    def failing(**kwargs: Any) -> Iterator[Any]:
-        with real(**kwargs) as session:
-            yield session
-            full = "database or disk is full"
-            raise sqlite3.OperationalError(full)  # at commit
-
-    monkeypatch.setattr(db, "write", failing)
-    with pytest.raises(sqlite3.OperationalError):
+    with commits_failing(db), pytest.raises(sqlite3.OperationalError):
         outbox.settle_sync()
-    monkeypatch.setattr(db, "write", real)  # the disk has room again
     with sqlite3.connect(db.path) as conn:  # moves the epoch by 6: no count changes
         conn.execute("UPDATE outbox_item SET state = state")
     assert await status.streams(T0) == before
@@ -228,26 +217,15 @@ async def test_a_2xx_through_another_database_object_during_a_settle_is_kept(db,
     other_db.close()
 
 
-async def test_an_enqueue_rolled_back_leaves_no_count_behind(db, monkeypatch):
+async def test_an_enqueue_rolled_back_leaves_no_count_behind(db):
     """Its pk is taken again by the next insert (the AUTOINCREMENT sequence rolls back
     too), so counts that had followed the insert before its commit would match the next
     version (a guard for following enqueues as settles are followed)."""
     outbox = SqliteOutbox(db, zone=ZONE)
     await outbox.enqueue([item(glucose(1))])
     assert [(s.resource, s.queued) for s in await outbox.streams(T0)] == [(GLUCOSE, 1)]
-    real = db.write
-
-    @contextmanager
-    def failing(**kwargs: Any) -> Iterator[Any]:
-        with real(**kwargs) as session:
-            yield session
-            full = "database or disk is full"
-            raise sqlite3.OperationalError(full)  # at commit
-
-    monkeypatch.setattr(db, "write", failing)
-    with pytest.raises(sqlite3.OperationalError):
+    with commits_failing(db), pytest.raises(sqlite3.OperationalError):
         await outbox.enqueue([item(glucose(2))])
-    monkeypatch.setattr(db, "write", real)
     await outbox.enqueue([item(blood_pressure(3))])  # the same pk, another stream
     assert [(s.resource.value, s.queued) for s in await outbox.streams(T0)] == [
         ("blood_pressure", 1),
