@@ -44,6 +44,7 @@ from sqlmodel import Session
 from drivers.readings import ReadingKind
 from gateway.store import dead_letters, sync_state
 from gateway.store.aio import call
+from gateway.store.attempts import log_attempts
 from gateway.store.changes import ReadingState, mark_changed
 from gateway.store.claims import claims_of
 from gateway.store.codec import outbox_items
@@ -53,7 +54,6 @@ from gateway.store.enqueue import chunks as _chunks
 from gateway.store.enqueue import enqueue_items
 from gateway.store.models import (
     OutboxRow,
-    UploadAttemptRow,
 )
 from gateway.store.outbox_sql import (
     BATCH_SQL,
@@ -315,55 +315,6 @@ class SqliteOutbox:
             rows.extend(session.exec(held_query(chunk)))
         return rows
 
-    @staticmethod
-    def _log_attempt(
-        session: Session,
-        claim_id: str,
-        rows: Sequence[OutboxRow],
-        outcome: str,
-        now: datetime,
-        *,
-        status_code: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        SqliteOutbox._log_streams(
-            session,
-            claim_id,
-            [(row.user_id, row.resource) for row in rows],
-            outcome,
-            now,
-            status_code=status_code,
-            error=error,
-        )
-
-    @staticmethod
-    def _log_streams(
-        session: Session,
-        claim_id: str,
-        keys: Sequence[tuple[str, str]],
-        outcome: str,
-        now: datetime,
-        *,
-        status_code: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        streams: dict[tuple[str, str], int] = {}
-        for key in keys:
-            streams[key] = streams.get(key, 0) + 1
-        for (user_id, resource), count in streams.items():
-            session.add(
-                UploadAttemptRow(
-                    claim_id=claim_id,
-                    user_id=user_id,
-                    resource=resource,
-                    outcome=outcome,
-                    count=count,
-                    status_code=status_code,
-                    error=error,
-                    at=now,
-                )
-            )
-
     # ---------------------------------------------------------------- settling
 
     async def complete(self, claim_id: str, ids: Sequence[str], now: datetime) -> None:
@@ -415,7 +366,7 @@ class SqliteOutbox:
                         if claimed.get(row[1], row[4]) == row[4]
                     )
                 cur.executemany(RECORD_DELIVERY_SQL, [(d[1], at) for d in done])
-                self._log_streams(session, claim_id, [(d[2], d[3]) for d in done], _DELIVERED, now)
+                log_attempts(session, claim_id, [(d[2], d[3]) for d in done], _DELIVERED, now)
                 # Counted under the write lock, so a concurrent settle cannot miss them.
                 recorded = [((d[2], d[3]), (d[5], d[6], d[7], d[8])) for d in done]
                 self._recorded.add(recorded)
@@ -546,7 +497,8 @@ class SqliteOutbox:
                 row.not_before, row.last_error = not_before, error
                 row.attempts += 1
                 session.add(row)
-            self._log_attempt(session, claim_id, rows, "retry", datetime.now(UTC), error=error)
+            streams = [(row.user_id, row.resource) for row in rows]
+            log_attempts(session, claim_id, streams, "retry", datetime.now(UTC), error=error)
         self._claims.settle(self._claims.held(claim_id, ids))
 
     async def release(self, claim_id: str, ids: Sequence[str]) -> None:
@@ -591,8 +543,9 @@ class SqliteOutbox:
                 )
                 session.add(row)
             mark_changed(session, [r.reading_id for r in rows], now, state=ReadingState.DEAD.value)
-            self._log_attempt(
-                session, claim_id, rows, _DEAD, now, status_code=status_code, error=reason
+            streams = [(row.user_id, row.resource) for row in rows]
+            log_attempts(
+                session, claim_id, streams, _DEAD, now, status_code=status_code, error=reason
             )
         self._claims.settle(self._claims.held(claim_id, ids))
         if rows:
