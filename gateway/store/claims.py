@@ -112,15 +112,6 @@ class Claims:
                 if claim_id is not None:
                     self._forget(claim_id, item_id)
 
-    def busy(self, now: datetime, but: str) -> bool:
-        """Whether a live claim other than `but` holds items (the uploader is draining)."""
-        with self._lock:
-            for claim_id in self._latest.values():
-                claim = self._claims.get(claim_id)
-                if claim_id != but and claim is not None and claim.lease_until > now:
-                    return True
-            return False
-
     def claimed(self, now: datetime) -> dict[StreamKey, set[str]]:
         """Per stream, the items of its live claim."""
         with self._lock:
@@ -156,7 +147,7 @@ class Claims:
 class Recorded:
     """Counts of deliveries recorded in `outbox_delivery` whose rows are not settled yet.
 
-    Only counts, per stream and per group (a 100k drain would otherwise hold 100k ids):
+    Only counts, per stream and group (a 100k drain would otherwise hold 100k ids):
     which rows they are, the queue's walks ask SQL (`gateway.store.outbox`). Settling takes
     every recorded delivery at once, so it starts the counts again from zero.
 
@@ -167,8 +158,6 @@ class Recorded:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._groups: Counter[tuple[StreamKey, Group]] = Counter()
-        self._streams: Counter[StreamKey] = Counter()
-        self._historical: Counter[StreamKey] = Counter()
         self._since: float | None = None  # monotonic: when the oldest was recorded
         self.replayed = False
         self.replay_lock = threading.Lock()  # one first look at what an earlier process left
@@ -178,9 +167,7 @@ class Recorded:
         with self._lock:
             for stream, group in items:
                 self._groups[(stream, group)] += 1
-                self._streams[stream] += 1
-                self._historical[stream] += group[1] == "historical"
-            if self._streams and self._since is None:
+            if self._groups and self._since is None:
                 self._since = time.monotonic()
 
     def remove(self, items: Iterable[tuple[StreamKey, Group]]) -> None:
@@ -188,10 +175,8 @@ class Recorded:
         with self._lock:
             for stream, group in items:
                 self._groups[(stream, group)] -= 1
-                self._streams[stream] -= 1
-                self._historical[stream] -= group[1] == "historical"
-            self._streams = +self._streams
-            if not self._streams:
+            self._groups = +self._groups
+            if not self._groups:
                 self._since = None
 
     def load(self, items: Iterable[tuple[StreamKey, Group, int]]) -> None:
@@ -199,9 +184,8 @@ class Recorded:
         with self._lock:
             for stream, group, count in items:
                 self._groups[(stream, group)] += count
-                self._streams[stream] += count
-                self._historical[stream] += count * (group[1] == "historical")
-            if self._streams:
+            self._groups = +self._groups
+            if self._groups:
                 self._since = 0.0
             self.replayed = True
 
@@ -219,18 +203,14 @@ class Recorded:
         with self._lock:
             for (stream, group), count in taken.items():
                 self._groups[(stream, group)] -= count
-                self._streams[stream] -= count
-                self._historical[stream] -= count * (group[1] == "historical")
             self._groups = +self._groups
-            self._streams = +self._streams
-            self._historical = +self._historical
-            if not self._streams:
+            if not self._groups:
                 self._since = None
 
     def count(self) -> int:
         """Recorded deliveries not settled."""
         with self._lock:
-            return sum(self._streams.values())
+            return sum(self._groups.values())
 
     def age(self) -> float:
         """Seconds since the oldest unsettled delivery was recorded.
@@ -241,16 +221,6 @@ class Recorded:
         if since is None:
             return 0.0
         return float("inf") if since == 0.0 else time.monotonic() - since
-
-    def counts(self) -> dict[StreamKey, tuple[int, int]]:
-        """Per stream: unsettled deliveries, and how many of them are historical."""
-        with self._lock:
-            return {s: (n, self._historical[s]) for s, n in self._streams.items() if n}
-
-    def in_group(self, stream: StreamKey, group: Group) -> int:
-        """Unsettled deliveries of one group of one stream."""
-        with self._lock:
-            return self._groups[(stream, group)]
 
 
 class CatchUp:

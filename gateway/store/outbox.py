@@ -144,10 +144,10 @@ class SqliteOutbox:
         return infos
 
     def _streams(self, now: datetime, *, again: bool = True) -> list[StreamInfo]:
-        # Hot path (the uploader asks after every batch): DB-API cursor, and each figure
-        # comes from its own partial index (store v9), so no query reads every queued row:
-        # counts are index-only, retrying rows are few, a head is an index walk. Claims and
-        # the counts of recorded, unsettled deliveries are in memory (`gateway.store.claims`).
+        # Hot path (the uploader asks after every batch): DB-API cursor, and no query reads
+        # every queued row: the queued counts are kept (`gateway.store.queue_counts`, store
+        # v14), retrying rows are few (their partial index), a head is an index walk. Claims
+        # and the counts of recorded, unsettled deliveries are in memory (`gateway.store.claims`).
         self._replay()
         at = utc_text(now)
         claimed = self._claims.claimed(now)
@@ -237,7 +237,7 @@ class SqliteOutbox:
         lease_until: datetime,
     ) -> Batch | None:
         # Hot path: DB-API cursor on the partial indexes of store v9. The batch is an index
-        # walk in claim order (no sort of the stream), `remaining` an index-only count. The
+        # walk in claim order (no sort of the stream), `remaining` from the kept counts. The
         # claim itself is kept in memory (`gateway.store.claims`): no write transaction,
         # unless claimed items waited for a retry (their retry time is spent: clearing it
         # keeps the retrying index small; not fsynced, like the claim).
